@@ -1,0 +1,23 @@
+# hepdl: whole-detector deep learning, from Pythia 8 to trained models, as one DAG.
+# This file only wires the stages; the logic lives in the `hepdl` package (src/hepdl).
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# The full reproduction unless the command line names a config: `--configfile` would otherwise
+# be merged into this one, and the samples of both would run.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/generate.smk"
+
+
+rule all:
+    input:
+        get_final_output(),
+    default_target: True

@@ -1,0 +1,184 @@
+"""Loading and validating the pipeline configuration.
+
+The JSON schema (``hepdl/schemas/config.schema.yaml``, also reached as
+``workflow/schemas/config.schema.yaml``) checks every key and fills in defaults; the checks
+below it cover what a schema cannot say (a neutralino lighter than its gluino, pT-hat slices that
+do not overlap). Snakemake (``workflow/rules/common.smk``) and the ``hepdl`` command line call
+the same :func:`validate_config`, so a bad value fails the same way in both, before any event is
+generated.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterator, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from jsonschema import validators
+
+from hepdl.errors import ConfigError, HepdlError
+from hepdl.io.atomic import ensure_writable_dir, write_text_atomic
+
+__all__ = ["Config", "load_config", "load_schema", "validate_config", "write_effective_config"]
+
+Config = dict[str, Any]
+
+
+def load_schema() -> dict[str, Any]:
+    """The config JSON schema shipped with the package."""
+    text = resources.files("hepdl").joinpath("schemas/config.schema.yaml").read_text("utf-8")
+    schema: dict[str, Any] = yaml.safe_load(text)
+    return schema
+
+
+def _with_defaults(validator_class: type[Any]) -> type[Any]:
+    """A validator class that also fills in each property's ``default``."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(
+        validator: Any, properties: Mapping[str, Any], instance: Any, schema: Mapping[str, Any]
+    ) -> Iterator[Any]:
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if isinstance(subschema, dict) and "default" in subschema:
+                    instance.setdefault(name, copy.deepcopy(subschema["default"]))
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return validators.extend(validator_class, {"properties": set_defaults})
+
+
+_Validator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def _dotted(path: Iterator[Any] | Any) -> str:
+    return ".".join(str(part) for part in path) or "<top level>"
+
+
+def _schema_error(error: jsonschema.ValidationError, source: str) -> ConfigError:
+    """Turn jsonschema's error into one naming the offending key."""
+    key = _dotted(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - allowed)
+        prefix = f"{key}." if error.absolute_path else ""
+        expected = ", ".join(sorted(allowed)) or "no keys"
+        return ConfigError(
+            f"{prefix}{unknown[0]}" if unknown else key,
+            f"unknown key; expected one of: {expected}",
+            source,
+        )
+    if error.validator == "propertyNames":
+        return ConfigError(
+            f"{key}.{error.instance}",
+            "sample names may hold letters, digits and underscores only, starting with a letter",
+            source,
+        )
+    return ConfigError(key, error.message, source)
+
+
+def _check_physics(config: Config, source: str) -> None:
+    """Cross-field checks the schema cannot express."""
+    slices: list[tuple[float, float, float, str]] = []
+    for name, sample in config["samples"].items():
+        key = f"samples.{name}"
+        if sample["shards"] > sample["events"]:
+            raise ConfigError(
+                f"{key}.shards",
+                f"{sample['shards']} shards for {sample['events']} events; "
+                "expected at most one shard per event",
+                source,
+            )
+        process = sample["process"]
+        if process == "rpv_gluino" and sample["m_neutralino_gev"] >= sample["m_gluino_gev"]:
+            raise ConfigError(
+                f"{key}.m_neutralino_gev",
+                f"neutralino mass {sample['m_neutralino_gev']} GeV is not below the gluino mass "
+                f"{sample['m_gluino_gev']} GeV; the gluino -> q q~ neutralino decay needs "
+                "m_neutralino < m_gluino",
+                source,
+            )
+        if process == "qcd":
+            low, high = sample["pthat_min_gev"], sample["pthat_max_gev"]
+            if low >= high:
+                raise ConfigError(
+                    f"{key}.pthat_max_gev",
+                    f"pT-hat slice [{low}, {high}] GeV is empty; expected pthat_min_gev < "
+                    "pthat_max_gev",
+                    source,
+                )
+            slices.append((sample["pileup_mu"], low, high, name))
+    # Slices of one pile-up condition must tile pT-hat without double counting; a pile-up
+    # copy of a slice (a different mu) is a different sample set and may repeat its range.
+    slices.sort()
+    for (mu_a, low_a, high_a, name_a), (mu_b, low_b, _, name_b) in zip(
+        slices, slices[1:], strict=False
+    ):
+        if mu_a == mu_b and low_b < high_a:
+            raise ConfigError(
+                f"samples.{name_b}.pthat_min_gev",
+                f"pT-hat slice of {name_b} starts at {low_b} GeV, inside the slice of {name_a} "
+                f"[{low_a}, {high_a}] GeV; slices must not overlap (events would be double "
+                "counted)",
+                source,
+            )
+
+
+def validate_config(config: Mapping[str, Any], source: str = "config") -> Config:
+    """Validate ``config`` against the schema and the physics checks; fill in defaults.
+
+    Args:
+        config: The parsed configuration (not modified).
+        source: Where it came from, used in error messages (a file name).
+
+    Returns:
+        A validated deep copy with every default filled in.
+
+    Raises:
+        ConfigError: naming the first offending key, the bad value and what was expected.
+    """
+    if not isinstance(config, Mapping):
+        raise ConfigError("<top level>", "expected a mapping of keys to values", source)
+    validated: Config = copy.deepcopy(dict(config))
+    validator = _Validator(load_schema())
+    errors = sorted(validator.iter_errors(validated), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise _schema_error(jsonschema.exceptions.best_match(errors), source)
+    _check_physics(validated, source)
+    return validated
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read a YAML config file and validate it (see :func:`validate_config`)."""
+    config_path = Path(path)
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError("<file>", f"cannot read config file: {err.strerror}", str(path)) from None
+    try:
+        parsed = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError("<file>", f"not valid YAML: {err}", str(path)) from None
+    return validate_config(parsed or {}, source=str(path))
+
+
+def write_effective_config(config: Config) -> Path:
+    """Write the validated config that a Snakemake run uses to ``{results}/config.yaml``.
+
+    Rules hand this file to the ``hepdl`` command line, so command-line ``--config`` overrides
+    reach every job. The file is rewritten only when its content changes, and its failure to
+    be written is how an unwritable results folder is reported before any job starts.
+    """
+    try:
+        results = ensure_writable_dir(config["results"])
+    except HepdlError as err:
+        raise ConfigError("results", str(err)) from None
+    target = results / "config.yaml"
+    text = yaml.safe_dump(config, sort_keys=True)
+    if not target.exists() or target.read_text(encoding="utf-8") != text:
+        write_text_atomic(target, text)
+    return target

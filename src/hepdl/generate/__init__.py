@@ -1,0 +1,16 @@
+"""Event generation with Pythia 8 (``hepdl generate``).
+
+- :mod:`~hepdl.generate.slha`: the minimal SLHA spectrum of the RPV gluino signal.
+- :mod:`~hepdl.generate.pythia`: Pythia settings per process, initialisation, output routing.
+- :mod:`~hepdl.generate.particles`: final-state particle arrays from Pythia's batch record.
+- :mod:`~hepdl.generate.events`: batched generation and pile-up overlay.
+- :mod:`~hepdl.generate.stage`: one shard from config to Parquet file.
+- :mod:`~hepdl.generate.xsec`: per-sample cross-section from the shards.
+"""
+
+from __future__ import annotations
+
+from hepdl.generate.stage import ShardResult, events_path, generate_shard
+from hepdl.generate.xsec import combine_shards
+
+__all__ = ["ShardResult", "combine_shards", "events_path", "generate_shard"]

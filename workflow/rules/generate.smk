@@ -1,0 +1,40 @@
+# Stage 1: event generation with Pythia 8, one job per shard of each sample.
+
+
+rule generate:
+    output:
+        f"{RESULTS}/events/{{sample}}/{{shard}}.parquet",
+    log:
+        "logs/generate/{sample}/{shard}.log",
+    benchmark:
+        "benchmarks/generate/{sample}/{shard}.tsv"
+    params:
+        config=EFFECTIVE_CONFIG,
+        sample=sample_spec,
+        generator=config["generator"],
+        seed=config["seed"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    shell:
+        "hepdl generate --config {params.config} --sample {wildcards.sample}"
+        " --shard {wildcards.shard} --output {output} 2> {log}"
+
+
+rule xsec:
+    input:
+        shard_files(rules.generate.output[0]),
+    output:
+        f"{RESULTS}/events/{{sample}}/xsec.json",
+    log:
+        "logs/xsec/{sample}.log",
+    params:
+        config=EFFECTIVE_CONFIG,
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    shell:
+        "hepdl xsec --config {params.config} --sample {wildcards.sample}"
+        " --inputs {input} --output {output} 2> {log}"
