@@ -14,6 +14,14 @@ if not workflow.overwrite_configfiles:
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    sample="[A-Za-z][A-Za-z0-9_]*",
+    shard=r"\d+",
+
+
+
 include: "workflow/rules/generate.smk"
 
 

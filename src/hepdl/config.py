@@ -72,7 +72,7 @@ def _schema_error(error: jsonschema.ValidationError, source: str) -> ConfigError
             f"unknown key; expected one of: {expected}",
             source,
         )
-    if error.validator == "propertyNames":
+    if "propertyNames" in error.schema_path:
         return ConfigError(
             f"{key}.{error.instance}",
             "sample names may hold letters, digits and underscores only, starting with a letter",

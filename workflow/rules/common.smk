@@ -15,11 +15,6 @@ RESULTS = config["results"]
 SAMPLES = sorted(config["samples"])
 
 
-wildcard_constraints:
-    sample="[A-Za-z][A-Za-z0-9_]*",
-    shard=r"\d+",
-
-
 def sample_spec(wildcards):
     """The sample's config entry: a rule parameter, so editing it reruns that sample only."""
     return config["samples"][wildcards.sample]
@@ -36,5 +31,5 @@ def shard_files(pattern):
 
 
 def get_final_output():
-    """Everything `rule all` asks for: per sample, its shards' events and cross-section."""
+    """The targets of the default run: per sample, its cross-section (and so its shards)."""
     return expand(f"{RESULTS}/events/{{sample}}/xsec.json", sample=SAMPLES)
