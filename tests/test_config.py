@@ -102,7 +102,13 @@ def test_missing_mass() -> None:
 
 def test_overlapping_pthat_slices() -> None:
     config = config_with(
-        JZ3={"process": "qcd", "pthat_min_gev": 160, "pthat_max_gev": 450, "events": 1, "shards": 1},
+        JZ3={
+            "process": "qcd",
+            "pthat_min_gev": 160,
+            "pthat_max_gev": 450,
+            "events": 1,
+            "shards": 1,
+        },
         JZ4={**JZ4, "events": 1, "shards": 1},
     )
     expect_error(config, "samples.JZ4.pthat_min_gev", "JZ3", "overlap")
@@ -117,7 +123,13 @@ def test_pileup_copy_of_a_slice_is_not_an_overlap() -> None:
 
 
 def test_empty_pthat_slice() -> None:
-    sample = {"process": "qcd", "pthat_min_gev": 800, "pthat_max_gev": 400, "events": 1, "shards": 1}
+    sample = {
+        "process": "qcd",
+        "pthat_min_gev": 800,
+        "pthat_max_gev": 400,
+        "events": 1,
+        "shards": 1,
+    }
     expect_error(config_with(JZ4=sample), "samples.JZ4.pthat_max_gev", "empty")
 
 

@@ -14,7 +14,7 @@ from hepdl.generate import ShardResult, generate_shard
 from hepdl.generate.xsec import write_sample_xsec
 from hepdl.io import read_event_metadata, read_events
 
-from .conftest import JZ4, SIGNAL, make_config
+from .conftest import JZ4, make_config
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +22,9 @@ SUSY_IDS = {1000021, 1000022}
 
 
 @pytest.mark.parametrize("name", ["signal0", "jz4"])
-def test_energy_momentum_and_charge_conservation(generated: dict[str, ShardResult], name: str) -> None:
+def test_energy_momentum_and_charge_conservation(
+    generated: dict[str, ShardResult], name: str
+) -> None:
     particles = read_events(generated[name].path).events["particles"]
     assert ak.all(ak.num(particles) > 100)
     # Final state including beam remnants carries the beams' four-momentum and charge (p p: +2).
@@ -87,7 +89,9 @@ def test_sample_xsec_combines_shards(generated: dict[str, ShardResult], tmp_path
     assert min(sigmas) <= xsec["sigma_pb"] <= max(sigmas)
 
 
-def test_same_config_gives_identical_bytes(generated: dict[str, ShardResult], tmp_path: Path) -> None:
+def test_same_config_gives_identical_bytes(
+    generated: dict[str, ShardResult], tmp_path: Path
+) -> None:
     config = make_config(tmp_path, JZ4={**JZ4, "events": 20, "shards": 1})
     again = generate_shard(config, "JZ4", 0, tmp_path / "again.parquet", progress=False)
     assert again.path.read_bytes() == generated["jz4"].path.read_bytes()
@@ -126,7 +130,7 @@ def test_rejected_setting_reports_it(tmp_path: Path) -> None:
 def test_pythia_init_failure_carries_pythias_message(tmp_path: Path) -> None:
     config = make_config(tmp_path, JZ4={**JZ4, "events": 2, "shards": 1})
     config["generator"]["extra_settings"] = ["Beams:idA = 12345678"]
-    with pytest.raises(GenerationError, match="PYTHIA (Error|Abort)"):
+    with pytest.raises(GenerationError, match=r"PYTHIA (Error|Abort)"):
         generate_shard(config, "JZ4", 0, progress=False)
 
 
@@ -152,7 +156,9 @@ def test_interrupted_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.Mo
     assert list(target.parent.iterdir()) == []
 
 
-def test_foreign_or_truncated_file_is_named(tmp_path: Path, generated: dict[str, ShardResult]) -> None:
+def test_foreign_or_truncated_file_is_named(
+    tmp_path: Path, generated: dict[str, ShardResult]
+) -> None:
     truncated = tmp_path / "truncated.parquet"
     truncated.write_bytes(generated["jz4"].path.read_bytes()[:1000])
     with pytest.raises(InputFileError, match=r"truncated\.parquet"):

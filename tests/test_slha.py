@@ -50,7 +50,10 @@ def test_decay_tables_are_rpv_and_normalised() -> None:
         assert (n_daughters, lsp) == ("3", "1000022")
         assert int(quark) == -int(antiquark)
     # Majorana neutralino: both charge conjugates of u d s, each charge neutral.
-    assert sorted(tuple(sorted(map(int, row[2:]))) for row in neutralino) == [(-3, -2, -1), (1, 2, 3)]
+    assert sorted(tuple(sorted(map(int, row[2:]))) for row in neutralino) == [
+        (-3, -2, -1),
+        (1, 2, 3),
+    ]
 
 
 @pytest.mark.parametrize(("gluino", "neutralino"), [(1400, 1400), (1400, 1500), (1400, 0)])

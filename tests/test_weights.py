@@ -9,7 +9,9 @@ from hepdl.weights import event_weights, sample_event_weights
 
 
 def test_unweighted_sample_gives_sigma_lumi_over_n() -> None:
-    weights = event_weights(np.ones(400), sigma_pb=1997.0, luminosity_ifb=36.0, sum_generator_weights=400)
+    weights = event_weights(
+        np.ones(400), sigma_pb=1997.0, luminosity_ifb=36.0, sum_generator_weights=400
+    )
     np.testing.assert_allclose(weights, 1997.0 * 36_000.0 / 400)
 
 
@@ -26,7 +28,10 @@ def test_weights_sum_to_expected_event_count_for_biased_generation() -> None:
 def test_shards_weighted_with_the_sample_sum_add_up() -> None:
     shard_a, shard_b = np.full(30, 2.0), np.full(10, 2.0)
     xsec = {"sigma_pb": 10.0, "sum_weights": 80.0}
-    total = sample_event_weights(shard_a, xsec, 1.0).sum() + sample_event_weights(shard_b, xsec, 1.0).sum()
+    total = (
+        sample_event_weights(shard_a, xsec, 1.0).sum()
+        + sample_event_weights(shard_b, xsec, 1.0).sum()
+    )
     assert total == pytest.approx(10.0 * 1000.0)
 
 

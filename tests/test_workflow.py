@@ -54,7 +54,10 @@ def test_ci_dag_runs_end_to_end(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr[-3000:]
     results = tmp_path / "results"
     for shard in (0, 1):
-        assert read_event_metadata(results / "events/RPV_1400_850" / f"{shard}.parquet")["shard"] == shard
+        assert (
+            read_event_metadata(results / "events/RPV_1400_850" / f"{shard}.parquet")["shard"]
+            == shard
+        )
     xsec = json.loads((results / "events/JZ4/xsec.json").read_text())
     assert xsec["sigma_pb"] > 0
     assert (tmp_path / "logs/generate/JZ4/0.log").read_text().count("PYTHIA") > 0
@@ -66,6 +69,10 @@ def test_ci_dag_runs_end_to_end(tmp_path: Path) -> None:
 
 def test_lint_finds_nothing_but_missing_conda_environments(tmp_path: Path) -> None:
     run = snakemake(tmp_path, "--configfile", str(REPO / "config/ci.yaml"), "--lint")
-    lints = [line.strip() for line in (run.stdout + run.stderr).splitlines() if line.strip().startswith("* ")]
+    lints = [
+        line.strip()
+        for line in (run.stdout + run.stderr).splitlines()
+        if line.strip().startswith("* ")
+    ]
     # Per-rule conda environments belong to the scale-out work; every other lint must be fixed.
     assert [lint for lint in lints if "conda environment" not in lint] == []

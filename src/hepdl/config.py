@@ -11,6 +11,7 @@ generated.
 from __future__ import annotations
 
 import copy
+import itertools
 import os
 from collections.abc import Iterator, Mapping
 from importlib import resources
@@ -49,7 +50,8 @@ def _with_defaults(validator_class: type[Any]) -> type[Any]:
                     instance.setdefault(name, copy.deepcopy(subschema["default"]))
         yield from validate_properties(validator, properties, instance, schema)
 
-    return validators.extend(validator_class, {"properties": set_defaults})
+    extended: type[Any] = validators.extend(validator_class, {"properties": set_defaults})
+    return extended
 
 
 _Validator = _with_defaults(jsonschema.Draft202012Validator)
@@ -115,9 +117,7 @@ def _check_physics(config: Config, source: str) -> None:
     # Slices of one pile-up condition must tile pT-hat without double counting; a pile-up
     # copy of a slice (a different mu) is a different sample set and may repeat its range.
     slices.sort()
-    for (mu_a, low_a, high_a, name_a), (mu_b, low_b, _, name_b) in zip(
-        slices, slices[1:], strict=False
-    ):
+    for (mu_a, low_a, high_a, name_a), (mu_b, low_b, _, name_b) in itertools.pairwise(slices):
         if mu_a == mu_b and low_b < high_a:
             raise ConfigError(
                 f"samples.{name_b}.pthat_min_gev",

@@ -78,8 +78,8 @@ class Sample:
 
     def definition(self) -> dict[str, Any]:
         """The physics definition (process, masses or pT-hat bounds) without sharding."""
-        keys = ("process", "pileup_mu", "m_gluino_gev", "m_neutralino_gev")
-        keys += ("pthat_min_gev", "pthat_max_gev", "bias_power")
+        keys = ["process", "pileup_mu", "m_gluino_gev", "m_neutralino_gev"]
+        keys += ["pthat_min_gev", "pthat_max_gev", "bias_power"]
         return {key: getattr(self, key) for key in keys if getattr(self, key) is not None}
 
 

@@ -96,4 +96,3 @@ class PileupOverlay:
         per_event = np.bincount(owner, weights=ak.to_numpy(ak.num(minbias)), minlength=n_events)
         grouped = ak.unflatten(ak.flatten(minbias), per_event.astype(np.int64))
         return ak.concatenate([particles, grouped], axis=1), n_pileup
-

@@ -19,8 +19,7 @@ __all__ = ["DECOUPLED_MASS_GEV", "rpv_gluino_slha"]
 #: Mass (GeV) of every sparticle that does not take part in the signal.
 DECOUPLED_MASS_GEV = 5000.0
 
-_SQUARKS = (1000001, 1000002, 1000003, 1000004, 1000005, 1000006)
-_SQUARKS += (2000001, 2000002, 2000003, 2000004, 2000005, 2000006)
+_SQUARKS = tuple(generation * 1000000 + flavour for generation in (1, 2) for flavour in range(1, 7))
 _SLEPTONS = (1000011, 1000012, 1000013, 1000014, 1000015, 1000016, 2000011, 2000013, 2000015)
 _CHARGINOS = (1000024, 1000037)
 

@@ -36,16 +36,21 @@ __all__ = ["ShardResult", "events_path", "generate_shard", "shard_settings"]
 
 @dataclass(frozen=True)
 class ShardResult:
-    """What :func:`generate_shard` wrote and how fast."""
+    """What :func:`generate_shard` wrote and how fast.
+
+    ``seconds`` (wall clock) and ``cpu_seconds`` (this process) cover generation, extraction
+    and writing, not Pythia's initialisation.
+    """
 
     path: Path
     n_events: int
     seconds: float
+    cpu_seconds: float
     metadata: dict[str, Any]
 
     @property
     def events_per_second(self) -> float:
-        """Generation throughput, Pythia initialisation excluded."""
+        """Stage throughput: generation, extraction and writing; Pythia's initialisation excluded."""
         return self.n_events / self.seconds if self.seconds > 0 else float("inf")
 
 
@@ -126,7 +131,7 @@ def generate_shard(
 
     charge = ChargeTable(pythia.particleData)
     particles, weights, pileup_counts = [], [], []
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     with (
         pythia_output_to_stderr(),
         tqdm(
@@ -150,7 +155,6 @@ def generate_shard(
             pileup_counts.append(n_pileup)
             bar.update(len(hard.weight))
         pythia.stat()
-    seconds = time.perf_counter() - start
 
     weight = np.concatenate(weights)
     events = ak.zip(
@@ -185,9 +189,14 @@ def generate_shard(
         "hepdl_version": hepdl.__version__,
     }
     write_events(path, events, metadata)
-    return ShardResult(path=path, n_events=n_events, seconds=seconds, metadata=metadata)
+    return ShardResult(
+        path=path,
+        n_events=n_events,
+        seconds=time.perf_counter() - start,
+        cpu_seconds=time.process_time() - start_cpu,
+        metadata=metadata,
+    )
 
 
 def _pythia8mc_version() -> str:
     return importlib.metadata.version("pythia8mc")
-

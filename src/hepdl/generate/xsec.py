@@ -42,7 +42,9 @@ def combine_shards(shards: Sequence[dict[str, Any]]) -> dict[str, Any]:
     accepted = [shard["n_accepted"] for shard in shards]
     total_accepted = sum(accepted)
     sigma = sum(n * shard["sigma_pb"] for n, shard in zip(accepted, shards, strict=True))
-    variance = sum((n * shard["sigma_err_pb"]) ** 2 for n, shard in zip(accepted, shards, strict=True))
+    variance = sum(
+        (n * shard["sigma_err_pb"]) ** 2 for n, shard in zip(accepted, shards, strict=True)
+    )
     ordered = sorted(shards, key=lambda shard: shard["shard"])
     return {
         "sample": ordered[0]["sample"],

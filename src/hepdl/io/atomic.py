@@ -46,7 +46,7 @@ def atomic_path(final: str | os.PathLike[str]) -> Iterator[Path]:
     temporary = final_path.with_name(f".{final_path.name}.{os.getpid()}.tmp")
     try:
         yield temporary
-        os.replace(temporary, final_path)
+        temporary.replace(final_path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
