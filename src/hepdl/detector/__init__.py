@@ -1,0 +1,30 @@
+"""Detector simulation (``hepdl simulate``): a vectorised Delphes-card fast simulation, or Delphes.
+
+- :mod:`~hepdl.detector.card`: detector cards (YAML, schema-validated), e.g. the ATLAS card.
+- :mod:`~hepdl.detector.rng`: counter-based random numbers keyed by event number.
+- :mod:`~hepdl.detector.propagation`: helices in the solenoid to the calorimeter surface.
+- :mod:`~hepdl.detector.calorimeter`: ECal and HCal towers, smearing and thresholds.
+- :mod:`~hepdl.detector.tracking`: tracking efficiency and momentum smearing.
+- :mod:`~hepdl.detector.jets`: anti-kt and trimmed large-R jets (FastJet, multi-event).
+- :mod:`~hepdl.detector.fastsim`: all steps for a batch of events.
+- :mod:`~hepdl.detector.hepmc`: HepMC3 export for Delphes.
+- :mod:`~hepdl.detector.delphes`: the real Delphes backend.
+- :mod:`~hepdl.detector.stage`: one shard from events file to Delphes-schema ROOT file.
+- :mod:`~hepdl.detector.validate`: validation plots (``hepdl validate-detector``).
+
+Files are read and written by :mod:`hepdl.io.delphes`.
+"""
+
+from __future__ import annotations
+
+from hepdl.detector.card import DetectorCard, load_card, parse_card
+from hepdl.detector.stage import SimulationResult, detector_path, simulate_shard
+
+__all__ = [
+    "DetectorCard",
+    "SimulationResult",
+    "detector_path",
+    "load_card",
+    "parse_card",
+    "simulate_shard",
+]

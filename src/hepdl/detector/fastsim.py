@@ -1,0 +1,329 @@
+"""The fast simulation of a batch of events: particles in, Delphes-schema collections out.
+
+Steps, each vectorised over all particles of all events of the batch (the names are those of
+the per-step timings):
+
+1. ``propagation``: every particle to the calorimeter surface (:mod:`.propagation`);
+2. ``towers``: deposits summed per ECal and HCal tower (:mod:`.calorimeter`);
+3. ``smearing``: tower energies smeared, thresholds applied, towers placed;
+4. ``tracks``: efficiency and pT smearing of charged particles (:mod:`.tracking`);
+5. ``jets``, ``fatjets``: anti-kt small-R and trimmed large-R jets on the towers (:mod:`.jets`);
+6. ``genjets``, ``genfatjets``: the same on the final-state particles (truth jets).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import awkward as ak
+import numpy as np
+from numpy.typing import NDArray
+
+from hepdl.detector.calorimeter import Towers, smear_towers, sum_deposits
+from hepdl.detector.card import DetectorCard
+from hepdl.detector.jets import (
+    FatJetSettings,
+    JetSettings,
+    cluster_jets,
+    cluster_trimmed_jets,
+    four_vectors,
+    jet_record,
+    massless_four_vectors,
+)
+from hepdl.detector.propagation import SurfaceHits, propagate
+from hepdl.detector.rng import CounterRNG
+from hepdl.detector.tracking import select_tracks
+
+__all__ = [
+    "STEPS",
+    "FlatParticles",
+    "SimulationSettings",
+    "StepTimer",
+    "event_record",
+    "simulate_events",
+    "truth_inputs",
+]
+
+#: The steps of the simulation, in order (keys of :class:`StepTimer`); ``writing`` is timed by
+#: the stage.
+STEPS = (
+    "propagation",
+    "towers",
+    "smearing",
+    "tracks",
+    "jets",
+    "fatjets",
+    "genjets",
+    "genfatjets",
+    "writing",
+)
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+
+
+@dataclass
+class StepTimer:
+    """Wall-clock seconds spent in each step, summed over batches."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STEPS, 0.0))
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """Time the block as step ``name``."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
+@dataclass(frozen=True)
+class SimulationSettings:
+    """The jet definitions of the config (``detector.jet`` and ``detector.fatjet``)."""
+
+    jet: JetSettings
+    fatjet: FatJetSettings
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> SimulationSettings:
+        """From a validated config."""
+        detector = config["detector"]
+        return cls(
+            jet=JetSettings.from_config(detector["jet"]),
+            fatjet=FatJetSettings.from_config(detector["fatjet"]),
+        )
+
+
+@dataclass(frozen=True)
+class FlatParticles:
+    """All particles of a batch as flat numpy arrays, with their event bookkeeping.
+
+    Attributes:
+        counts: Particles per event.
+        event: Index of each particle's event in the batch.
+        index_in_event: Position of each particle in its event's list (keys random numbers).
+        event_number: Event number of each event of the batch.
+        px: Momentum x in GeV.
+        py: Momentum y in GeV.
+        pz: Momentum z in GeV.
+        energy: Energy in GeV.
+        pid: PDG id.
+        charge: Charge in units of e.
+        pileup: True for particles of overlaid pile-up interactions.
+    """
+
+    counts: IntArray
+    event: IntArray
+    index_in_event: IntArray
+    event_number: IntArray
+    px: FloatArray
+    py: FloatArray
+    pz: FloatArray
+    energy: FloatArray
+    pid: NDArray[np.int32]
+    charge: NDArray[np.int8]
+    pileup: NDArray[np.bool_]
+
+    @classmethod
+    def from_events(cls, events: ak.Array) -> FlatParticles:
+        """Flatten an events array of the events-parquet format."""
+        particles = events["particles"]
+        counts = ak.to_numpy(ak.num(particles, axis=1)).astype(np.int64)
+        event = np.repeat(np.arange(counts.size, dtype=np.int64), counts)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+
+        def column(name: str) -> NDArray[Any]:
+            return np.asarray(ak.to_numpy(ak.flatten(particles[name], axis=1)))
+
+        return cls(
+            counts=counts,
+            event=event,
+            index_in_event=np.arange(event.size, dtype=np.int64) - starts[event],
+            event_number=ak.to_numpy(events["event_number"]).astype(np.int64),
+            px=column("px").astype(np.float64),
+            py=column("py").astype(np.float64),
+            pz=column("pz").astype(np.float64),
+            energy=column("E").astype(np.float64),
+            pid=column("pid").astype(np.int32),
+            charge=column("charge").astype(np.int8),
+            pileup=column("pileup").astype(bool),
+        )
+
+    @property
+    def n_events(self) -> int:
+        """Events in the batch."""
+        return int(self.counts.size)
+
+    def per_event(self, event: IntArray) -> IntArray:
+        """Counts per event of objects whose event index is ``event``."""
+        return np.bincount(event, minlength=self.n_events).astype(np.int64)
+
+
+def _tower_record(
+    ecal: Towers, hcal: Towers, particles: FlatParticles
+) -> tuple[ak.Array, FloatArray, FloatArray, FloatArray, IntArray]:
+    """Delphes ``Tower`` records (ECal then HCal towers per event) and flat E, eta, phi."""
+    event = np.concatenate([ecal.event, hcal.event])
+    order = np.argsort(np.concatenate([2 * ecal.event, 2 * hcal.event + 1]), kind="stable")
+    energy = np.concatenate([ecal.energy, hcal.energy])[order]
+    eta = np.concatenate([ecal.eta, hcal.eta])[order]
+    phi = np.concatenate([ecal.phi, hcal.phi])[order]
+    is_ecal = np.concatenate([np.ones(ecal.event.size, bool), np.zeros(hcal.event.size, bool)])
+    is_ecal = is_ecal[order]
+    counts = particles.per_event(event)
+    flat = ak.zip(
+        {
+            "ET": energy / np.cosh(eta),
+            "Eta": eta,
+            "Phi": phi,
+            "E": energy,
+            "T": np.zeros_like(energy),
+            "Eem": np.where(is_ecal, energy, 0.0),
+            "Ehad": np.where(is_ecal, 0.0, energy),
+        }
+    )
+    return ak.unflatten(flat, counts), energy, eta, phi, counts
+
+
+def _track_record(
+    card: DetectorCard, particles: FlatParticles, hits: SurfaceHits, rng: CounterRNG
+) -> ak.Array:
+    """Delphes ``Track`` records of the charged particles that give a track."""
+    candidates = np.flatnonzero(hits.reached & (particles.charge != 0))
+    px, py, pz = particles.px[candidates], particles.py[candidates], particles.pz[candidates]
+    pt = np.hypot(px, py)
+    eta_vertex = np.arcsinh(pz / pt)
+    eta_table = (
+        hits.eta[candidates] if card.tracking.eta_at == "calorimeter_surface" else eta_vertex
+    )
+    selection = select_tracks(
+        card.tracking,
+        candidates,
+        pid=particles.pid[candidates],
+        pt=pt,
+        abs_eta=np.abs(eta_table),
+        event_number=particles.event_number[particles.event[candidates]],
+        index_in_event=particles.index_in_event[candidates],
+        rng=rng,
+    )
+    chosen, found = selection.particle, selection.found
+    eta = eta_vertex[found]
+    mass2 = particles.energy[chosen] ** 2 - (px**2 + py**2 + pz**2)[found]
+    flat = ak.zip(
+        {
+            "PID": particles.pid[chosen],
+            "Charge": particles.charge[chosen].astype(np.int32),
+            "P": selection.pt * np.cosh(eta),
+            "PT": selection.pt,
+            "Eta": eta,
+            "Phi": np.arctan2(py, px)[found],
+            "CtgTheta": np.sinh(eta),
+            "Mass": np.sqrt(np.maximum(mass2, 0.0)),
+            "EtaOuter": hits.eta[chosen],
+            "PhiOuter": hits.phi[chosen],
+            "XOuter": hits.x_m[chosen] * 1.0e3,
+            "YOuter": hits.y_m[chosen] * 1.0e3,
+            "ZOuter": hits.z_m[chosen] * 1.0e3,
+        }
+    )
+    return ak.unflatten(flat, particles.per_event(particles.event[chosen]))
+
+
+def truth_inputs(particles: FlatParticles, exclude_pids: tuple[int, ...]) -> ak.Array:
+    """Four-vectors of the particles that enter truth jets: no pile-up, none of ``exclude_pids``.
+
+    Args:
+        particles: The batch's particles.
+        exclude_pids: |PDG id| left out (the card's ``jets.truth_exclude_pids``: neutrinos).
+    """
+    excluded = np.isin(np.abs(particles.pid), np.asarray(exclude_pids, dtype=np.int64))
+    keep = ~excluded & ~particles.pileup
+    return four_vectors(
+        particles.px[keep],
+        particles.py[keep],
+        particles.pz[keep],
+        particles.energy[keep],
+        particles.per_event(particles.event[keep]),
+    )
+
+
+def event_record(events: ak.Array) -> ak.Array:
+    """Delphes ``Event`` records: one per event, in a list as Delphes stores it."""
+    record = ak.zip(
+        {
+            "Number": ak.to_numpy(events["event_number"]).astype(np.int64),
+            "Weight": ak.to_numpy(events["weight"]).astype(np.float64),
+        }
+    )
+    return ak.unflatten(record, np.ones(len(events), dtype=np.int64))
+
+
+def simulate_events(
+    events: ak.Array,
+    card: DetectorCard,
+    settings: SimulationSettings,
+    rng: CounterRNG,
+    timer: StepTimer | None = None,
+) -> dict[str, ak.Array]:
+    """Simulate the detector response to a batch of events.
+
+    Args:
+        events: Events in the events-parquet format (``event_number``, ``weight``,
+            ``particles``).
+        card: The detector.
+        settings: Jet definitions.
+        rng: Random numbers keyed by event number (the result of an event does not depend on
+            the other events of the batch).
+        timer: Accumulates the time of each step (optional).
+
+    Returns:
+        The Delphes collections (``Event``, ``Tower``, ``Track``, ``Jet``, ``FatJet``,
+        ``GenJet``, ``GenFatJet``), one entry per event.
+    """
+    timer = timer or StepTimer()
+    particles = FlatParticles.from_events(events)
+    with timer.step("propagation"):
+        hits = propagate(particles.px, particles.py, particles.pz, particles.charge, card.solenoid)
+    with timer.step("towers"):
+        f_ecal, f_hcal = card.fractions(particles.pid)
+        reached = np.flatnonzero(hits.reached)
+        where = (particles.event[reached], hits.eta[reached], hits.phi[reached])
+        energy = particles.energy[reached]
+        ecal_deposits = sum_deposits(card.ecal.grid, *where, energy * f_ecal[reached])
+        hcal_deposits = sum_deposits(card.hcal.grid, *where, energy * f_hcal[reached])
+    with timer.step("smearing"):
+        ecal = smear_towers(card.ecal, ecal_deposits, particles.event_number, rng)
+        hcal = smear_towers(card.hcal, hcal_deposits, particles.event_number, rng)
+        towers, tower_e, tower_eta, tower_phi, tower_counts = _tower_record(ecal, hcal, particles)
+    with timer.step("tracks"):
+        tracks = _track_record(card, particles, hits, rng)
+
+    tower_vectors = massless_four_vectors(tower_e, tower_eta, tower_phi, tower_counts)
+    truth_vectors = truth_inputs(particles, card.jets.truth_exclude_pids)
+    scale = card.jets.energy_scale
+    fat_scale = scale if card.jets.scale_fat_jets else None
+    jet, fatjet = settings.jet, settings.fatjet
+    with timer.step("jets"):
+        jets = jet_record(cluster_jets(tower_vectors, jet.radius, jet.pt_min_gev), 0.0, scale)
+    with timer.step("fatjets"):
+        fatjets = jet_record(
+            cluster_trimmed_jets(tower_vectors, fatjet), fatjet.pt_min_gev, fat_scale
+        )
+    with timer.step("genjets"):
+        genjets = jet_record(cluster_jets(truth_vectors, jet.radius, jet.pt_min_gev))
+    with timer.step("genfatjets"):
+        genfatjets = jet_record(cluster_trimmed_jets(truth_vectors, fatjet), fatjet.pt_min_gev)
+    return {
+        "Event": event_record(events),
+        "Tower": towers,
+        "Track": tracks,
+        "Jet": jets,
+        "FatJet": fatjets,
+        "GenJet": genjets,
+        "GenFatJet": genfatjets,
+    }

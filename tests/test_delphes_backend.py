@@ -1,0 +1,176 @@
+"""The real-Delphes backend, as far as it can be tested without Delphes.
+
+HepMC3 export round-trips; the command line and the seeded wrapper card are right; a missing
+Delphes says how to install it; and the whole backend runs against a stand-in executable that
+takes Delphes' arguments and writes a Delphes-schema file (with hepdl's fast simulation).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import pyhepmc
+import pytest
+
+from hepdl.detector import simulate_shard
+from hepdl.detector.delphes import (
+    INSTALL_HINT,
+    WRAPPER_CARD,
+    delphes_command,
+    find_delphes,
+    seeded_card,
+)
+from hepdl.detector.hepmc import BEAM_PDG_ID, read_hepmc3, write_hepmc3
+from hepdl.errors import ConfigError
+from hepdl.io import read_delphes
+
+from .detector_fixtures import ATLAS_CARD, detector_config, random_events, write_event_file
+
+
+def test_hepmc3_export_round_trips(tmp_path: Path) -> None:
+    events = random_events(7, 60, seed=9, first_event=40)
+    events = ak.with_field(events, np.linspace(0.5, 2.0, 7), "weight")
+    path = write_hepmc3(tmp_path / "events.hepmc", events, ecm_gev=13000.0)
+    back = read_hepmc3(path)
+    assert ak.to_list(back.event_number) == list(range(40, 47))
+    np.testing.assert_allclose(back.weight, np.linspace(0.5, 2.0, 7))
+    for field in ("px", "py", "pz", "E"):
+        np.testing.assert_allclose(
+            ak.to_numpy(ak.flatten(back.particles[field])),
+            ak.to_numpy(ak.flatten(events.particles[field])),
+            rtol=1e-12,
+            atol=1e-12,
+        )
+    assert ak.all(back.particles.pid == events.particles.pid)
+    with pyhepmc.open(path) as source:
+        first = next(iter(source))
+    beams = [p for p in first.particles if p.status == 4]
+    assert [p.pid for p in beams] == [BEAM_PDG_ID, BEAM_PDG_ID]
+    assert sum(p.momentum.e for p in beams) == pytest.approx(13000.0)
+    assert first.length_unit == pyhepmc.Units.MM
+    assert first.momentum_unit == pyhepmc.Units.GEV
+
+
+def test_delphes_command_line() -> None:
+    command = delphes_command(
+        "/opt/bin/DelphesHepMC3", Path("/s/card.tcl"), Path("/s/out.root"), Path("/s/in.hepmc")
+    )
+    assert command == ["/opt/bin/DelphesHepMC3", "/s/card.tcl", "/s/out.root", "/s/in.hepmc"]
+
+
+def test_seeded_card_sources_the_card_from_its_folder(tmp_path: Path) -> None:
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    (cards / "my_card.tcl").write_text("source common.tcl\nset ExecutionPath {}\n")
+    (cards / "common.tcl").write_text("set Something 1\n")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    wrapper = seeded_card(cards / "my_card.tcl", 4242, scratch)
+    assert wrapper == scratch / WRAPPER_CARD
+    lines = wrapper.read_text().splitlines()
+    assert "source my_card.tcl" in lines
+    assert lines[-1] == "set RandomSeed 4242"  # after the card: the config's seed wins
+    # Delphes resolves `source` relative to the top card: both files are reachable there.
+    assert (scratch / "my_card.tcl").read_text().startswith("source common.tcl")
+    assert (scratch / "common.tcl").is_file()
+
+
+def test_missing_delphes_says_how_to_install(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="conda-forge delphes") as caught:
+        find_delphes("DelphesHepMC3-not-installed")
+    assert caught.value.key == "detector.delphes_executable"
+    assert "conda install -c conda-forge delphes" in INSTALL_HINT
+
+    card = tmp_path / "card.tcl"
+    card.write_text("set ExecutionPath {}\n")
+    config = detector_config(
+        tmp_path / "results",
+        {"backend": "delphes", "delphes_card": str(card), "delphes_executable": "NoDelphesHere"},
+    )
+    source = write_event_file(tmp_path / "events.parquet", random_events(3, 20, seed=1))
+    with pytest.raises(ConfigError, match=r"NoDelphesHere' was not found on PATH.*conda-forge"):
+        simulate_shard(config, "GUN", 0, events_file=source, progress=False)
+    assert not (tmp_path / "results" / "detector" / "GUN" / "0.root").exists()
+
+
+def test_delphes_backend_needs_a_delphes_card(tmp_path: Path) -> None:
+    config = detector_config(tmp_path / "results", {"backend": "delphes"})
+    with pytest.raises(ConfigError) as caught:
+        simulate_shard(config, "GUN", 0, events_file=tmp_path / "x.parquet", progress=False)
+    assert caught.value.key == "detector.delphes_card"
+
+
+_STAND_IN = '''#!{python}
+"""Stands in for DelphesHepMC3: checks its arguments, writes Tower, Track and Jet."""
+import sys
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+
+from hepdl.config import validate_config
+from hepdl.detector.card import load_card
+from hepdl.detector.fastsim import SimulationSettings, simulate_events
+from hepdl.detector.hepmc import read_hepmc3
+from hepdl.detector.rng import CounterRNG
+from hepdl.io.delphes import DelphesWriter
+
+card, output, hepmc = map(Path, sys.argv[1:])
+text = card.read_text()
+assert Path.cwd() == card.parent, "Delphes runs in the wrapper card's folder"
+source = text.split("source ")[1].split()[0]
+assert (card.parent / source).is_file(), "the sourced card is reachable"
+seed = int(text.split("set RandomSeed ")[1].split()[0])
+events = read_hepmc3(hepmc)
+charge = {{22: 0, 11: -1, 13: -1, 12: 0, 211: 1, -211: -1, 130: 0, 310: 0, 2112: 0, 321: 1}}
+pid = ak.to_numpy(ak.flatten(events.particles.pid))
+flat = ak.flatten(events.particles)
+particles = ak.zip({{
+    **{{name: flat[name] for name in flat.fields}},
+    "charge": np.array([charge[int(code)] for code in pid], dtype=np.int8),
+    "pileup": np.zeros(len(pid), dtype=bool),
+}})
+events = ak.with_field(events, ak.unflatten(particles, ak.num(events.particles)), "particles")
+config = validate_config({{"samples": {{"A": {{"process": "minbias", "events": 1, "shards": 1}}}}}})
+out = simulate_events(events, load_card("{card}"), SimulationSettings.from_config(config),
+                      CounterRNG(seed))
+with DelphesWriter(output, collections=("Event", "Tower", "Track", "Jet")) as writer:
+    writer.extend(out)
+'''
+
+
+def test_delphes_backend_runs_and_converts_the_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    executable = bin_dir / "DelphesHepMC3"
+    executable.write_text(_STAND_IN.format(python=sys.executable, card=ATLAS_CARD))
+    executable.chmod(executable.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    card = tmp_path / "cards" / "delphes_card.tcl"
+    card.parent.mkdir()
+    card.write_text("set ExecutionPath {TreeWriter}\n")
+    config = detector_config(
+        tmp_path / "results", {"backend": "delphes", "delphes_card": str(card)}, events=6
+    )
+    events = random_events(6, 300, seed=4, first_event=10)
+    source = write_event_file(tmp_path / "events.parquet", events)
+
+    result = simulate_shard(config, "GUN", 0, events_file=source, progress=False)
+
+    content = read_delphes(result.path)
+    assert content.metadata is not None
+    assert content.metadata["backend"] == "delphes"
+    assert content.metadata["delphes_card"] == str(card)
+    assert ak.to_list(ak.flatten(content.events.Event.Number)) == list(range(10, 16))
+    assert set(content.events.fields) >= {"Tower", "Track", "Jet", "FatJet", "GenJet", "GenFatJet"}
+    assert ak.sum(ak.num(content.events.Tower)) > 0
+    assert ak.sum(ak.num(content.events.FatJet)) > 0  # clustered by hepdl on Delphes' towers
+    assert ak.sum(ak.num(content.events.GenJet)) > 0  # clustered by hepdl on the particles
+    assert result.steps["delphes"] > 0

@@ -1,0 +1,57 @@
+# Stage 2: detector simulation, one job per shard (the fast simulation of the detector card,
+# or real Delphes with `detector.backend: delphes`), and validation plots per sample.
+from hepdl.detector.card import card_path
+from hepdl.detector.validate import PLOTS
+
+
+rule simulate:
+    input:
+        events=rules.generate.output[0],
+        card=str(card_path(config["detector"]["card"])),
+        # The Delphes card is an input only where the delphes backend runs it.
+        delphes_card=lambda wildcards: (
+            [config["detector"]["delphes_card"]]
+            if config["detector"]["backend"] == "delphes" and config["detector"]["delphes_card"]
+            else []
+        ),
+    output:
+        f"{RESULTS}/detector/{{sample}}/{{shard}}.root",
+    log:
+        "logs/simulate/{sample}/{shard}.log",
+    benchmark:
+        "benchmarks/simulate/{sample}/{shard}.tsv"
+    params:
+        config=EFFECTIVE_CONFIG,
+        detector=config["detector"],
+        seed=config["seed"],
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "hepdl simulate --config {params.config} --sample {wildcards.sample}"
+        " --shard {wildcards.shard} --input {input.events} --output {output} 2> {log}"
+
+
+rule validate_detector:
+    input:
+        detector=shard_files(rules.simulate.output[0]),
+        events=shard_files(rules.generate.output[0]),
+    output:
+        plots=expand(
+            f"{RESULTS}/validation/detector/{{sample}}/{{plot}}", plot=PLOTS, allow_missing=True
+        ),
+        metrics=f"{RESULTS}/validation/detector/{{sample}}/metrics.json",
+    log:
+        "logs/validate_detector/{sample}.log",
+    params:
+        config=EFFECTIVE_CONFIG,
+        folder=lambda wildcards, output: Path(output.metrics).parent,
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    shell:
+        "hepdl validate-detector --config {params.config} --sample {wildcards.sample}"
+        " --inputs {input.detector} --events {input.events} --output-dir {params.folder}"
+        " 2> {log}"
