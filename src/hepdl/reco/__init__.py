@@ -1,0 +1,26 @@
+"""Reconstruction-level event tables: jet features, the cut-based selection and the splits.
+
+- :mod:`~hepdl.reco.jets`: the 23 large-R jet variables of the shallow baselines.
+- :mod:`~hepdl.reco.selection`: the ATLAS-CONF-2016-057 signal region (``passSR``).
+- :mod:`~hepdl.reco.inputs`: the detector collections each stage reads.
+- :mod:`~hepdl.reco.stage`: ``hepdl features``, one shard to ``features/{sample}/{shard}.parquet``.
+- :mod:`~hepdl.reco.splits`: the seeded train/val/test assignment shared by every model.
+- :mod:`~hepdl.reco.merge`: the per-shard tables merged into ``features/{split}.parquet``.
+"""
+
+from __future__ import annotations
+
+from hepdl.reco.jets import feature_names, jet_features, select_jets
+from hepdl.reco.selection import SelectionCuts, pass_baseline, pass_signal_region
+from hepdl.reco.splits import SPLITS, assign_splits
+
+__all__ = [
+    "SPLITS",
+    "SelectionCuts",
+    "assign_splits",
+    "feature_names",
+    "jet_features",
+    "pass_baseline",
+    "pass_signal_region",
+    "select_jets",
+]

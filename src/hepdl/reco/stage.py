@@ -1,0 +1,211 @@
+"""The ``features`` stage: one detector shard to its per-event feature table (Parquet).
+
+``results/features/{sample}/{shard}.parquet`` holds one row per event, in the order of the
+detector file: ``sample``, ``shard``, ``event_number``, the shallow-baseline variables
+(:func:`hepdl.reco.jets.feature_names`), ``passSR``, the physical event ``weight`` (cross-section
+x luminosity, :mod:`hepdl.weights`), the ``generator_weight``, ``label`` (1 signal, 0
+background) and the masses ``mg``, ``mn`` (GeV; 0 for background). Every later stage reads
+the labels, weights and masses from this table, so they are computed once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from numpy.typing import NDArray
+
+import hepdl
+from hepdl.errors import InputFileError
+from hepdl.io.atomic import atomic_path
+from hepdl.reco.inputs import EVENT_FIELDS, FATJET_FIELDS, event_column, read_collections
+from hepdl.reco.jets import feature_names, jet_features
+from hepdl.reco.selection import SelectionCuts, pass_signal_region
+from hepdl.samples import Sample, get_sample
+from hepdl.weights import sample_event_weights
+
+__all__ = [
+    "FEATURES_METADATA_KEY",
+    "FeaturesResult",
+    "feature_table",
+    "features_path",
+    "features_shard",
+    "read_features",
+]
+
+FEATURES_METADATA_KEY = b"hepdl"
+
+
+@dataclass(frozen=True)
+class FeaturesResult:
+    """What :func:`features_shard` wrote: the file, its events and those passing the SR."""
+
+    path: Path
+    n_events: int
+    n_pass: int
+    seconds: float
+
+
+def features_path(config: dict[str, Any], sample: str, shard: int) -> Path:
+    """The contract path ``{results}/features/{sample}/{shard}.parquet``."""
+    return Path(config["results"]) / "features" / sample / f"{shard}.parquet"
+
+
+def feature_table(
+    fatjets: ak.Array,
+    event_number: NDArray[np.int64],
+    generator_weight: NDArray[np.float64],
+    *,
+    sample: Sample,
+    shard: int,
+    xsec: dict[str, Any],
+    luminosity_ifb: float,
+    cuts: SelectionCuts,
+) -> dict[str, NDArray[Any]]:
+    """The feature table's columns for one shard.
+
+    Args:
+        fatjets: Per event, the large-R jets (records ``PT``, ``Eta``, ``Phi``, ``Mass``).
+        event_number: Per event, its number within the sample.
+        generator_weight: Per event, ``Event.Weight``.
+        sample: The sample the shard belongs to (label and masses).
+        shard: The shard index.
+        xsec: The sample's ``xsec.json`` record (cross-section and sum of weights).
+        luminosity_ifb: Integrated luminosity (fb^-1) the weights are normalised to.
+        cuts: The selection.
+
+    Raises:
+        InputFileError: if the per-event inputs disagree in length.
+    """
+    n_events = len(fatjets)
+    if not len(event_number) == len(generator_weight) == n_events:
+        raise InputFileError(
+            f"sample {sample.name} shard {shard}",
+            f"{n_events} jet entries, {len(event_number)} event numbers and "
+            f"{len(generator_weight)} weights; expected one of each per event",
+        )
+    features = jet_features(fatjets, cuts)
+    columns: dict[str, NDArray[Any]] = {
+        "sample": np.full(n_events, sample.name, dtype=object),
+        "shard": np.full(n_events, shard, dtype=np.int32),
+        "event_number": np.asarray(event_number, dtype=np.int64),
+    }
+    for name in feature_names(cuts.n_jets_stored):
+        columns[name] = features[name]
+    columns["n_jet"] = features["n_jet"].astype(np.int32)
+    columns["passSR"] = pass_signal_region(
+        features["n_jet"],
+        features["jet1_pt_gev"],
+        features["delta_eta"],
+        features["mj_gev"],
+        cuts,
+    )
+    columns["weight"] = sample_event_weights(generator_weight, xsec, luminosity_ifb)
+    columns["generator_weight"] = np.asarray(generator_weight, dtype=np.float64)
+    columns["label"] = np.full(n_events, sample.label, dtype=np.int8)
+    columns["mg"] = np.full(n_events, sample.m_gluino_gev or 0.0, dtype=np.float64)
+    columns["mn"] = np.full(n_events, sample.m_neutralino_gev or 0.0, dtype=np.float64)
+    return columns
+
+
+def write_features(
+    path: str | os.PathLike[str], columns: dict[str, NDArray[Any]], metadata: dict[str, Any]
+) -> Path:
+    """Write a feature table atomically as Parquet, ``metadata`` as JSON under ``hepdl``."""
+    table = pa.table({name: pa.array(values) for name, values in columns.items()})
+    payload = json.dumps(metadata, sort_keys=True).encode()
+    table = table.replace_schema_metadata({FEATURES_METADATA_KEY: payload})
+    with atomic_path(path) as temporary:
+        pq.write_table(table, temporary, compression="zstd")
+    return Path(path)
+
+
+def read_features(
+    path: str | os.PathLike[str], columns: list[str] | None = None
+) -> dict[str, NDArray[Any]]:
+    """Read a feature table (per shard or per split) as numpy columns.
+
+    Raises:
+        InputFileError: naming the file, if it is missing or not a feature table.
+    """
+    try:
+        table = pq.read_table(path, columns=columns)
+    except (OSError, pa.ArrowInvalid, KeyError) as err:
+        raise InputFileError(path, f"not a readable feature table ({err})") from None
+    return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
+
+
+def features_shard(
+    config: dict[str, Any],
+    sample_name: str,
+    shard: int,
+    detector_file: str | os.PathLike[str],
+    xsec_file: str | os.PathLike[str],
+    *,
+    output: str | os.PathLike[str] | None = None,
+) -> FeaturesResult:
+    """Compute the feature table of one shard and write it atomically.
+
+    Args:
+        config: A validated config.
+        sample_name: Key of the sample in ``config['samples']``.
+        shard: Shard index.
+        detector_file: The shard's Delphes-schema ROOT file.
+        xsec_file: The sample's ``xsec.json``.
+        output: Target file; default :func:`features_path`.
+
+    Raises:
+        ConfigError: for an unknown sample or shard.
+        InputFileError: naming a missing or malformed input file.
+    """
+    start = time.perf_counter()
+    sample = get_sample(config, sample_name)
+    sample.shard_events(shard)  # a ConfigError for a shard the sample does not have
+    path = Path(output) if output is not None else features_path(config, sample.name, shard)
+    try:
+        xsec = json.loads(Path(xsec_file).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise InputFileError(xsec_file, f"not a readable cross-section record ({err})") from None
+    if xsec.get("sample") != sample.name:
+        raise InputFileError(
+            xsec_file, f"cross-section of sample {xsec.get('sample')!r}, not {sample.name!r}"
+        )
+    events = read_collections(detector_file, {"Event": EVENT_FIELDS, "FatJet": FATJET_FIELDS})
+    cuts = SelectionCuts.from_config(config)
+    columns = feature_table(
+        events.FatJet,
+        event_column(events, "Number").astype(np.int64),
+        event_column(events, "Weight"),
+        sample=sample,
+        shard=shard,
+        xsec=xsec,
+        luminosity_ifb=config["luminosity_ifb"],
+        cuts=cuts,
+    )
+    metadata = {
+        "sample": sample.name,
+        "shard": shard,
+        "label": sample.label,
+        "definition": sample.definition(),
+        "n_events": len(columns["event_number"]),
+        "selection": config["selection"],
+        "luminosity_ifb": config["luminosity_ifb"],
+        "sigma_pb": xsec["sigma_pb"],
+        "detector_file": str(detector_file),
+        "hepdl_version": hepdl.__version__,
+    }
+    write_features(path, columns, metadata)
+    return FeaturesResult(
+        path=path,
+        n_events=len(columns["event_number"]),
+        n_pass=int(np.sum(columns["passSR"])),
+        seconds=time.perf_counter() - start,
+    )

@@ -1,0 +1,168 @@
+# Stages 3-4: detector files to classifier inputs. Per shard: the jet features and passSR
+# (Parquet), the eta-phi images and the event graphs (HDF5); then one merge per kind shuffles
+# all samples into the train/val/test splits, the same events in each for every model.
+from hepdl.reco.splits import SPLITS
+
+# The simulation's output (simulate.smk is included before this file).
+DETECTOR_FILE = rules.simulate.output[0]
+
+# Every (sample, shard) pair, samples by name and shards in order: the merges' input order.
+SHARD_SAMPLES, SHARD_INDICES = zip(
+    *[(name, k) for name in SAMPLES for k in range(config["samples"][name]["shards"])]
+)
+
+
+rule features:
+    input:
+        detector=DETECTOR_FILE,
+        xsec=rules.xsec.output[0],
+    output:
+        f"{RESULTS}/features/{{sample}}/{{shard}}.parquet",
+    log:
+        "logs/features/{sample}/{shard}.log",
+    benchmark:
+        "benchmarks/features/{sample}/{shard}.tsv"
+    params:
+        config=EFFECTIVE_CONFIG,
+        selection=config["selection"],
+        luminosity=config["luminosity_ifb"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "hepdl features --config {params.config} --sample {wildcards.sample}"
+        " --shard {wildcards.shard} --input {input.detector} --xsec {input.xsec}"
+        " --output {output} 2> {log}"
+
+
+rule images:
+    input:
+        DETECTOR_FILE,
+    output:
+        f"{RESULTS}/images/{{sample}}/{{shard}}.h5",
+    log:
+        "logs/images/{sample}/{shard}.log",
+    benchmark:
+        "benchmarks/images/{sample}/{shard}.tsv"
+    params:
+        config=EFFECTIVE_CONFIG,
+        images=config["images"],
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    shell:
+        "hepdl images --config {params.config} --sample {wildcards.sample}"
+        " --shard {wildcards.shard} --input {input} --output {output} 2> {log}"
+
+
+rule graphs:
+    input:
+        DETECTOR_FILE,
+    output:
+        f"{RESULTS}/graphs/{{sample}}/{{shard}}.h5",
+    log:
+        "logs/graphs/{sample}/{shard}.log",
+    benchmark:
+        "benchmarks/graphs/{sample}/{shard}.tsv"
+    params:
+        config=EFFECTIVE_CONFIG,
+        graphs=config["graphs"],
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    shell:
+        "hepdl graphs --config {params.config} --sample {wildcards.sample}"
+        " --shard {wildcards.shard} --input {input} --output {output} 2> {log}"
+
+
+rule merge_features:
+    input:
+        expand(rules.features.output[0], zip, sample=SHARD_SAMPLES, shard=SHARD_INDICES),
+    output:
+        expand(f"{RESULTS}/features/{{split}}.parquet", split=SPLITS),
+    log:
+        "logs/merge/features.log",
+    params:
+        config=EFFECTIVE_CONFIG,
+        splits=config["splits"],
+        seed=config["seed"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "hepdl merge --config {params.config} --kind features --features {input}"
+        " --outputs {output} 2> {log}"
+
+
+rule merge_images:
+    input:
+        features=expand(rules.features.output[0], zip, sample=SHARD_SAMPLES, shard=SHARD_INDICES),
+        images=expand(rules.images.output[0], zip, sample=SHARD_SAMPLES, shard=SHARD_INDICES),
+    output:
+        expand(f"{RESULTS}/images/{{split}}.h5", split=SPLITS),
+    log:
+        "logs/merge/images.log",
+    benchmark:
+        "benchmarks/merge/images.tsv"
+    params:
+        config=EFFECTIVE_CONFIG,
+        splits=config["splits"],
+        seed=config["seed"],
+    threads: 1
+    resources:
+        mem_mb=config["splits"]["merge_buffer_mb"] + 2000,
+        runtime=60,
+    shell:
+        "hepdl merge --config {params.config} --kind images --features {input.features}"
+        " --inputs {input.images} --outputs {output} 2> {log}"
+
+
+rule merge_graphs:
+    input:
+        features=expand(rules.features.output[0], zip, sample=SHARD_SAMPLES, shard=SHARD_INDICES),
+        graphs=expand(rules.graphs.output[0], zip, sample=SHARD_SAMPLES, shard=SHARD_INDICES),
+    output:
+        expand(f"{RESULTS}/graphs/{{split}}.h5", split=SPLITS),
+    log:
+        "logs/merge/graphs.log",
+    benchmark:
+        "benchmarks/merge/graphs.tsv"
+    params:
+        config=EFFECTIVE_CONFIG,
+        splits=config["splits"],
+        seed=config["seed"],
+    threads: 1
+    resources:
+        mem_mb=config["splits"]["merge_buffer_mb"] + 2000,
+        runtime=60,
+    shell:
+        "hepdl merge --config {params.config} --kind graphs --features {input.features}"
+        " --inputs {input.graphs} --outputs {output} 2> {log}"
+
+
+rule plot_inputs:
+    input:
+        images=f"{RESULTS}/images/train.h5",
+        features=rules.merge_features.output,
+    output:
+        expand(
+            f"{RESULTS}/plots/inputs/{{name}}.{{fmt}}",
+            name=["mean_images", "single_events", "jet_variables"],
+            fmt=["png", "pdf"],
+        ),
+    log:
+        "logs/plot_inputs.log",
+    params:
+        config=EFFECTIVE_CONFIG,
+        out=f"{RESULTS}/plots/inputs",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "hepdl plot-inputs --config {params.config} --images {input.images}"
+        " --features {input.features} --output-dir {params.out} 2> {log}"
