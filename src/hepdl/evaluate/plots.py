@@ -1,0 +1,168 @@
+"""The evaluation plots, in mplhep's ATLAS style (PNG for the report, PDF for papers).
+
+- :func:`plot_roc`: background rejection 1/FPR (log) against signal efficiency, every
+  classifier, the cut-based benchmark as a point;
+- :func:`plot_scores`: weighted, normalised score distributions of signal and background;
+- :func:`plot_score_vs`: a classifier's score against an event variable (M_J, N_jet) for
+  signal and background, as the paper showed for the CNN;
+- :func:`plot_robustness`: signal efficiency at the benchmark's background efficiency per case.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib as mpl
+
+mpl.use("Agg")
+
+import matplotlib.pyplot as plt
+import mplhep as hep
+import numpy as np
+from matplotlib.colors import LogNorm
+from numpy.typing import NDArray
+
+from hepdl.evaluate.metrics import Roc, WorkingPoint
+from hepdl.io.atomic import atomic_path
+
+__all__ = ["plot_robustness", "plot_roc", "plot_score_vs", "plot_scores", "save"]
+
+#: Labels of the classifiers in legends.
+LABELS = {
+    "cnn": "CNN (ECal, HCal, tracks)",
+    "cnn_energy": "CNN (total energy)",
+    "cnn_jets": "CNN + jet variables",
+    "gbdt": "GBDT (23 jet variables)",
+    "mlp": "MLP (23 jet variables)",
+    "gnn": "GNN",
+    "cuts": "Cut-based (ATLAS SR)",
+}
+
+
+def label_of(name: str) -> str:
+    """Legend label of a classifier."""
+    return LABELS.get(name, name)
+
+
+def _figure() -> tuple[Any, Any]:
+    plt.style.use(hep.style.ATLAS)
+    return plt.subplots(figsize=(8, 6.5))
+
+
+def save(
+    fig: Any, path: str | os.PathLike[str], formats: Sequence[str] = ("png", "pdf")
+) -> list[Path]:
+    """Save ``fig`` as ``path`` with each suffix of ``formats`` (atomically), then close it."""
+    written = []
+    for fmt in formats:
+        target = Path(path).with_suffix(f".{fmt}")
+        with atomic_path(target) as temporary:
+            fig.savefig(temporary, format=fmt, bbox_inches="tight", dpi=120)
+        written.append(target)
+    plt.close(fig)
+    return written
+
+
+def plot_roc(rocs: Mapping[str, Roc], cuts: WorkingPoint, title: str = "") -> Any:
+    """Background rejection (1 / background efficiency, log) against signal efficiency."""
+    fig, ax = _figure()
+    for name, roc in rocs.items():
+        keep = roc.fpr > 0
+        ax.plot(roc.tpr[keep], 1.0 / roc.fpr[keep], label=f"{label_of(name)}, AUC {roc.auc:.3f}")
+    if cuts.fpr > 0:
+        ax.plot([cuts.tpr], [1.0 / cuts.fpr], "k*", markersize=16, label=label_of("cuts"))
+        ax.axhline(1.0 / cuts.fpr, color="grey", linestyle=":", linewidth=1)
+    else:  # no background event of the test split passes the cuts: rejection unmeasured
+        ax.axvline(cuts.tpr, color="black", linestyle="--", linewidth=1)
+        ax.text(
+            cuts.tpr,
+            1.05,
+            f"{label_of('cuts')}: no background passes",
+            rotation=90,
+            va="bottom",
+            ha="right",
+            fontsize="x-small",
+        )
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=0.8)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("Signal efficiency")
+    ax.set_ylabel("Background rejection 1 / $\\epsilon_{bkg}$")
+    ax.legend(loc="upper right", fontsize="x-small")
+    if title:
+        ax.set_title(title, fontsize="small")
+    return fig
+
+
+def _weighted_hist(values: NDArray[Any], weight: NDArray[Any], bins: NDArray[Any]) -> NDArray[Any]:
+    counts, _ = np.histogram(values, bins=bins, weights=weight)
+    total = counts.sum()
+    return counts / total if total > 0 else counts
+
+
+def plot_scores(
+    name: str, score: NDArray[Any], label: NDArray[Any], weight: NDArray[Any], bins: int = 40
+) -> Any:
+    """Weighted score distributions of signal and background, each normalised to unit area."""
+    fig, ax = _figure()
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    signal = label.astype(bool)
+    for mask, text in ((signal, "Signal"), (~signal, "Background")):
+        hep.histplot(_weighted_hist(score[mask], weight[mask], edges), edges, ax=ax, label=text)
+    ax.set_yscale("log")
+    ax.set_xlabel(f"{label_of(name)} score")
+    ax.set_ylabel("Fraction of events (weighted)")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def plot_score_vs(
+    name: str,
+    *,
+    score: NDArray[Any],
+    variable: NDArray[Any],
+    label: NDArray[Any],
+    weight: NDArray[Any],
+    variable_label: str,
+    variable_bins: NDArray[Any],
+) -> Any:
+    """2-d weighted histograms of a classifier's score against an event variable."""
+    plt.style.use(hep.style.ATLAS)
+    fig, axes = plt.subplots(1, 2, figsize=(15, 6.5), sharey=True)
+    score_bins = np.linspace(0.0, 1.0, 26)
+    signal = label.astype(bool)
+    for ax, mask, text in ((axes[0], signal, "Signal"), (axes[1], ~signal, "Background")):
+        counts, _, _ = np.histogram2d(
+            variable[mask], score[mask], bins=[variable_bins, score_bins], weights=weight[mask]
+        )
+        total = counts.sum()
+        counts = counts / total if total > 0 else counts
+        positive = counts[counts > 0]
+        norm = LogNorm(vmin=positive.min(), vmax=positive.max()) if len(positive) else None
+        mesh = ax.pcolormesh(variable_bins, score_bins, counts.T, norm=norm, cmap="viridis")
+        fig.colorbar(mesh, ax=ax, label="Fraction of events (weighted)")
+        ax.set_xlabel(variable_label)
+        ax.set_title(text, fontsize="medium")
+    axes[0].set_ylabel(f"{label_of(name)} score")
+    return fig
+
+
+def plot_robustness(rows: Sequence[Mapping[str, Any]], models: Sequence[str]) -> Any:
+    """Signal efficiency at the benchmark's background efficiency, per case and classifier."""
+    fig, ax = _figure()
+    cases = [str(row["case"]) for row in rows]
+    x = np.arange(len(cases))
+    names = ["cuts", *models]
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        key = "cuts_tpr" if name == "cuts" else f"{name}_tpr"
+        values = [float(row.get(key, np.nan)) for row in rows]
+        ax.bar(x + (i - (len(names) - 1) / 2) * width, values, width, label=label_of(name))
+    ax.set_xticks(x, cases, rotation=30, ha="right", fontsize="x-small")
+    ax.set_ylabel("Signal efficiency at $\\epsilon_{bkg}$ of the cuts")
+    ax.set_ylim(0, 1.15)
+    ax.legend(fontsize="xx-small", ncol=2)
+    return fig

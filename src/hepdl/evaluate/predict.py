@@ -1,0 +1,241 @@
+"""The ``predict`` stage: one trained model's score for every event of the test split.
+
+``{results}/predictions/{model}.parquet`` has one row per test event, in the order of the split
+files: ``score`` (signal probability), ``logit`` (its log-odds), the physical ``weight``,
+``label``, ``passSR`` (the cut-based benchmark), the masses ``mg``, ``mn`` (GeV) and ``sample``.
+Every event of the split is scored, including samples not used in training (robustness studies).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from numpy.typing import NDArray
+
+from hepdl.errors import InputFileError
+from hepdl.io.atomic import atomic_path
+from hepdl.train.settings import (
+    features_file,
+    images_file,
+    model_file,
+    model_kind,
+    predictions_file,
+)
+from hepdl.train.splits import FeatureSplit, ImageSplit, feature_columns
+
+__all__ = ["PREDICTION_COLUMNS", "PredictResult", "predict", "read_predictions", "rule_inputs"]
+
+#: Columns of a predictions file, in order.
+PREDICTION_COLUMNS = ("score", "logit", "weight", "label", "passSR", "mg", "mn", "sample")
+
+
+@dataclass(frozen=True)
+class PredictResult:
+    """What :func:`predict` wrote: the file, its events, the wall time."""
+
+    path: Path
+    n_events: int
+    seconds: float
+
+
+def _sigmoid(logit: NDArray[np.float64]) -> NDArray[np.float64]:
+    out: NDArray[np.float64] = 0.5 * (1.0 + np.tanh(0.5 * logit))
+    return out
+
+
+def _write(path: Path, logit: NDArray[np.float64], truth: FeatureSplit | ImageSplit) -> None:
+    if not np.all(np.isfinite(logit)):
+        raise InputFileError(path, "some scores are not finite; the model or its inputs hold NaN")
+    pass_sr = truth.pass_sr if isinstance(truth, FeatureSplit) else truth.psr
+    columns = {
+        "score": _sigmoid(logit),
+        "logit": logit,
+        "weight": truth.weight,
+        "label": truth.label,
+        "passSR": pass_sr,
+        "mg": truth.mg,
+        "mn": truth.mn,
+        "sample": truth.sample.astype(object),
+    }
+    table = pa.table({name: pa.array(columns[name]) for name in PREDICTION_COLUMNS})
+    with atomic_path(path) as temporary:
+        pq.write_table(table, temporary, compression="zstd")
+
+
+def read_predictions(path: str | os.PathLike[str]) -> dict[str, NDArray[Any]]:
+    """Read a predictions file as numpy columns.
+
+    Raises:
+        InputFileError: naming the file, if it is missing or lacks a column.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, "predictions file not found (run hepdl predict first)")
+    table = pq.read_table(path)
+    missing = [c for c in PREDICTION_COLUMNS if c not in table.column_names]
+    if missing:
+        raise InputFileError(path, f"predictions file lacks the columns {missing}")
+    return {c: table.column(c).to_numpy(zero_copy_only=False) for c in table.column_names}
+
+
+def predict(
+    config: Mapping[str, Any],
+    name: str,
+    *,
+    model: str | os.PathLike[str] | None = None,
+    images: str | os.PathLike[str] | None = None,
+    features: str | os.PathLike[str] | None = None,
+    cnn_predictions: str | os.PathLike[str] | None = None,
+    output: str | os.PathLike[str] | None = None,
+    progress: bool = False,
+) -> PredictResult:
+    """Score the test split with model ``name`` and write its predictions file.
+
+    Args:
+        config: A validated config.
+        name: The model (``cnn``, ``cnn_energy``, ``gbdt``, ``mlp``, ``cnn_jets``, ...).
+        model: Its model file (default ``{results}/models/{name}/model.*``).
+        images: Images test split (CNNs; default ``{results}/images/test.h5``).
+        features: Features test split (default ``{results}/features/test.parquet``).
+        cnn_predictions: For ``cnn_jets``, the test predictions of its CNN (default
+            ``{results}/predictions/{cnn}.parquet``).
+        output: Predictions file (default ``{results}/predictions/{name}.parquet``).
+        progress: Show a progress bar while scoring images.
+
+    Raises:
+        ConfigError: for an unknown model.
+        InputFileError: for missing or mismatched split files.
+        CheckpointError: for a missing model file or one of another architecture.
+    """
+    start = time.perf_counter()
+    kind = model_kind(config, name)
+    model_path = Path(model or model_file(config, name))
+    output = Path(output or predictions_file(config, name))
+    truth: FeatureSplit | ImageSplit
+    if kind == "gbdt":
+        truth = FeatureSplit.open(
+            features or features_file(config, "test"), feature_columns(config)
+        )
+        logit = _gbdt_logits(model_path, truth)
+    else:
+        # torch and Lightning load only for the networks.
+        import torch  # noqa: PLC0415
+
+        torch.set_num_threads(config["train"]["threads"])
+        if kind == "cnn":
+            truth = ImageSplit.open(images or images_file(config, "test"))
+            logit = _cnn_logits(config, name, model_path, truth, progress=progress)
+        else:
+            truth = FeatureSplit.open(
+                features or features_file(config, "test"), feature_columns(config)
+            )
+            cnn_logit = None
+            if kind == "cnn_jets":
+                cnn = config["train"]["cnn_jets"]["cnn"]
+                cnn_path = Path(cnn_predictions or predictions_file(config, cnn))
+                cnn_scores = read_predictions(cnn_path)
+                check_same_events(cnn_path, cnn_scores, truth)
+                cnn_logit = cnn_scores["logit"]
+            logit = _feature_logits(config, kind, model_path, truth, cnn_logit)
+    _write(output, logit, truth)
+    return PredictResult(output, len(logit), time.perf_counter() - start)
+
+
+def rule_inputs(config: Mapping[str, Any], name: str) -> dict[str, str]:
+    """The files ``hepdl predict`` reads for model ``name``, keyed by option name.
+
+    ``model`` (the model file), then ``images`` (the images test split, CNNs) or ``features``
+    (the features test split), and for ``cnn_jets`` its CNN's ``cnn_predictions``.
+    """
+    kind = model_kind(config, name)
+    inputs = {"model": str(model_file(config, name))}
+    if kind == "cnn":
+        inputs["images"] = str(images_file(config, "test"))
+    else:
+        inputs["features"] = str(features_file(config, "test"))
+    if kind == "cnn_jets":
+        inputs["cnn_predictions"] = str(
+            predictions_file(config, config["train"]["cnn_jets"]["cnn"])
+        )
+    return inputs
+
+
+def _gbdt_logits(model_path: Path, truth: FeatureSplit) -> NDArray[np.float64]:
+    import xgboost as xgb  # noqa: PLC0415
+
+    from hepdl.train.gbdt import load_gbdt  # noqa: PLC0415
+
+    matrix = xgb.DMatrix(truth.inputs, feature_names=list(truth.names))
+    return np.asarray(load_gbdt(model_path).predict(matrix, output_margin=True), dtype=np.float64)
+
+
+def _cnn_logits(
+    config: Mapping[str, Any], name: str, model_path: Path, truth: ImageSplit, *, progress: bool
+) -> NDArray[np.float64]:
+    from hepdl.train.checkpoint import load_model  # noqa: PLC0415
+    from hepdl.train.cnn import cnn_hparams  # noqa: PLC0415
+    from hepdl.train.modules import ImageClassifier  # noqa: PLC0415
+    from hepdl.train.score import score_images  # noqa: PLC0415
+
+    module = load_model(model_path, ImageClassifier, cnn_hparams(config, name, truth))
+    return score_images(
+        module,
+        truth.path,
+        config,
+        batch_size=config["train"]["cnn"]["eval_batch_size"],
+        progress=progress,
+    )
+
+
+def _feature_logits(
+    config: Mapping[str, Any],
+    kind: str,
+    model_path: Path,
+    truth: FeatureSplit,
+    cnn_logit: NDArray[Any] | None,
+) -> NDArray[np.float64]:
+    from hepdl.train.checkpoint import load_model  # noqa: PLC0415
+    from hepdl.train.features import cnn_jets_inputs, cnn_jets_names  # noqa: PLC0415
+    from hepdl.train.modules import FeatureClassifier  # noqa: PLC0415
+    from hepdl.train.score import score_features  # noqa: PLC0415
+
+    if cnn_logit is None:
+        names, inputs = list(truth.names), truth.inputs
+    else:
+        names, inputs = cnn_jets_names(config), cnn_jets_inputs(cnn_logit, truth)
+    expected = {"input_names": names, "hidden_units": config["train"][kind]["hidden_units"]}
+    module = load_model(model_path, FeatureClassifier, expected)
+    return score_features(module, inputs)
+
+
+def check_same_events(
+    path: Path, predictions: Mapping[str, NDArray[Any]], features: FeatureSplit
+) -> None:
+    """Check that a predictions file covers the events of a features split, in order.
+
+    Raises:
+        InputFileError: naming both files and the first disagreement.
+    """
+    where = f"{path} and {features.path}"
+    if len(predictions["label"]) != features.n_events:
+        raise InputFileError(
+            where,
+            f"{len(predictions['label'])} vs {features.n_events} events; expected the same split",
+        )
+    same = (
+        np.array_equal(predictions["label"], features.label)
+        and np.array_equal(predictions["sample"].astype(str), features.sample)
+        and np.allclose(predictions["weight"], features.weight, rtol=1e-6, atol=0.0)
+    )
+    if not same:
+        raise InputFileError(
+            where, "labels, samples or weights differ; expected the same events in the same order"
+        )

@@ -1,0 +1,127 @@
+"""Robustness studies: the trained classifiers, unchanged, on other signals and with pile-up.
+
+The classifiers learn from the samples of ``train.samples`` (the 1400/850 benchmark point and
+QCD without pile-up in the full config); the test split holds every sample of the config. For
+each signal sample of the test split, one *case* compares its events with the QCD background of
+the same pile-up (mu) as the signal: the cuts' signal and background efficiencies there, and
+each classifier's signal efficiency at that background efficiency, with bootstrap uncertainties.
+The result is ``{results}/evaluation/robustness.csv`` (and ``.html``) and a bar chart.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hepdl.errors import InputFileError
+from hepdl.evaluate.metrics import bootstrap_metrics
+from hepdl.evaluate.predict import read_predictions
+from hepdl.io.atomic import write_text_atomic
+from hepdl.samples import get_sample
+
+__all__ = ["robustness"]
+
+
+def robustness(
+    config: Mapping[str, Any],
+    predictions: Mapping[str, str | os.PathLike[str]],
+    *,
+    output: str | os.PathLike[str] | None = None,
+    plot: str | os.PathLike[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Signal efficiency at the benchmark's background efficiency for every signal case.
+
+    Args:
+        config: A validated config (its samples give masses and pile-up).
+        predictions: Per model, its test predictions file (all on the same events).
+        output: The table (default ``{results}/evaluation/robustness.csv``; ``.html`` beside it).
+        plot: The bar chart, without suffix (default ``{results}/plots/robustness``).
+
+    Returns:
+        One row per case: ``case``, ``signal``, masses, ``pileup_mu``, ``trained_on`` (whether
+        the signal was a training sample), ``cuts_tpr``, ``cuts_fpr`` and, per model,
+        ``{model}_tpr`` and ``{model}_tpr_err``.
+
+    Raises:
+        InputFileError: for predictions files of different events.
+    """
+    from hepdl.evaluate import plots  # noqa: PLC0415 (matplotlib)
+
+    results = Path(config["results"])
+    output = Path(output or results / "evaluation" / "robustness.csv")
+    plot = Path(plot or results / "plots" / "robustness")
+    tables = {name: read_predictions(path) for name, path in predictions.items()}
+    first = next(iter(tables.values()))
+    for name, table in tables.items():
+        if not np.array_equal(table["sample"], first["sample"]):
+            raise InputFileError(predictions[name], "predictions of other events than the rest")
+    sample = first["sample"].astype(str)
+    label = first["label"].astype(bool)
+    weight = np.asarray(first["weight"], dtype=np.float64)
+    pass_sr = first["passSR"].astype(bool)
+    mu = {str(name): get_sample(dict(config), str(name)).pileup_mu for name in np.unique(sample)}
+    event_mu = np.array([mu[s] for s in sample])
+    trained = config["train"]["samples"]
+    rows = []
+    for signal in sorted(str(s) for s in np.unique(sample[label])):
+        spec = get_sample(dict(config), signal)
+        mask = (sample == signal) | (~label & (event_mu == spec.pileup_mu))
+        if not (~label & mask).any():
+            continue  # no background with this pile-up in the test split
+        scores = {name: t["score"][mask] for name, t in tables.items()}
+        metrics = bootstrap_metrics(
+            scores,
+            label[mask],
+            weight[mask],
+            pass_sr[mask],
+            replicates=config["evaluate"]["bootstrap"],
+            seed=int(config["seed"]),
+        )
+        row: dict[str, Any] = {
+            "case": f"{signal}, mu={spec.pileup_mu:g}",
+            "signal": signal,
+            "m_gluino_gev": spec.m_gluino_gev,
+            "m_neutralino_gev": spec.m_neutralino_gev,
+            "pileup_mu": spec.pileup_mu,
+            "trained_on": trained is None or signal in trained,
+            "cuts_tpr": metrics["cuts"]["tpr"],
+            "cuts_fpr": metrics["cuts"]["fpr"],
+        }
+        for name in tables:
+            row[f"{name}_tpr"] = metrics[name]["tpr_at_benchmark_fpr"]
+            row[f"{name}_tpr_err"] = metrics[name]["tpr_at_benchmark_fpr_err"]
+        rows.append(row)
+    _write_table(output, rows)
+    plots.save(plots.plot_robustness(rows, list(tables)), plot, config["evaluate"]["plot_formats"])
+    return rows
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def _write_table(output: Path, rows: list[dict[str, Any]]) -> None:
+    header = list(rows[0]) if rows else ["case"]
+    lines = [",".join(header)] + [",".join(f'"{_cell(r[h])}"' for h in header) for r in rows]
+    write_text_atomic(output, "\n".join(lines) + "\n")
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_cell(r[h]))}</td>" for h in header) + "</tr>"
+        for r in rows
+    )
+    page = (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>hepdl robustness</title>"
+        "<style>table{border-collapse:collapse}td,th{border:1px solid #999;padding:4px 8px}"
+        "</style></head><body><p>Signal efficiency of each classifier at the background "
+        "efficiency of the cut-based selection, per signal sample and pile-up; models trained "
+        "on the samples marked trained_on only.</p>"
+        f"<table><tr>{head}</tr>{body}</table></body></html>\n"
+    )
+    write_text_atomic(output.with_suffix(".html"), page)

@@ -1,0 +1,179 @@
+"""Checkpoints: written atomically, read with ``weights_only=True``, checked against the config.
+
+Lightning writes ``checkpoints/best.ckpt`` (lowest validation loss) and ``checkpoints/last.ckpt``
+(end of the latest epoch) in a model's folder through :class:`AtomicCheckpointIO`, so an
+interrupted save never leaves a truncated file behind. The stage's declared output,
+``model.ckpt``, is the best checkpoint without the optimiser state (:func:`export_model`), still
+loadable by Lightning's ``load_from_checkpoint``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from hepdl.io.atomic import atomic_path
+from hepdl.train.errors import CheckpointError
+from hepdl.train.modules import WeightedClassifier
+
+__all__ = [
+    "AtomicCheckpointIO",
+    "check_architecture",
+    "export_model",
+    "load_checkpoint",
+    "load_model",
+]
+
+Module = TypeVar("Module", bound=WeightedClassifier)
+
+#: Key of the hepdl record in an exported model file.
+HEPDL_KEY = "hepdl"
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoint I/O through :func:`hepdl.io.atomic.atomic_path`, loading weights only."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        """Write ``checkpoint`` to a temporary file beside ``path``, then rename it."""
+        if storage_options is not None:
+            msg = "storage_options are not supported by AtomicCheckpointIO"
+            raise TypeError(msg)
+        with atomic_path(path) as temporary:
+            torch.save(checkpoint, temporary)
+
+    def load_checkpoint(
+        self,
+        path: Any,
+        map_location: Callable[..., Any] | None = lambda storage, loc: storage,
+        weights_only: bool | None = None,
+    ) -> dict[str, Any]:
+        """Read a checkpoint with ``weights_only=True`` (no pickled code runs)."""
+        return load_checkpoint(path, map_location=map_location)
+
+
+def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
+    """Read a checkpoint file with ``torch.load(weights_only=True)``.
+
+    Raises:
+        CheckpointError: naming the file, if it is missing or not a torch checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(path, "checkpoint not found")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # noqa: BLE001 (torch raises pickle, zip, runtime... errors)
+        raise CheckpointError(path, f"not a readable weights-only checkpoint ({err})") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise CheckpointError(path, "not a model checkpoint (no 'state_dict')")
+    return checkpoint
+
+
+def check_architecture(
+    checkpoint: Mapping[str, Any],
+    module_class: type[WeightedClassifier],
+    expected: Mapping[str, Any],
+    path: str | os.PathLike[str],
+) -> None:
+    """Check that a checkpoint holds ``module_class`` with the architecture of ``expected``.
+
+    Args:
+        checkpoint: A loaded checkpoint.
+        module_class: The Lightning module the checkpoint should hold.
+        expected: Hyper-parameters the config asks for; the keys of
+            ``module_class.ARCHITECTURE`` must agree (lists and tuples compare equal).
+        path: The checkpoint file, for the message.
+
+    Raises:
+        CheckpointError: naming the file and every differing hyper-parameter.
+    """
+    saved = checkpoint.get("hyper_parameters") or {}
+    record = checkpoint.get(HEPDL_KEY, {})
+    if record and record.get("class") != module_class.__name__:
+        raise CheckpointError(
+            path, f"checkpoint of a {record.get('class')}, expected a {module_class.__name__}"
+        )
+
+    def plain(value: Any) -> Any:
+        return list(value) if isinstance(value, tuple | list) else value
+
+    differing = [
+        f"{key}: checkpoint {plain(saved.get(key))!r}, config {plain(expected.get(key))!r}"
+        for key in module_class.ARCHITECTURE
+        if plain(saved.get(key)) != plain(expected.get(key))
+    ]
+    if differing:
+        raise CheckpointError(
+            path,
+            f"checkpoint from a different architecture ({'; '.join(differing)}); "
+            "delete it or restore the config it was trained with",
+        )
+
+
+def export_model(
+    best: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    module_class: type[WeightedClassifier],
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write the best checkpoint's weights and hyper-parameters (no optimiser state) atomically.
+
+    Args:
+        best: Lightning's best checkpoint.
+        output: The model file (``{results}/models/{model}/model.ckpt``).
+        module_class: The Lightning module class it holds.
+        extra: More entries for the ``hepdl`` record (e.g. the best validation loss).
+    """
+    checkpoint = load_checkpoint(best)
+    slim: dict[str, Any] = {
+        key: checkpoint[key]
+        for key in (
+            "state_dict",
+            "hyper_parameters",
+            "epoch",
+            "global_step",
+            "pytorch-lightning_version",
+        )
+        if key in checkpoint
+    }
+    slim[HEPDL_KEY] = {"class": module_class.__name__, **dict(extra or {})}
+    with atomic_path(output) as temporary:
+        torch.save(slim, temporary)
+    return Path(output)
+
+
+def load_model(
+    path: str | os.PathLike[str],
+    module_class: type[Module],
+    expected: Mapping[str, Any] | None = None,
+) -> Module:
+    """Rebuild a trained module from a checkpoint, in evaluation mode on the CPU.
+
+    Args:
+        path: A model file or Lightning checkpoint.
+        module_class: The module class it must hold.
+        expected: Hyper-parameters from the config to check the architecture against.
+
+    Raises:
+        CheckpointError: for a missing or unreadable file, another module class or architecture.
+    """
+    checkpoint = load_checkpoint(path)
+    hparams = dict(checkpoint.get("hyper_parameters") or {})
+    check_architecture(
+        checkpoint, module_class, expected if expected is not None else hparams, path
+    )
+    try:
+        module = module_class(**hparams)
+        module.load_state_dict(checkpoint["state_dict"])
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise CheckpointError(
+            path, f"does not hold a {module_class.__name__} ({str(err).splitlines()[0]})"
+        ) from None
+    return module.eval()

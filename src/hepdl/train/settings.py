@@ -1,0 +1,105 @@
+"""Which classifiers a config trains, and where their files live.
+
+The config's ``train`` block names the models: every key of ``train.cnn.channels`` is a CNN
+(same architecture, its own input channels: ``cnn`` on ECal, HCal and tracks, ``cnn_energy`` on
+the total energy), ``gbdt`` and ``mlp`` are the shallow baselines on the jet variables and
+``cnn_jets`` combines a CNN's score with them. ``train.models`` lists those the DAG trains.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hepdl.errors import ConfigError
+from hepdl.models.channels import check_channels
+
+__all__ = [
+    "FEATURE_MODELS",
+    "features_file",
+    "images_file",
+    "model_dir",
+    "model_file",
+    "model_kind",
+    "model_seed",
+    "models",
+    "predictions_file",
+]
+
+#: Models on the jet variables (and the CNN score), with their kinds.
+FEATURE_MODELS = {"gbdt": "gbdt", "mlp": "mlp", "cnn_jets": "cnn_jets"}
+
+
+def model_kind(config: Mapping[str, Any], name: str) -> str:
+    """The kind (``cnn``, ``gbdt``, ``mlp``, ``cnn_jets``) of the model called ``name``.
+
+    Raises:
+        ConfigError: naming ``train.models`` for an unknown model.
+    """
+    cnns = config["train"]["cnn"]["channels"]
+    if name in cnns:
+        check_channels(cnns[name], key=f"train.cnn.channels.{name}")
+        return "cnn"
+    if name in FEATURE_MODELS:
+        return FEATURE_MODELS[name]
+    known = ", ".join([*cnns, *FEATURE_MODELS])
+    raise ConfigError("train.models", f"unknown model {name!r}; expected one of {known}")
+
+
+def models(config: Mapping[str, Any]) -> dict[str, str]:
+    """The models the config trains, name -> kind, checked.
+
+    Raises:
+        ConfigError: for an unknown model or training sample, a CNN without channels, or
+            ``cnn_jets`` whose CNN
+            (``train.cnn_jets.cnn``) is not trained.
+    """
+    names = list(config["train"]["models"])
+    kinds = {name: model_kind(config, name) for name in names}
+    unknown = [s for s in config["train"]["samples"] or [] if s not in config["samples"]]
+    if unknown:
+        raise ConfigError(
+            "train.samples",
+            f"{unknown} are not samples of this config ({sorted(config['samples'])})",
+        )
+    if "cnn_jets" in kinds:
+        cnn = config["train"]["cnn_jets"]["cnn"]
+        if kinds.get(cnn) != "cnn":
+            raise ConfigError(
+                "train.cnn_jets.cnn",
+                f"{cnn!r} is not a CNN trained by this config (train.models: {names})",
+            )
+    return kinds
+
+
+def model_seed(config: Mapping[str, Any], model: str) -> int:
+    """The seed of one model's training: the global seed mixed with the model name."""
+    return (int(config["seed"]) * 1_000_003 + zlib.crc32(model.encode())) % 2**32
+
+
+def images_file(config: Mapping[str, Any], split: str) -> Path:
+    """``{results}/images/{split}.h5``."""
+    return Path(config["results"]) / "images" / f"{split}.h5"
+
+
+def features_file(config: Mapping[str, Any], split: str) -> Path:
+    """``{results}/features/{split}.parquet``."""
+    return Path(config["results"]) / "features" / f"{split}.parquet"
+
+
+def model_dir(config: Mapping[str, Any], name: str) -> Path:
+    """``{results}/models/{name}``."""
+    return Path(config["results"]) / "models" / name
+
+
+def model_file(config: Mapping[str, Any], name: str) -> Path:
+    """The trained model: ``model.json`` (xgboost) for the GBDT, ``model.ckpt`` otherwise."""
+    suffix = "json" if model_kind(config, name) == "gbdt" else "ckpt"
+    return model_dir(config, name) / f"model.{suffix}"
+
+
+def predictions_file(config: Mapping[str, Any], name: str) -> Path:
+    """``{results}/predictions/{name}.parquet``."""
+    return Path(config["results"]) / "predictions" / f"{name}.parquet"

@@ -1,0 +1,105 @@
+# Stage 6: test-split scores of every model, their comparison with the cut-based benchmark
+# (metrics.json, summary table, plots for the report) and the robustness studies.
+from hepdl.evaluate.predict import rule_inputs as predict_rule_inputs
+from hepdl.evaluate.stage import plot_files
+
+PREDICTIONS = {name: f"{RESULTS}/predictions/{name}.parquet" for name in MODELS}
+PLOT_FORMATS = config["evaluate"]["plot_formats"]
+
+
+# The evaluation plots: PNGs in the report with their captions, the other formats beside them.
+EVALUATION_PLOTS = [
+    path if not path.endswith(".png") else report(
+        path, caption=f"../report/{caption}", category="Evaluation"
+    )
+    for path, caption in plot_files(config, list(MODELS))
+]
+
+
+rule predict:
+    input:
+        unpack(lambda wildcards: predict_rule_inputs(config, wildcards.model)),
+    output:
+        f"{RESULTS}/predictions/{{model}}.parquet",
+    log:
+        "logs/predict/{model}.log",
+    benchmark:
+        "benchmarks/predict/{model}.tsv"
+    wildcard_constraints:
+        model="|".join(MODELS) or "no_model",
+    params:
+        config=EFFECTIVE_CONFIG,
+        # --images, --features, --cnn-predictions: the test data the model reads
+        inputs=lambda wildcards, input: " ".join(
+            f"--{key.replace('_', '-')} {path}" for key, path in input.items() if key != "model"
+        ),
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "hepdl predict --config {params.config} --model {wildcards.model}"
+        " --model-file {input.model} {params.inputs} --output {output} --no-progress > {log} 2>&1"
+
+
+rule evaluate:
+    input:
+        predictions=list(PREDICTIONS.values()),
+        features=SPLIT_FILES["features"]["test"],
+    output:
+        metrics=f"{RESULTS}/evaluation/metrics.json",
+        summary=report(
+            f"{RESULTS}/evaluation/summary.html",
+            caption="../report/summary.rst",
+            category="Summary",
+        ),
+        table=f"{RESULTS}/evaluation/summary.csv",
+        plots=EVALUATION_PLOTS,
+    log:
+        "logs/evaluate.log",
+    benchmark:
+        "benchmarks/evaluate.tsv"
+    params:
+        config=EFFECTIVE_CONFIG,
+        evaluate=config["evaluate"],
+        samples=config["train"]["samples"],
+        plots=lambda wildcards, output: Path(output.metrics).parent.parent / "plots",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "hepdl evaluate --config {params.config} --predictions {input.predictions}"
+        " --features {input.features} --output {output.metrics}"
+        " --plots-dir {params.plots} > {log} 2>&1"
+
+
+rule robustness:
+    input:
+        predictions=list(PREDICTIONS.values()),
+    output:
+        table=f"{RESULTS}/evaluation/robustness.csv",
+        html=report(
+            f"{RESULTS}/evaluation/robustness.html",
+            caption="../report/robustness_table.rst",
+            category="Robustness",
+        ),
+        plots=[
+            report(path, caption="../report/robustness.rst", category="Robustness")
+            if path.endswith(".png")
+            else path
+            for path in expand(f"{RESULTS}/plots/robustness.{{fmt}}", fmt=PLOT_FORMATS)
+        ],
+    log:
+        "logs/robustness.log",
+    params:
+        config=EFFECTIVE_CONFIG,
+        evaluate=config["evaluate"],
+        plot=lambda wildcards, output: Path(output.plots[0]).with_suffix(""),
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "hepdl robustness --config {params.config} --predictions {input.predictions}"
+        " --output {output.table} --plot {params.plot} > {log} 2>&1"
