@@ -16,6 +16,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from hepdl import __version__
 from hepdl.config import load_config
@@ -63,6 +64,465 @@ def _cmd_xsec(args: argparse.Namespace) -> None:
     )
 
 
+def _cmd_simulate(args: argparse.Namespace) -> None:
+    from hepdl.detector import simulate_shard
+
+    config = load_config(args.config)
+    result = simulate_shard(
+        config,
+        args.sample,
+        args.shard,
+        events_file=args.input,
+        output=args.output,
+        progress=not args.no_progress,
+    )
+    meta = result.metadata
+    steps = ", ".join(f"{name} {sec:.2f}" for name, sec in result.steps.items() if sec > 0)
+    print(
+        f"simulate: {meta['sample']} shard {meta['shard']} ({meta['backend']}): "
+        f"{result.n_events} events in {result.seconds:.1f} s "
+        f"({result.events_per_second:.1f} events/s; s per step: {steps}) -> {result.path}"
+    )
+
+
+def _cmd_validate_detector(args: argparse.Namespace) -> None:
+    from hepdl.detector.stage import detector_path
+    from hepdl.detector.validate import validate_detector
+    from hepdl.generate import events_path
+    from hepdl.samples import get_sample
+
+    config = load_config(args.config)
+    sample = get_sample(config, args.sample)
+    shards = range(sample.shards)
+    inputs = args.inputs or [detector_path(config, sample.name, k) for k in shards]
+    events = args.events or [events_path(config, sample.name, k) for k in shards]
+    output = args.output_dir or Path(config["results"]) / "validation" / "detector" / sample.name
+    metrics = validate_detector(inputs, events, output)
+    print(
+        f"validate-detector: {sample.name}: {metrics['n_events']} events from {len(inputs)} "
+        f"files -> {output}"
+    )
+
+
+def _add_detector_stages(stages: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Sub-commands of the detector stage: simulate, validate-detector."""
+    simulate = stages.add_parser(
+        "simulate", help="detector simulation of one shard (Delphes-schema ROOT file)"
+    )
+    _add_config(simulate)
+    simulate.add_argument("--sample", required=True, help="sample name (a key of 'samples')")
+    simulate.add_argument("--shard", required=True, type=int, help="shard index, from 0")
+    simulate.add_argument(
+        "--input",
+        type=Path,
+        help="events file (default: {results}/events/{sample}/{shard}.parquet)",
+    )
+    simulate.add_argument(
+        "--output",
+        type=Path,
+        help="output file (default: {results}/detector/{sample}/{shard}.root)",
+    )
+    simulate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    simulate.set_defaults(func=_cmd_simulate)
+
+    validate = stages.add_parser(
+        "validate-detector",
+        help="jet response, tower occupancy and tracking efficiency plots of one sample",
+    )
+    _add_config(validate)
+    validate.add_argument("--sample", required=True, help="sample name (a key of 'samples')")
+    validate.add_argument(
+        "--inputs", nargs="+", type=Path, help="the sample's detector files (default: all shards)"
+    )
+    validate.add_argument(
+        "--events", nargs="+", type=Path, help="the matching event files (default: all shards)"
+    )
+    validate.add_argument(
+        "--output-dir",
+        type=Path,
+        help="folder for the plots (default: {results}/validation/detector/{sample})",
+    )
+    validate.set_defaults(func=_cmd_validate_detector)
+
+
+def _cmd_features(args: argparse.Namespace) -> None:
+    from hepdl.reco.merge import shard_path
+    from hepdl.reco.stage import features_shard
+
+    config = load_config(args.config)
+    detector = args.input or shard_path(config, "detector", ".root", args.sample, args.shard)
+    xsec = args.xsec or Path(config["results"]) / "events" / args.sample / "xsec.json"
+    result = features_shard(config, args.sample, args.shard, detector, xsec, output=args.output)
+    print(
+        f"features: {args.sample} shard {args.shard}: {result.n_events} events, "
+        f"{result.n_pass} pass the signal region, in {result.seconds:.1f} s -> {result.path}"
+    )
+
+
+def _cmd_images(args: argparse.Namespace) -> None:
+    from hepdl.images.stage import images_shard
+    from hepdl.reco.merge import shard_path
+
+    config = load_config(args.config)
+    detector = args.input or shard_path(config, "detector", ".root", args.sample, args.shard)
+    result = images_shard(config, args.sample, args.shard, detector, output=args.output)
+    rate = result.n_events / result.histogram_seconds if result.histogram_seconds > 0 else 0.0
+    print(
+        f"images: {args.sample} shard {args.shard}: {result.n_events} events in "
+        f"{result.seconds:.1f} s (histogramming {rate:.0f} events/s) -> {result.path}"
+    )
+
+
+def _cmd_graphs(args: argparse.Namespace) -> None:
+    from hepdl.graphs.stage import graphs_shard
+    from hepdl.reco.merge import shard_path
+
+    config = load_config(args.config)
+    detector = args.input or shard_path(config, "detector", ".root", args.sample, args.shard)
+    result = graphs_shard(config, args.sample, args.shard, detector, output=args.output)
+    print(
+        f"graphs: {args.sample} shard {args.shard}: {result.n_events} graphs, {result.n_nodes} "
+        f"nodes, {result.n_edges} edges in {result.seconds:.1f} s -> {result.path}"
+    )
+
+
+def _cmd_merge(args: argparse.Namespace) -> None:
+    from hepdl.reco.merge import (
+        all_shard_paths,
+        load_events,
+        merge_features,
+        shard_path,
+        split_paths,
+    )
+    from hepdl.reco.splits import SPLITS
+
+    config = load_config(args.config)
+    suffix = {"features": ".parquet", "images": ".h5", "graphs": ".h5"}[args.kind]
+    features = args.features or all_shard_paths(config, "features", ".parquet")
+    outputs = dict(zip(SPLITS, args.outputs, strict=True)) if args.outputs else None
+    outputs = outputs or split_paths(config, args.kind, suffix)
+    merged = load_events(config, features)
+    if args.kind == "features":
+        sizes = merge_features(merged, outputs, config)
+    else:
+        # By default, the shard files of the same (sample, shard) as the feature tables.
+        inputs = args.inputs or [
+            shard_path(config, args.kind, suffix, Path(path).parent.name, int(Path(path).stem))
+            for path in features
+        ]
+        if args.kind == "images":
+            from hepdl.images.merge import merge_images
+
+            sizes = merge_images(merged, inputs, outputs, config).sizes
+        else:
+            from hepdl.graphs.merge import merge_graphs
+
+            sizes = merge_graphs(merged, inputs, outputs, config).sizes
+    counts = ", ".join(f"{split} {sizes[split]}" for split in SPLITS)
+    print(f"merge: {args.kind}: {counts} events -> {', '.join(map(str, outputs.values()))}")
+
+
+def _cmd_plot_inputs(args: argparse.Namespace) -> None:
+    from hepdl.plots.inputs import plot_inputs
+    from hepdl.reco.merge import split_paths
+
+    config = load_config(args.config)
+    images = args.images or split_paths(config, "images", ".h5")["train"]
+    features = args.features or list(split_paths(config, "features", ".parquet").values())
+    output_dir = args.output_dir or Path(config["results"]) / "plots" / "inputs"
+    written = plot_inputs(config, images, features, output_dir)
+    print(f"plot-inputs: {len(written)} files -> {output_dir}")
+
+
+def _add_shard_stage(
+    stages: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str
+) -> argparse.ArgumentParser:
+    stage = stages.add_parser(name, help=help_text)
+    _add_config(stage)
+    stage.add_argument("--sample", required=True, help="sample name (a key of 'samples')")
+    stage.add_argument("--shard", required=True, type=int, help="shard index, from 0")
+    stage.add_argument(
+        "--input",
+        type=Path,
+        help="detector file (default: {results}/detector/{sample}/{shard}.root)",
+    )
+    stage.add_argument("--output", type=Path, help=f"output file (default: {{results}}/{name}/...)")
+    return stage
+
+
+def _add_preprocessing_stages(stages: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Sub-commands of the preprocessing stages: features, images, graphs, merge, plot-inputs."""
+    features = _add_shard_stage(
+        stages, "features", "jet variables, passSR, weight and label of one shard (Parquet)"
+    )
+    features.add_argument(
+        "--xsec", type=Path, help="the sample's xsec.json (default: {results}/events/{sample}/)"
+    )
+    features.set_defaults(func=_cmd_features)
+    _add_shard_stage(stages, "images", "3-channel eta-phi images of one shard (HDF5)").set_defaults(
+        func=_cmd_images
+    )
+    _add_shard_stage(stages, "graphs", "tower and track graphs of one shard (HDF5)").set_defaults(
+        func=_cmd_graphs
+    )
+
+    merge = stages.add_parser(
+        "merge", help="shuffle the shards of all samples into the train/val/test splits"
+    )
+    _add_config(merge)
+    merge.add_argument(
+        "--kind", required=True, choices=["features", "images", "graphs"], help="what to merge"
+    )
+    merge.add_argument(
+        "--features", nargs="+", type=Path, help="per-shard feature tables (default: all)"
+    )
+    merge.add_argument(
+        "--inputs",
+        nargs="+",
+        type=Path,
+        help="per-shard image or graph files, in the order of --features (default: theirs)",
+    )
+    merge.add_argument(
+        "--outputs", nargs=3, type=Path, metavar=("TRAIN", "VAL", "TEST"), help="split files"
+    )
+    merge.set_defaults(func=_cmd_merge)
+
+    plots = stages.add_parser("plot-inputs", help="plots of the images and jet variables")
+    _add_config(plots)
+    plots.add_argument("--images", type=Path, help="an images split file (default: train)")
+    plots.add_argument("--features", nargs="+", type=Path, help="features split files")
+    plots.add_argument("--output-dir", type=Path, help="default: {results}/plots/inputs")
+    plots.set_defaults(func=_cmd_plot_inputs)
+
+
+def _lightning_logs_once() -> None:
+    """Lightning has its own log handler: keep its messages from reaching ours a second time."""
+    logging.getLogger("lightning.pytorch").propagate = False
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    config = load_config(args.config)
+    _lightning_logs_once()
+    progress = not args.no_progress
+    if args.kind == "gbdt":
+        from hepdl.train.gbdt import train_gbdt
+
+        gbdt = train_gbdt(
+            config,
+            train_file=args.train,
+            val_file=args.val,
+            output=args.output,
+            threads=args.threads or config["train"]["threads"],
+            progress=progress,
+        )
+        print(
+            f"train gbdt: {gbdt.best_round} rounds, val log-loss {gbdt.best_val_loss:.4g} in "
+            f"{gbdt.seconds:.1f} s -> {gbdt.model_file}"
+        )
+        return
+    from hepdl.train.cnn import train_cnn
+    from hepdl.train.features import train_cnn_jets, train_mlp
+
+    if args.kind == "cnn":
+        result = train_cnn(
+            config,
+            args.model or "cnn",
+            train_file=args.train,
+            val_file=args.val,
+            output=args.output,
+            resume=args.resume,
+            progress=progress,
+        )
+    elif args.kind == "mlp":
+        result = train_mlp(
+            config,
+            train_file=args.train,
+            val_file=args.val,
+            output=args.output,
+            resume=args.resume,
+            progress=progress,
+        )
+    else:
+        result = train_cnn_jets(
+            config,
+            cnn_model=args.cnn_model,
+            images=dict(zip(("train", "val"), args.images, strict=True)) if args.images else None,
+            features=(
+                dict(zip(("train", "val"), args.features, strict=True)) if args.features else None
+            ),
+            output=args.output,
+            resume=args.resume,
+            progress=progress,
+        )
+    if result.is_global_zero:
+        resumed = f", resumed from {result.resumed_from}" if result.resumed_from else ""
+        print(
+            f"train {args.model or args.kind}: {result.epochs} epochs, {result.global_step} steps, "
+            f"best val loss {result.best_val_loss:.4g} in {result.seconds:.1f} s{resumed} "
+            f"-> {result.model_file}"
+        )
+
+
+def _cmd_predict(args: argparse.Namespace) -> None:
+    from hepdl.evaluate.predict import predict
+
+    config = load_config(args.config)
+    _lightning_logs_once()
+    result = predict(
+        config,
+        args.model,
+        model=args.model_file,
+        images=args.images,
+        features=args.features,
+        cnn_predictions=args.cnn_predictions,
+        output=args.output,
+        progress=not args.no_progress,
+    )
+    print(
+        f"predict {args.model}: {result.n_events} test events in {result.seconds:.1f} s "
+        f"({result.n_events / max(result.seconds, 1e-9):.0f} events/s) -> {result.path}"
+    )
+
+
+def _predictions_arg(config: dict[str, Any], given: list[Path] | None) -> dict[str, Path]:
+    from hepdl.train.settings import models, predictions_file
+
+    if given:
+        return {path.stem: path for path in given}
+    return {name: predictions_file(config, name) for name in models(config)}
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    from hepdl.evaluate.stage import evaluate
+
+    config = load_config(args.config)
+    result = evaluate(
+        config,
+        _predictions_arg(config, args.predictions),
+        features=args.features,
+        output=args.output,
+        plots_dir=args.plots_dir,
+    )
+    cuts = result.metrics["cuts"]
+    best = ", ".join(
+        f"{name} {m['tpr_at_benchmark_fpr']:.3f}"
+        for name, m in result.metrics.items()
+        if name != "cuts" and m["tpr_at_benchmark_fpr"] is not None
+    )
+    print(
+        f"evaluate: cuts tpr {cuts['tpr']:.3f} at fpr {cuts['fpr']:.3g}; signal efficiency at "
+        f"that fpr: {best}; {len(result.plots)} plots in {result.seconds:.1f} s "
+        f"-> {result.metrics_file}"
+    )
+
+
+def _cmd_robustness(args: argparse.Namespace) -> None:
+    from hepdl.evaluate.robustness import robustness
+
+    config = load_config(args.config)
+    rows = robustness(
+        config, _predictions_arg(config, args.predictions), output=args.output, plot=args.plot
+    )
+    output = args.output or Path(config["results"]) / "evaluation" / "robustness.csv"
+    print(f"robustness: {len(rows)} cases -> {output}")
+
+
+def _add_model_stages(stages: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Sub-commands of the classifiers: train, predict, evaluate, robustness."""
+    train = stages.add_parser("train", help="train a classifier (cnn, gbdt, mlp, cnn_jets)")
+    kinds = train.add_subparsers(dest="kind", required=True, metavar="<model>")
+    helps = {
+        "cnn": "a CNN on the images (Lightning)",
+        "gbdt": "gradient-boosted trees on the 23 jet variables (xgboost JSON)",
+        "mlp": "a one-hidden-layer network on the 23 jet variables (Lightning)",
+        "cnn_jets": "a one-hidden-layer network on a CNN's score and the jet variables",
+    }
+    for kind, text in helps.items():
+        sub = kinds.add_parser(kind, help=text)
+        _add_config(sub)
+        sub.add_argument("--output", type=Path, help="model file (default: {results}/models/...)")
+        sub.add_argument("--no-progress", action="store_true", help="no progress bar")
+        if kind != "cnn_jets":
+            sub.add_argument("--train", type=Path, help="training split file (default: contract)")
+            sub.add_argument("--val", type=Path, help="validation split file (default: contract)")
+        if kind != "gbdt":
+            sub.add_argument(
+                "--resume", action="store_true", help="continue from checkpoints/last.ckpt"
+            )
+        sub.set_defaults(func=_cmd_train, model=None)
+        if kind == "cnn":
+            sub.add_argument("--model", help="CNN name, a key of train.cnn.channels (default cnn)")
+        elif kind == "gbdt":
+            sub.add_argument("--threads", type=int, help="CPU threads (default: from the config)")
+        elif kind == "cnn_jets":
+            sub.add_argument("--cnn-model", type=Path, help="the CNN's model file")
+            sub.add_argument("--images", nargs=2, type=Path, metavar=("TRAIN", "VAL"))
+            sub.add_argument("--features", nargs=2, type=Path, metavar=("TRAIN", "VAL"))
+
+    predict = stages.add_parser("predict", help="test-split scores of one model (Parquet)")
+    _add_config(predict)
+    predict.add_argument("--model", required=True, help="model name (see train.models)")
+    predict.add_argument("--model-file", type=Path, help="default: {results}/models/{model}/")
+    predict.add_argument("--images", type=Path, help="images test split (CNNs)")
+    predict.add_argument("--features", type=Path, help="features test split")
+    predict.add_argument("--cnn-predictions", type=Path, help="the CNN's predictions (cnn_jets)")
+    predict.add_argument(
+        "--output", type=Path, help="default: {results}/predictions/{model}.parquet"
+    )
+    predict.add_argument("--no-progress", action="store_true", help="no progress bar")
+    predict.set_defaults(func=_cmd_predict)
+
+    evaluate = stages.add_parser(
+        "evaluate", help="ROC, AUC, efficiency at the cuts' working point, plots (metrics.json)"
+    )
+    robust = stages.add_parser(
+        "robustness", help="trained models on other mass points and with pile-up (table)"
+    )
+    for sub in (evaluate, robust):
+        _add_config(sub)
+        sub.add_argument(
+            "--predictions", nargs="+", type=Path, help="{model}.parquet files (default: all)"
+        )
+        sub.add_argument("--output", type=Path, help="table or metrics file")
+    evaluate.add_argument("--features", type=Path, help="features test split")
+    evaluate.add_argument("--plots-dir", type=Path, help="default: {results}/plots")
+    evaluate.set_defaults(func=_cmd_evaluate)
+    robust.add_argument("--plot", type=Path, help="bar chart, without suffix")
+    robust.set_defaults(func=_cmd_robustness)
+
+
+def _cmd_profiles_install(args: argparse.Namespace) -> None:
+    from hepdl.cluster import install_profile
+
+    for name in args.names:
+        path = install_profile(name, args.source, args.target, args.cpu_constraint)
+        print(f"profiles: installed {name} -> {path} (use: snakemake --profile {name})")
+
+
+def _add_cluster_commands(stages: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    profiles = stages.add_parser("profiles", help="install the Snakemake cluster profiles")
+    actions = profiles.add_subparsers(dest="action", required=True, metavar="<action>")
+    install = actions.add_parser(
+        "install", help="copy profiles to where `snakemake --profile NAME` finds them"
+    )
+    install.add_argument(
+        "names", nargs="+", metavar="NAME", help="profile names, e.g. cori perlmutter"
+    )
+    install.add_argument(
+        "--source",
+        type=Path,
+        default=Path("workflow/profiles"),
+        help="the repository's profile folder (default: workflow/profiles)",
+    )
+    install.add_argument(
+        "--target", type=Path, help="destination (default: $XDG_CONFIG_HOME/snakemake)"
+    )
+    install.add_argument(
+        "--cpu-constraint", help="node type of the CPU rules, e.g. haswell on Cori (default: knl)"
+    )
+    install.set_defaults(func=_cmd_profiles_install)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-command per stage."""
     parser = argparse.ArgumentParser(
@@ -79,7 +539,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--sample", required=True, help="sample name (a key of 'samples')")
     generate.add_argument("--shard", required=True, type=int, help="shard index, from 0")
     generate.add_argument(
-        "--output", type=Path, help="output file (default: {results}/events/{sample}/{shard}.parquet)"
+        "--output",
+        type=Path,
+        help="output file (default: {results}/events/{sample}/{shard}.parquet)",
     )
     generate.add_argument("--no-progress", action="store_true", help="no progress bar")
     generate.set_defaults(func=_cmd_generate)
@@ -92,6 +554,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", type=Path, help="output file (default: {results}/events/{sample}/xsec.json)"
     )
     xsec.set_defaults(func=_cmd_xsec)
+    _add_detector_stages(stages)
+    _add_preprocessing_stages(stages)
+    _add_model_stages(stages)
+    _add_cluster_commands(stages)
     return parser
 
 

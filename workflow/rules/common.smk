@@ -2,12 +2,19 @@
 # Pure Python over the config; the physics lives in the hepdl package.
 from pathlib import Path
 
+from hepdl.cluster import check_slurm_account
 from hepdl.config import validate_config, write_effective_config
 from hepdl.samples import get_sample
 
 # One validation for Snakemake and the command line: schema (defaults filled in) and
 # physics checks, failing here, before any job starts.
 config.update(validate_config(config, source=", ".join(map(str, workflow.configfiles))))
+
+# A cluster run never guesses the Slurm account (the executor would): stop here instead.
+check_slurm_account(
+    getattr(workflow.resource_settings.default_resources, "args", None) or [],
+    workflow.executor_plugin.name if workflow.executor_plugin else None,
+)
 
 # The validated config every job reads, so `snakemake --config key=value` reaches the jobs.
 EFFECTIVE_CONFIG = str(write_effective_config(config))
@@ -31,5 +38,23 @@ def shard_files(pattern):
 
 
 def get_final_output():
-    """The targets of the default run: per sample, its cross-section (and so its shards)."""
-    return expand(f"{RESULTS}/events/{{sample}}/xsec.json", sample=SAMPLES)
+    """The targets of the default run: per sample, its cross-section (and so its shards), its
+    detector files and their validation plots; the train/val/test splits of features, images
+    (and graphs, if enabled) and input plots."""
+    targets = expand(f"{RESULTS}/events/{{sample}}/xsec.json", sample=SAMPLES)
+    targets += [
+        f"{RESULTS}/detector/{name}/{shard}.root"
+        for name in SAMPLES
+        for shard in range(config["samples"][name]["shards"])
+    ]
+    targets += expand(f"{RESULTS}/validation/detector/{{sample}}/metrics.json", sample=SAMPLES)
+    targets += rules.merge_features.output + rules.merge_images.output
+    targets += rules.plot_inputs.output
+    if config["graphs"]["enabled"]:
+        targets += rules.merge_graphs.output
+    # The classifiers' comparison with the cuts (metrics, summary table, plots) and, where the
+    # config asks for it, the robustness table.
+    targets += rules.evaluate.output
+    if config["evaluate"]["robustness"]:
+        targets += rules.robustness.output
+    return targets

@@ -158,7 +158,7 @@ rule plot_inputs:
         "logs/plot_inputs.log",
     params:
         config=EFFECTIVE_CONFIG,
-        out=f"{RESULTS}/plots/inputs",
+        out=lambda wildcards, output: Path(output[0]).parent,
     threads: 1
     resources:
         mem_mb=2000,
