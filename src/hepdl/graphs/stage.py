@@ -23,13 +23,7 @@ import hepdl
 from hepdl.errors import InputFileError
 from hepdl.graphs.build import NODE_FEATURES, GraphBatch, GraphSpec, build_graphs
 from hepdl.io.atomic import atomic_path
-from hepdl.reco.inputs import (
-    EVENT_FIELDS,
-    TOWER_FIELDS,
-    TRACK_FIELDS,
-    event_column,
-    read_collections,
-)
+from hepdl.reco.inputs import event_column, read_deposits
 from hepdl.samples import get_sample
 
 __all__ = [
@@ -138,9 +132,7 @@ def graphs_shard(
     sample = get_sample(config, sample_name)
     sample.shard_events(shard)
     path = Path(output) if output is not None else graphs_path(config, sample.name, shard)
-    events = read_collections(
-        detector_file, {"Event": EVENT_FIELDS, "Tower": TOWER_FIELDS, "Track": TRACK_FIELDS}
-    )
+    events = read_deposits(detector_file)
     spec = GraphSpec.from_config(config)
     try:
         graphs = build_graphs(events.Tower, events.Track, spec)

@@ -25,13 +25,7 @@ import hepdl
 from hepdl.errors import InputFileError
 from hepdl.images.histogram import CHANNELS, ImageSpec, SparseImages, sparse_event_images
 from hepdl.io.atomic import atomic_path
-from hepdl.reco.inputs import (
-    EVENT_FIELDS,
-    TOWER_FIELDS,
-    TRACK_FIELDS,
-    event_column,
-    read_collections,
-)
+from hepdl.reco.inputs import event_column, read_deposits
 from hepdl.samples import get_sample
 
 __all__ = [
@@ -157,9 +151,7 @@ def images_shard(
     sample = get_sample(config, sample_name)
     sample.shard_events(shard)
     path = Path(output) if output is not None else images_path(config, sample.name, shard)
-    events = read_collections(
-        detector_file, {"Event": EVENT_FIELDS, "Tower": TOWER_FIELDS, "Track": TRACK_FIELDS}
-    )
+    events = read_deposits(detector_file)
     spec = ImageSpec.from_config(config)
     histogram_start = time.perf_counter()
     try:

@@ -21,6 +21,7 @@ __all__ = [
     "TRACK_FIELDS",
     "event_column",
     "read_collections",
+    "read_deposits",
 ]
 
 EVENT_FIELDS = ("Number", "Weight")
@@ -46,6 +47,13 @@ def read_collections(
     from hepdl.io.delphes import read_collections as read  # noqa: PLC0415 (uproot is slow)
 
     return read(path, collections)
+
+
+def read_deposits(path: str | os.PathLike[str]) -> ak.Array:
+    """``Event``, ``Tower`` and ``Track`` of every event: what images and graphs are built from."""
+    return read_collections(
+        path, {"Event": EVENT_FIELDS, "Tower": TOWER_FIELDS, "Track": TRACK_FIELDS}
+    )
 
 
 def event_column(events: ak.Array, field: str) -> NDArray[np.float64]:
