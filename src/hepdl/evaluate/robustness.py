@@ -10,7 +10,6 @@ The result is ``{results}/evaluation/robustness.csv`` (and ``.html``) and a bar 
 
 from __future__ import annotations
 
-import html
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 from hepdl.errors import InputFileError
 from hepdl.evaluate.metrics import bootstrap_metrics
 from hepdl.evaluate.predict import read_predictions
-from hepdl.io.atomic import write_text_atomic
+from hepdl.evaluate.tables import write_table
 from hepdl.samples import get_sample
 
 __all__ = ["robustness"]
@@ -101,27 +100,15 @@ def robustness(
     return rows
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "" if value is None else str(value)
-
-
 def _write_table(output: Path, rows: list[dict[str, Any]]) -> None:
-    header = list(rows[0]) if rows else ["case"]
-    lines = [",".join(header)] + [",".join(f'"{_cell(r[h])}"' for h in header) for r in rows]
-    write_text_atomic(output, "\n".join(lines) + "\n")
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_cell(r[h]))}</td>" for h in header) + "</tr>"
-        for r in rows
+    write_table(
+        output,
+        output.with_suffix(".html"),
+        rows,
+        title="hepdl robustness",
+        intro_html=(
+            "<p>Signal efficiency of each classifier at the background efficiency of the "
+            "cut-based selection, per signal sample and pile-up; models trained on the samples "
+            "marked trained_on only.</p>"
+        ),
     )
-    page = (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>hepdl robustness</title>"
-        "<style>table{border-collapse:collapse}td,th{border:1px solid #999;padding:4px 8px}"
-        "</style></head><body><p>Signal efficiency of each classifier at the background "
-        "efficiency of the cut-based selection, per signal sample and pile-up; models trained "
-        "on the samples marked trained_on only.</p>"
-        f"<table><tr>{head}</tr>{body}</table></body></html>\n"
-    )
-    write_text_atomic(output.with_suffix(".html"), page)

@@ -14,7 +14,6 @@ to the samples the classifiers were trained on (``train.samples``), and writes
 
 from __future__ import annotations
 
-import html
 import logging
 import math
 import os
@@ -30,7 +29,8 @@ from numpy.typing import NDArray
 from hepdl.errors import InputFileError
 from hepdl.evaluate.metrics import benchmark_point, bootstrap_metrics, roc_curve
 from hepdl.evaluate.predict import check_same_events, read_predictions
-from hepdl.io.atomic import write_json_atomic, write_text_atomic
+from hepdl.evaluate.tables import write_table
+from hepdl.io.atomic import write_json_atomic
 from hepdl.train.settings import features_file, model_kind
 from hepdl.train.splits import FeatureSplit, feature_columns, select_samples
 
@@ -109,40 +109,32 @@ def summary_rows(metrics: Mapping[str, Mapping[str, Any]]) -> list[dict[str, str
 
 
 def _write_summary(folder: Path, metrics: Mapping[str, Mapping[str, Any]], n_boot: int) -> None:
-    rows = summary_rows(metrics)
-    header = list(rows[0])
-    csv = [",".join(header)] + [",".join(f'"{row[h]}"' for h in header) for row in rows]
-    write_text_atomic(folder / "summary.csv", "\n".join(csv) + "\n")
     cuts = metrics["cuts"]
-    titles = {
-        "classifier": "Classifier",
-        "auc": "AUC",
-        "tpr_at_benchmark_fpr": "Signal eff. at benchmark bkg. eff.",
-        "significance_gain": "S/&radic;B gain over cuts",
-        "paper_tpr_at_benchmark_fpr": "Paper (arXiv:1711.03573)",
-    }
-    cells = "".join(f"<th>{titles[h]}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(row[h])}</td>" for h in header) + "</tr>"
-        for row in rows
-    )
-    page = (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>hepdl summary</title>"
-        "<style>table{border-collapse:collapse}td,th{border:1px solid #999;padding:4px 8px}"
-        "</style></head><body>"
+    intro = (
         f"<p>Test split; benchmark (cut-based signal region): signal efficiency "
         f"{cuts['tpr']:.3f}, background efficiency {cuts['fpr']:.3g}. Uncertainties: standard "
         f"deviation over {n_boot} Poisson-bootstrap replicates of the test events.</p>"
-        + (
+    )
+    if cuts["fpr"] == 0:
+        intro += (
             "<p><b>No background event of the test split passes the cuts</b>: the benchmark's "
             "background efficiency is not measured and the comparison at it is not meaningful; "
             "the background samples need more events in the signal region.</p>"
-            if cuts["fpr"] == 0
-            else ""
         )
-        + f"<table><tr>{cells}</tr>{body}</table></body></html>\n"
+    write_table(
+        folder / "summary.csv",
+        folder / "summary.html",
+        summary_rows(metrics),
+        title="hepdl summary",
+        intro_html=intro,
+        column_titles={
+            "classifier": "Classifier",
+            "auc": "AUC",
+            "tpr_at_benchmark_fpr": "Signal eff. at benchmark bkg. eff.",
+            "significance_gain": "S/&radic;B gain over cuts",
+            "paper_tpr_at_benchmark_fpr": "Paper (arXiv:1711.03573)",
+        },
     )
-    write_text_atomic(folder / "summary.html", page)
 
 
 def _bins_mj(mj: NDArray[Any]) -> NDArray[Any]:
