@@ -14,7 +14,13 @@ from hepdl.cli import main
 from hepdl.config import validate_config
 from hepdl.detector import simulate_shard
 from hepdl.detector.fastsim import FlatParticles, truth_inputs
-from hepdl.detector.jets import FatJetSettings, JetEnergyScale, cluster_trimmed_jets, jet_record
+from hepdl.detector.jets import (
+    FatJetSettings,
+    JetEnergyScale,
+    cluster_fat_jets,
+    fat_jet_record,
+    jet_record,
+)
 from hepdl.detector.validate import PLOTS, match_jets
 from hepdl.generate import generate_shard
 from hepdl.io import read_delphes
@@ -24,10 +30,12 @@ from .detector_fixtures import random_events
 FAT = FatJetSettings(radius=1.0, pt_min_gev=20.0, trim_radius=0.2, trim_pt_fraction=0.05)
 
 
-def test_trimming_matches_fastjet_filter() -> None:
+def test_fat_jets_and_their_trimming_match_fastjet() -> None:
+    """Ungroomed jets are FastJet's anti-kt jets (what Delphes stores in FatJet.PT), and the
+    trimmed ones FastJet's own Filter of them."""
     events = random_events(8, 400, seed=21)
     inputs = truth_inputs(FlatParticles.from_events(events), (12, 14, 16))
-    ours = jet_record(cluster_trimmed_jets(inputs, FAT), FAT.pt_min_gev)
+    ours = fat_jet_record(*cluster_fat_jets(inputs, FAT), FAT.pt_min_gev)
 
     trimmer = fastjet.Filter(
         fastjet.JetDefinition(fastjet.kt_algorithm, FAT.trim_radius),
@@ -37,11 +45,20 @@ def test_trimming_matches_fastjet_filter() -> None:
     for event, expected in zip(ak.to_list(inputs), ak.to_list(ours), strict=True):
         particles = [fastjet.PseudoJet(p["px"], p["py"], p["pz"], p["E"]) for p in event]
         sequence = fastjet.ClusterSequence(particles, definition)
-        trimmed = [trimmer(jet) for jet in sequence.inclusive_jets(FAT.pt_min_gev)]
-        reference = sorted(
-            (jet.pt() for jet in trimmed if jet.pt() >= FAT.pt_min_gev), reverse=True
+        jets = sorted(sequence.inclusive_jets(FAT.pt_min_gev), key=lambda jet: -jet.pt())
+        assert jets, "the fixture should have jets"
+        np.testing.assert_allclose([jet["PT"] for jet in expected], [j.pt() for j in jets], 1e-5)
+        np.testing.assert_allclose(
+            [jet["Mass"] for jet in expected], [j.m() for j in jets], rtol=1e-4, atol=1e-3
         )
-        np.testing.assert_allclose([jet["PT"] for jet in expected], reference, rtol=1e-5)
+        trimmed = [trimmer(jet) for jet in jets]
+        np.testing.assert_allclose(
+            [jet["TrimmedPT"] for jet in expected], [j.pt() for j in trimmed], rtol=1e-5
+        )
+        np.testing.assert_allclose(
+            [jet["TrimmedMass"] for jet in expected], [j.m() for j in trimmed], rtol=1e-4, atol=1e-3
+        )
+        assert all(jet["TrimmedPT"] <= jet["PT"] * (1 + 1e-6) for jet in expected)
 
 
 def test_jet_record_sorts_scales_and_handles_empty_events() -> None:

@@ -130,3 +130,20 @@ def test_events_without_jets() -> None:
     assert not pass_signal_region(
         features["n_jet"], features["jet1_pt_gev"], features["delta_eta"], features["mj_gev"], CUTS
     ).any()
+
+
+def test_trimmed_kinematics_are_used_when_the_config_asks() -> None:
+    """The ungroomed jets pass; trimmed, one jet loses its mass and the event fails."""
+    ungroomed = fatjets(FOUR)
+    trimmed_mass = [250.0, 250.0, 250.0, 20.0]
+    jets = ak.with_field(ungroomed, ungroomed.PT, "TrimmedPT")
+    jets = ak.with_field(jets, ungroomed.Eta, "TrimmedEta")
+    jets = ak.with_field(jets, ungroomed.Phi, "TrimmedPhi")
+    jets = ak.with_field(jets, ak.Array([trimmed_mass]), "TrimmedMass")
+    trimmed_cuts = SelectionCuts(large_r_jets="trimmed")
+    assert jet_features(jets, CUTS)["mj_gev"][0] == pytest.approx(1000.0)
+    assert jet_features(jets, trimmed_cuts)["mj_gev"][0] == pytest.approx(770.0)
+    for cuts, expected in ((CUTS, True), (trimmed_cuts, False)):
+        f = jet_features(jets, cuts)
+        passed = pass_signal_region(f["n_jet"], f["jet1_pt_gev"], f["delta_eta"], f["mj_gev"], cuts)
+        assert bool(passed[0]) == expected

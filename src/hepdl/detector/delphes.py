@@ -7,8 +7,10 @@ run is seeded from the config: the wrapper sources the card and sets Delphes' gl
 lives in a scratch folder that links every file of the card's folder.
 
 Delphes' output is then brought to hepdl's schema: ``Tower``, ``Track`` and ``Jet`` as Delphes
-wrote them; ``FatJet`` as Delphes wrote it if the card has one, else clustered (trimmed) by hepdl
-on Delphes' towers; ``GenJet`` and ``GenFatJet`` clustered by hepdl on the events' final-state
+wrote them; ``FatJet`` clustered by hepdl on Delphes' towers (ungroomed and trimmed, as the fast
+simulation does, so the benchmark selection sees the same large-R jets with either backend: not
+every Delphes card has a FatJet finder, and uproot cannot write Delphes' ``TrimmedP4`` objects);
+``GenJet`` and ``GenFatJet`` clustered by hepdl on the events' final-state
 particles, so the truth jets are the same for both backends; ``Event`` from the event file.
 """
 
@@ -30,8 +32,9 @@ from hepdl.detector.card import JetCorrections
 from hepdl.detector.fastsim import FlatParticles, SimulationSettings, event_record, truth_inputs
 from hepdl.detector.hepmc import write_hepmc3
 from hepdl.detector.jets import (
+    cluster_fat_jets,
     cluster_jets,
-    cluster_trimmed_jets,
+    fat_jet_record,
     jet_record,
     massless_four_vectors,
 )
@@ -187,26 +190,21 @@ def from_delphes_output(
     if len(content) != len(events):
         raise InputFileError(path, f"holds {len(content)} events, expected {len(events)}")
     collections = {name: content[name] for name in _DELPHES_COLLECTIONS}
-    if "FatJet" in content.fields:
-        collections["FatJet"] = content["FatJet"]
-    else:
-        towers = content["Tower"]
-        counts = ak.to_numpy(ak.num(towers, axis=1)).astype(np.int64)
+    towers = content["Tower"]
+    counts = ak.to_numpy(ak.num(towers, axis=1)).astype(np.int64)
 
-        def column(name: str) -> NDArray[np.float64]:
-            return np.asarray(ak.to_numpy(ak.flatten(towers[name])), dtype=np.float64)
+    def column(name: str) -> NDArray[np.float64]:
+        return np.asarray(ak.to_numpy(ak.flatten(towers[name])), dtype=np.float64)
 
-        vectors = massless_four_vectors(column("E"), column("Eta"), column("Phi"), counts)
-        scale = jets.energy_scale if jets.scale_fat_jets else None
-        fat = cluster_trimmed_jets(vectors, settings.fatjet)
-        collections["FatJet"] = jet_record(fat, settings.fatjet.pt_min_gev, scale)
+    vectors = massless_four_vectors(column("E"), column("Eta"), column("Phi"), counts)
+    scale = jets.energy_scale if jets.scale_fat_jets else None
+    fat = settings.fatjet
+    collections["FatJet"] = fat_jet_record(*cluster_fat_jets(vectors, fat), fat.pt_min_gev, scale)
     truth = truth_inputs(FlatParticles.from_events(events), jets.truth_exclude_pids)
     collections["GenJet"] = jet_record(
         cluster_jets(truth, settings.jet.radius, settings.jet.pt_min_gev)
     )
-    collections["GenFatJet"] = jet_record(
-        cluster_trimmed_jets(truth, settings.fatjet), settings.fatjet.pt_min_gev
-    )
+    collections["GenFatJet"] = fat_jet_record(*cluster_fat_jets(truth, fat), fat.pt_min_gev)
     collections["Event"] = event_record(events)
     return {name: collections[name] for name in COLLECTIONS}
 

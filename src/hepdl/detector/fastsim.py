@@ -7,7 +7,8 @@ the per-step timings):
 2. ``towers``: deposits summed per ECal and HCal tower (:mod:`.calorimeter`);
 3. ``smearing``: tower energies smeared, thresholds applied, towers placed;
 4. ``tracks``: efficiency and pT smearing of charged particles (:mod:`.tracking`);
-5. ``jets``, ``fatjets``: anti-kt small-R and trimmed large-R jets on the towers (:mod:`.jets`);
+5. ``jets``, ``fatjets``: anti-kt small-R and large-R jets (with their trimming) on the towers
+   (:mod:`.jets`);
 6. ``genjets``, ``genfatjets``: the same on the final-state particles (truth jets).
 """
 
@@ -28,8 +29,9 @@ from hepdl.detector.card import DetectorCard
 from hepdl.detector.jets import (
     FatJetSettings,
     JetSettings,
+    cluster_fat_jets,
     cluster_jets,
-    cluster_trimmed_jets,
+    fat_jet_record,
     four_vectors,
     jet_record,
     massless_four_vectors,
@@ -311,13 +313,13 @@ def simulate_events(
     with timer.step("jets"):
         jets = jet_record(cluster_jets(tower_vectors, jet.radius, jet.pt_min_gev), 0.0, scale)
     with timer.step("fatjets"):
-        fatjets = jet_record(
-            cluster_trimmed_jets(tower_vectors, fatjet), fatjet.pt_min_gev, fat_scale
+        fatjets = fat_jet_record(
+            *cluster_fat_jets(tower_vectors, fatjet), fatjet.pt_min_gev, fat_scale
         )
     with timer.step("genjets"):
         genjets = jet_record(cluster_jets(truth_vectors, jet.radius, jet.pt_min_gev))
     with timer.step("genfatjets"):
-        genfatjets = jet_record(cluster_trimmed_jets(truth_vectors, fatjet), fatjet.pt_min_gev)
+        genfatjets = fat_jet_record(*cluster_fat_jets(truth_vectors, fatjet), fatjet.pt_min_gev)
     return {
         "Event": event_record(events),
         "Tower": towers,

@@ -1,5 +1,8 @@
-"""Jets with FastJet's multi-event interface: anti-kt small-R jets and trimmed large-R jets.
+"""Jets with FastJet's multi-event interface: anti-kt small-R jets and large-R jets.
 
+Large-R jets are stored as Delphes stores them: the jet's own (ungroomed) four-momentum, which
+is what analysis code reading ``FatJet.PT`` / ``FatJet.Mass`` of real Delphes files gets, with
+the trimmed four-momentum beside it (Delphes' ``TrimmedP4[0]``; here ``Trimmed{PT,Eta,Phi,Mass}``).
 Every clustering runs once over all events of a batch (``fastjet.ClusterSequence`` on an awkward
 array of events), never per event in Python. Trimming (R_sub, f_cut) reclusters each large-R
 jet's constituents with kt at R_sub, keeps the subjets with pT above f_cut times the jet's pT and
@@ -22,8 +25,9 @@ __all__ = [
     "FatJetSettings",
     "JetEnergyScale",
     "JetSettings",
+    "cluster_fat_jets",
     "cluster_jets",
-    "cluster_trimmed_jets",
+    "fat_jet_record",
     "four_vectors",
     "jet_record",
     "massless_four_vectors",
@@ -52,11 +56,12 @@ class JetSettings:
 
 @dataclass(frozen=True)
 class FatJetSettings:
-    """Trimmed large-R jets (config ``detector.fatjet``).
+    """Large-R jets and their trimming (config ``detector.fatjet``).
 
     Attributes:
         radius: Anti-kt distance parameter R.
-        pt_min_gev: Trimmed jets below this pT (GeV) are not kept.
+        pt_min_gev: Jets whose (ungroomed) pT is below this (GeV) are not kept, as Delphes'
+            ``JetPTMin``.
         trim_radius: R_sub of the kt subjets.
         trim_pt_fraction: f_cut: subjets below this fraction of the jet's pT are removed.
     """
@@ -133,6 +138,28 @@ def _kinematics(
     }
 
 
+def _scaled_kinematics(
+    jets: ak.Array, energy_scale: JetEnergyScale | None
+) -> dict[str, FloatArray]:
+    """Flat PT, Eta, Phi, Mass of every jet, pT and mass corrected by ``energy_scale``."""
+    kinematics = _kinematics(*_components(jets))
+    if energy_scale is not None:
+        factor = energy_scale.factor(kinematics["PT"], kinematics["Eta"])
+        kinematics["PT"] = kinematics["PT"] * factor
+        kinematics["Mass"] = kinematics["Mass"] * factor
+    return kinematics
+
+
+def _sorted_record(
+    columns: dict[str, FloatArray], counts: NDArray[np.int64], pt_min_gev: float
+) -> ak.Array:
+    record = ak.unflatten(
+        ak.zip({name: values.astype(np.float32) for name, values in columns.items()}), counts
+    )
+    record = record[pt_min_gev <= record.PT]
+    return record[ak.argsort(record.PT, axis=1, ascending=False)]
+
+
 def jet_record(
     jets: ak.Array, pt_min_gev: float = 0.0, energy_scale: JetEnergyScale | None = None
 ) -> ak.Array:
@@ -144,17 +171,32 @@ def jet_record(
         energy_scale: Correction applied to the four-momenta first (None: none).
     """
     counts = ak.to_numpy(ak.num(jets, axis=1))
-    px, py, pz, energy = _components(jets)
-    kinematics = _kinematics(px, py, pz, energy)
-    if energy_scale is not None:
-        factor = energy_scale.factor(kinematics["PT"], kinematics["Eta"])
-        kinematics["PT"] = kinematics["PT"] * factor
-        kinematics["Mass"] = kinematics["Mass"] * factor
-    record = ak.unflatten(
-        ak.zip({name: values.astype(np.float32) for name, values in kinematics.items()}), counts
-    )
-    record = record[pt_min_gev <= record.PT]
-    return record[ak.argsort(record.PT, axis=1, ascending=False)]
+    return _sorted_record(_scaled_kinematics(jets, energy_scale), counts, pt_min_gev)
+
+
+def fat_jet_record(
+    jets: ak.Array,
+    trimmed: ak.Array,
+    pt_min_gev: float = 0.0,
+    energy_scale: JetEnergyScale | None = None,
+) -> ak.Array:
+    """Large-R jets as Delphes ``FatJet`` records, sorted by falling (ungroomed) pT.
+
+    Args:
+        jets: Events of (px, py, pz, E) ungroomed jets in GeV.
+        trimmed: The same jets after trimming, in the same order.
+        pt_min_gev: Jets whose ungroomed pT after the energy scale is below this are dropped.
+        energy_scale: Correction applied to both four-momenta first (None: none).
+
+    Returns:
+        Records with ``PT``, ``Eta``, ``Phi``, ``Mass`` (ungroomed) and ``TrimmedPT``,
+        ``TrimmedEta``, ``TrimmedPhi``, ``TrimmedMass``.
+    """
+    counts = ak.to_numpy(ak.num(jets, axis=1))
+    columns = _scaled_kinematics(jets, energy_scale)
+    for name, values in _scaled_kinematics(trimmed, energy_scale).items():
+        columns[f"Trimmed{name}"] = values
+    return _sorted_record(columns, counts, pt_min_gev)
 
 
 def cluster_jets(inputs: ak.Array, radius: float, pt_min_gev: float) -> ak.Array:
@@ -173,16 +215,16 @@ def cluster_jets(inputs: ak.Array, radius: float, pt_min_gev: float) -> ak.Array
     return sequence.inclusive_jets(min_pt=pt_min_gev)
 
 
-def cluster_trimmed_jets(inputs: ak.Array, settings: FatJetSettings) -> ak.Array:
-    """Trimmed anti-kt large-R jets of every event.
+def cluster_fat_jets(inputs: ak.Array, settings: FatJetSettings) -> tuple[ak.Array, ak.Array]:
+    """Anti-kt large-R jets of every event, ungroomed and trimmed.
 
     Args:
         inputs: Events of (px, py, pz, E) records in GeV.
         settings: Radius, pT threshold and trimming parameters.
 
     Returns:
-        Events of trimmed (px, py, pz, E) jets; the untrimmed jets pass the pT threshold
-        (trimming only lowers pT, so no jet that could pass is lost).
+        Events of ungroomed (px, py, pz, E) jets above the pT threshold, and the same jets
+        trimmed, in the same order.
     """
     definition = fastjet.JetDefinition(fastjet.antikt_algorithm, settings.radius)
     sequence = fastjet.ClusterSequence(inputs, definition)
@@ -190,11 +232,11 @@ def cluster_trimmed_jets(inputs: ak.Array, settings: FatJetSettings) -> ak.Array
     constituents = sequence.constituents(min_pt=settings.pt_min_gev)
     per_jet = ak.flatten(constituents, axis=1)
     if len(per_jet) == 0:
-        return jets
+        return jets, jets
     # Every jet is one "event" of the multi-event interface: one call reclusters them all.
     subjet_definition = fastjet.JetDefinition(fastjet.kt_algorithm, settings.trim_radius)
     subjets = fastjet.ClusterSequence(per_jet, subjet_definition).inclusive_jets()
     jet_pt = np.hypot(*_components(jets)[:2])
     kept = subjets[np.hypot(subjets.px, subjets.py) > settings.trim_pt_fraction * jet_pt]
     trimmed = ak.zip({name: ak.sum(kept[name], axis=1) for name in ("px", "py", "pz", "E")})
-    return ak.unflatten(trimmed, ak.to_numpy(ak.num(jets, axis=1)))
+    return jets, ak.unflatten(trimmed, ak.to_numpy(ak.num(jets, axis=1)))

@@ -16,8 +16,10 @@ Delphes, energies and momenta in GeV, positions in mm):
   ``Eem``, ``Ehad``;
 - ``Track``: ``PID``, ``Charge``, ``P``, ``PT``, ``Eta``, ``Phi``, ``CtgTheta``, ``Mass``,
   ``EtaOuter``, ``PhiOuter``, ``XOuter``, ``YOuter``, ``ZOuter``;
-- ``Jet``, ``GenJet`` (small-R), ``FatJet``, ``GenFatJet`` (large-R, trimmed): ``PT``, ``Eta``,
-  ``Phi``, ``Mass``.
+- ``Jet``, ``GenJet`` (small-R): ``PT``, ``Eta``, ``Phi``, ``Mass``;
+- ``FatJet``, ``GenFatJet`` (large-R): ``PT``, ``Eta``, ``Phi``, ``Mass`` of the ungroomed jet, as
+  Delphes writes them, and ``TrimmedPT``, ``TrimmedEta``, ``TrimmedPhi``, ``TrimmedMass`` (Delphes
+  keeps these in ``TrimmedP4[0]``, a TLorentzVector that uproot cannot write).
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ COMPRESSION_LEVEL = 1
 _FLOAT = np.dtype(np.float32)
 _INT = np.dtype(np.int32)
 _JET_FIELDS = {"PT": _FLOAT, "Eta": _FLOAT, "Phi": _FLOAT, "Mass": _FLOAT}
+_FAT_JET_FIELDS = {**_JET_FIELDS, **{f"Trimmed{name}": _FLOAT for name in _JET_FIELDS}}
 
 #: The collections hepdl writes: name -> field -> dtype (Delphes' ROOT types).
 COLLECTIONS: dict[str, dict[str, np.dtype[Any]]] = {
@@ -92,8 +95,8 @@ COLLECTIONS: dict[str, dict[str, np.dtype[Any]]] = {
     },
     "Jet": dict(_JET_FIELDS),
     "GenJet": dict(_JET_FIELDS),
-    "FatJet": dict(_JET_FIELDS),
-    "GenFatJet": dict(_JET_FIELDS),
+    "FatJet": dict(_FAT_JET_FIELDS),
+    "GenFatJet": dict(_FAT_JET_FIELDS),
 }
 
 

@@ -2,7 +2,8 @@
 
 Every stage asks for the collections it needs as awkward records, one entry per event:
 ``Event`` (``Number``, ``Weight``), ``Tower`` (``Eta``, ``Phi``, ``E``, ``Eem``, ``Ehad``),
-``Track`` (``PT``, ``Eta``, ``Phi``), ``FatJet`` (``PT``, ``Eta``, ``Phi``, ``Mass``).
+``Track`` (``PT``, ``Eta``, ``Phi``), ``FatJet`` (the fields of
+:func:`hepdl.reco.jets.fatjet_fields`: ungroomed or trimmed kinematics, as the selection asks).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from numpy.typing import NDArray
 
 __all__ = [
     "EVENT_FIELDS",
-    "FATJET_FIELDS",
     "TOWER_FIELDS",
     "TRACK_FIELDS",
     "event_column",
@@ -25,7 +25,6 @@ __all__ = [
 ]
 
 EVENT_FIELDS = ("Number", "Weight")
-FATJET_FIELDS = ("PT", "Eta", "Phi", "Mass")
 TOWER_FIELDS = ("Eta", "Phi", "E", "Eem", "Ehad")
 TRACK_FIELDS = ("PT", "Eta", "Phi")
 

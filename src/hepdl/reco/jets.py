@@ -1,7 +1,9 @@
 """The 23 large-R jet variables of the published shallow baselines.
 
-From the ``FatJet`` collection (anti-kt R = 1.0, trimmed), keeping jets with pT and |eta|
-inside the config's bounds, ordered by decreasing pT:
+From the ``FatJet`` collection (anti-kt R = 1.0), with the kinematics the config's
+``selection.large_r_jets`` names: ``ungroomed`` (Delphes' ``FatJet.PT``, ``FatJet.Mass``, which the
+published code read) or ``trimmed`` (R_sub = 0.2, f_cut = 0.05, as ATLAS-CONF-2016-057 defines
+its jets), keeping jets with pT and |eta| inside the config's bounds, ordered by decreasing pT:
 
 - ``n_jet``: number of such jets;
 - ``mj_gev``: M_J, the summed mass of the (up to) ``mj_n_jets`` leading jets;
@@ -18,7 +20,7 @@ from numpy.typing import NDArray
 
 from hepdl.reco.selection import SelectionCuts
 
-__all__ = ["JET_FIELDS", "feature_names", "jet_features", "select_jets"]
+__all__ = ["JET_FIELDS", "fatjet_fields", "feature_names", "jet_features", "select_jets"]
 
 #: Per-jet quantities, as (Delphes field, feature-name suffix).
 JET_FIELDS = (("PT", "pt_gev"), ("Eta", "eta"), ("Phi", "phi"), ("Mass", "mass_gev"))
@@ -30,13 +32,25 @@ def feature_names(n_jets_stored: int = 5) -> list[str]:
     return ["n_jet", "mj_gev", "delta_eta", *per_jet]
 
 
+def fatjet_fields(cuts: SelectionCuts) -> tuple[str, ...]:
+    """The ``FatJet`` fields holding the kinematics the selection uses (``cuts.large_r_jets``)."""
+    prefix = "Trimmed" if cuts.large_r_jets == "trimmed" else ""
+    return tuple(f"{prefix}{field}" for field, _ in JET_FIELDS)
+
+
 def select_jets(fatjets: ak.Array, cuts: SelectionCuts) -> ak.Array:
     """Jets with pT > ``jet_pt_min_gev`` and |eta| < ``jet_abs_eta_max``, by decreasing pT.
 
     Args:
-        fatjets: Per event, a list of records with ``PT`` (GeV), ``Eta``, ``Phi``, ``Mass`` (GeV).
-        cuts: The cut values.
+        fatjets: Per event, a list of ``FatJet`` records with (at least) the fields of
+            :func:`fatjet_fields`, in GeV.
+        cuts: The cut values and which large-R jet kinematics to use.
+
+    Returns:
+        Records with ``PT``, ``Eta``, ``Phi``, ``Mass`` of the chosen kinematics.
     """
+    fields = zip((field for field, _ in JET_FIELDS), fatjet_fields(cuts), strict=True)
+    fatjets = ak.zip({field: fatjets[source] for field, source in fields})
     good = (fatjets["PT"] > cuts.jet_pt_min_gev) & (abs(fatjets["Eta"]) < cuts.jet_abs_eta_max)
     jets = fatjets[good]
     return jets[ak.argsort(jets.PT, axis=1, ascending=False, stable=True)]
@@ -52,8 +66,8 @@ def jet_features(fatjets: ak.Array, cuts: SelectionCuts) -> dict[str, NDArray[np
     """The shallow-baseline variables of every event, as columns.
 
     Args:
-        fatjets: Per event, a list of records with ``PT`` (GeV), ``Eta``, ``Phi``, ``Mass`` (GeV).
-        cuts: Jet thresholds and the numbers of jets stored and summed into M_J.
+        fatjets: Per event, a list of ``FatJet`` records (see :func:`select_jets`).
+        cuts: Jet thresholds, kinematics and the numbers of jets stored and summed into M_J.
 
     Returns:
         One float64 array per name of :func:`feature_names`, each of length the number of

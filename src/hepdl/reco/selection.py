@@ -33,6 +33,7 @@ class SelectionCuts:
         delta_eta_max: Bound on |eta(j1) - eta(j2)|.
         mj_min_gev_4_jets: M_J threshold (GeV) for exactly 4 jets.
         mj_min_gev_5_jets: M_J threshold (GeV) for 5 or more jets.
+        large_r_jets: ``ungroomed`` or ``trimmed`` large-R jet kinematics.
     """
 
     jet_pt_min_gev: float = 200.0
@@ -44,6 +45,7 @@ class SelectionCuts:
     delta_eta_max: float = 1.4
     mj_min_gev_4_jets: float = 800.0
     mj_min_gev_5_jets: float = 600.0
+    large_r_jets: str = "ungroomed"
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SelectionCuts:

@@ -26,8 +26,8 @@ from numpy.typing import NDArray
 import hepdl
 from hepdl.errors import InputFileError
 from hepdl.io.atomic import atomic_path
-from hepdl.reco.inputs import EVENT_FIELDS, FATJET_FIELDS, event_column, read_collections
-from hepdl.reco.jets import feature_names, jet_features
+from hepdl.reco.inputs import EVENT_FIELDS, event_column, read_collections
+from hepdl.reco.jets import fatjet_fields, feature_names, jet_features
 from hepdl.reco.selection import SelectionCuts, pass_signal_region
 from hepdl.samples import Sample, get_sample
 from hepdl.weights import sample_event_weights
@@ -178,8 +178,8 @@ def features_shard(
         raise InputFileError(
             xsec_file, f"cross-section of sample {xsec.get('sample')!r}, not {sample.name!r}"
         )
-    events = read_collections(detector_file, {"Event": EVENT_FIELDS, "FatJet": FATJET_FIELDS})
     cuts = SelectionCuts.from_config(config)
+    events = read_collections(detector_file, {"Event": EVENT_FIELDS, "FatJet": fatjet_fields(cuts)})
     columns = feature_table(
         events.FatJet,
         event_column(events, "Number").astype(np.int64),
