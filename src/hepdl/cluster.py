@@ -6,13 +6,21 @@ folder), so ``snakemake --profile cori`` works as typed; ``--cpu-constraint hasw
 Cori's KNL nodes for Haswell in the copy. The Slurm account is never guessed: the profiles take
 it from ``$HEPDL_SLURM_ACCOUNT`` and :func:`check_slurm_account` stops the workflow with a clear
 message when it is missing.
+
+Distributed training takes its shape from the training rule's resources in the profile: ``nodes``
+and ``tasks_per_node`` (one process per GPU), with ``mpi: srun`` so that the Slurm executor runs
+the rule's command as it is instead of inside a one-task ``srun``. :func:`training_launcher` is
+the ``srun`` prefix the rule puts before ``hepdl train``, and :func:`training_layout_args` the
+matching ``--num-nodes``/``--devices`` of the command line, which Lightning's SLURMEnvironment
+checks against Slurm's own ``SLURM_NNODES`` and ``SLURM_NTASKS_PER_NODE``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -25,6 +33,9 @@ __all__ = [
     "check_slurm_account",
     "install_profile",
     "snakemake_profile_dir",
+    "training_launcher",
+    "training_layout",
+    "training_layout_args",
 ]
 
 #: Environment variable the cluster profiles read the Slurm account (NERSC project) from.
@@ -122,3 +133,62 @@ def check_slurm_account(default_resources: Sequence[str], executor: str | None) 
             "or add --default-resources slurm_account=<project> (hepdl never guesses it)",
             "profile",
         )
+
+
+def training_layout(resources: Mapping[str, Any]) -> tuple[int, int]:
+    """(nodes, processes per node) of a training job, from its Snakemake resources.
+
+    Args:
+        resources: The job's resources (``nodes``, ``tasks_per_node``; absent means 1).
+
+    Raises:
+        ConfigError: naming the resource, for a count that is not a positive integer.
+    """
+    layout = []
+    for key in ("nodes", "tasks_per_node"):
+        value = resources.get(key)
+        if value is None:
+            value = 1
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(
+                f"set-resources {key}", f"{value!r} is not a positive number of {key}", "profile"
+            )
+        layout.append(value)
+    return layout[0], layout[1]
+
+
+def training_launcher(resources: Mapping[str, Any]) -> str:
+    """The launcher put before ``hepdl train``: empty for one process, else ``srun ...``.
+
+    One process per GPU, ``tasks_per_node`` on each of ``nodes``; the ``mpi`` resource names the
+    launcher (``srun``) and makes the Slurm executor leave the command unwrapped.
+
+    Raises:
+        ConfigError: for several processes without the ``mpi`` resource.
+    """
+    nodes, per_node = training_layout(resources)
+    if nodes * per_node == 1:
+        return ""
+    launcher = resources.get("mpi")
+    if not launcher or not isinstance(launcher, str):
+        raise ConfigError(
+            "set-resources mpi",
+            f"{nodes} node(s) x {per_node} task(s) need mpi: srun in the rule's set-resources, "
+            "so that every process is launched (Slurm's executor otherwise starts one)",
+            "profile",
+        )
+    command = [launcher, f"--nodes={nodes}", f"--ntasks-per-node={per_node}"]
+    cpus = resources.get("cpus_per_task")
+    if isinstance(cpus, int) and not isinstance(cpus, bool) and cpus > 0:
+        command.append(f"--cpus-per-task={cpus}")
+    # One failed rank stops the others instead of leaving them waiting in an all-reduce.
+    command.append("--kill-on-bad-exit=1")
+    return " ".join(command)
+
+
+def training_layout_args(resources: Mapping[str, Any]) -> str:
+    """``--num-nodes N --devices G`` for ``hepdl train`` (empty for one process: the config's)."""
+    nodes, per_node = training_layout(resources)
+    if nodes * per_node == 1:
+        return ""
+    return f"--num-nodes {nodes} --devices {per_node}"

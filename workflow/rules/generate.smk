@@ -17,6 +17,8 @@ rule generate:
     resources:
         mem_mb=2000,
         runtime=60,
+    conda:
+        "../../envs/simulation.yaml"
     shell:
         "hepdl generate --config {params.config} --sample {wildcards.sample}"
         " --shard {wildcards.shard} --output {output} 2> {log}"
@@ -35,6 +37,8 @@ rule xsec:
     resources:
         mem_mb=500,
         runtime=5,
+    conda:
+        "../../envs/simulation.yaml"
     shell:
         "hepdl xsec --config {params.config} --sample {wildcards.sample}"
         " --inputs {input} --output {output} 2> {log}"

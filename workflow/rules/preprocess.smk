@@ -30,6 +30,8 @@ rule features:
     resources:
         mem_mb=2000,
         runtime=10,
+    conda:
+        "../../envs/preprocess.yaml"
     shell:
         "hepdl features --config {params.config} --sample {wildcards.sample}"
         " --shard {wildcards.shard} --input {input.detector} --xsec {input.xsec}"
@@ -52,6 +54,8 @@ rule images:
     resources:
         mem_mb=4000,
         runtime=10,
+    conda:
+        "../../envs/preprocess.yaml"
     shell:
         "hepdl images --config {params.config} --sample {wildcards.sample}"
         " --shard {wildcards.shard} --input {input} --output {output} 2> {log}"
@@ -73,6 +77,8 @@ rule graphs:
     resources:
         mem_mb=4000,
         runtime=20,
+    conda:
+        "../../envs/preprocess.yaml"
     shell:
         "hepdl graphs --config {params.config} --sample {wildcards.sample}"
         " --shard {wildcards.shard} --input {input} --output {output} 2> {log}"
@@ -93,6 +99,8 @@ rule merge_features:
     resources:
         mem_mb=2000,
         runtime=10,
+    conda:
+        "../../envs/preprocess.yaml"
     shell:
         "hepdl merge --config {params.config} --kind features --features {input}"
         " --outputs {output} 2> {log}"
@@ -116,6 +124,8 @@ rule merge_images:
     resources:
         mem_mb=config["splits"]["merge_buffer_mb"] + 2000,
         runtime=60,
+    conda:
+        "../../envs/preprocess.yaml"
     shell:
         "hepdl merge --config {params.config} --kind images --features {input.features}"
         " --inputs {input.images} --outputs {output} 2> {log}"
@@ -139,6 +149,8 @@ rule merge_graphs:
     resources:
         mem_mb=config["splits"]["merge_buffer_mb"] + 2000,
         runtime=60,
+    conda:
+        "../../envs/preprocess.yaml"
     shell:
         "hepdl merge --config {params.config} --kind graphs --features {input.features}"
         " --inputs {input.graphs} --outputs {output} 2> {log}"
@@ -163,6 +175,8 @@ rule plot_inputs:
     resources:
         mem_mb=2000,
         runtime=10,
+    conda:
+        "../../envs/preprocess.yaml"
     shell:
         "hepdl plot-inputs --config {params.config} --images {input.images}"
         " --features {input.features} --output-dir {params.out} 2> {log}"

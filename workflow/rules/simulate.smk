@@ -28,6 +28,8 @@ rule simulate:
     resources:
         mem_mb=4000,
         runtime=60,
+    conda:
+        "../../envs/simulation.yaml"
     shell:
         "hepdl simulate --config {params.config} --sample {wildcards.sample}"
         " --shard {wildcards.shard} --input {input.events} --output {output} 2> {log}"
@@ -51,6 +53,8 @@ rule validate_detector:
     resources:
         mem_mb=4000,
         runtime=10,
+    conda:
+        "../../envs/simulation.yaml"
     shell:
         "hepdl validate-detector --config {params.config} --sample {wildcards.sample}"
         " --inputs {input.detector} --events {input.events} --output-dir {params.folder}"

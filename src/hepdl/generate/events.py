@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import awkward as ak
 import numpy as np
-import pythia8mc
 
 from hepdl.errors import GenerationError
+from hepdl.generate.bindings import pythia8
 from hepdl.generate.particles import ChargeTable, final_state_particles
 
 __all__ = ["HardEvents", "PileupOverlay", "generate_batches"]
@@ -19,7 +19,7 @@ _MAX_EMPTY_BATCHES = 10
 
 
 def generate_batches(
-    pythia: pythia8mc.Pythia, n_events: int, batch_size: int, context: str
+    pythia: pythia8.Pythia, n_events: int, batch_size: int, context: str
 ) -> Iterator[ak.Array]:
     """Yield ``nextBatch`` records until ``n_events`` events have been produced.
 
@@ -66,7 +66,7 @@ class PileupOverlay:
 
     def __init__(
         self,
-        pythia: pythia8mc.Pythia,
+        pythia: pythia8.Pythia,
         mu: float,
         rng: np.random.Generator,
         batch_size: int,

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import awkward as ak
 import numpy as np
-import pythia8mc
+
+from hepdl.generate.bindings import pythia8
 
 __all__ = ["PARTICLE_FIELDS", "ChargeTable", "final_state_particles"]
 
@@ -21,7 +22,7 @@ PARTICLE_FIELDS = ("px", "py", "pz", "E", "pid", "charge", "pileup")
 class ChargeTable:
     """Electric charge by PDG id, from Pythia's particle data, cached per id."""
 
-    def __init__(self, particle_data: pythia8mc.ParticleData) -> None:
+    def __init__(self, particle_data: pythia8.ParticleData) -> None:
         self._particle_data = particle_data
         self._ids = np.zeros(0, dtype=np.int32)
         self._charges = np.zeros(0, dtype=np.int8)

@@ -15,9 +15,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import pythia8mc
-
 from hepdl.errors import GenerationError
+from hepdl.generate.bindings import pythia8
 from hepdl.samples import Sample
 
 __all__ = ["init_pythia", "process_settings", "pythia_output_to_stderr", "pythia_version"]
@@ -108,7 +107,7 @@ def _error_lines(log: str) -> list[str]:
     return [line.strip() for line in log.splitlines() if "PYTHIA Error" in line or "Abort" in line]
 
 
-def init_pythia(settings: Sequence[str], context: str) -> pythia8mc.Pythia:
+def init_pythia(settings: Sequence[str], context: str) -> pythia8.Pythia:
     """Create and initialise a Pythia instance; its banner goes to standard error.
 
     Args:
@@ -121,7 +120,7 @@ def init_pythia(settings: Sequence[str], context: str) -> pythia8mc.Pythia:
     """
     with tempfile.TemporaryFile() as capture:
         with _redirected_stdout(capture.fileno()):
-            pythia = pythia8mc.Pythia("", False)
+            pythia = pythia8.Pythia("", False)
             rejected = [line for line in settings if not pythia.readString(line)]
             ok = not rejected and pythia.init()
         capture.seek(0)
@@ -136,6 +135,6 @@ def init_pythia(settings: Sequence[str], context: str) -> pythia8mc.Pythia:
     return pythia
 
 
-def pythia_version(pythia: pythia8mc.Pythia) -> str:
+def pythia_version(pythia: pythia8.Pythia) -> str:
     """Pythia's version number as a string, e.g. ``8.317``."""
     return f"{pythia.parm('Pythia:versionNumber'):.3f}"

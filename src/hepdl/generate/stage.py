@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import sys
 import tempfile
@@ -16,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 import hepdl
+from hepdl.generate.bindings import bindings_version, pythia8
 from hepdl.generate.events import HardEvents, PileupOverlay, generate_batches
 from hepdl.generate.particles import ChargeTable
 from hepdl.generate.pythia import (
@@ -185,7 +185,7 @@ def generate_shard(
         "settings": [line for line in settings if not line.startswith("SLHA:file")],
         "slha": slha,
         "pythia_version": pythia_version(pythia),
-        "pythia8mc_version": _pythia8mc_version(),
+        "pythia_bindings": bindings_version(pythia8),
         "hepdl_version": hepdl.__version__,
     }
     write_events(path, events, metadata)
@@ -196,7 +196,3 @@ def generate_shard(
         cpu_seconds=time.process_time() - start_cpu,
         metadata=metadata,
     )
-
-
-def _pythia8mc_version() -> str:
-    return importlib.metadata.version("pythia8mc")
