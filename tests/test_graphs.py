@@ -120,3 +120,28 @@ def test_graphs_shard_on_a_delphes_file(tmp_path: Path) -> None:
     np.testing.assert_array_equal(graphs.x, expected.x)
     np.testing.assert_array_equal(graphs.edge_index, expected.edge_index)
     assert result.n_edges == graphs.edge_index.shape[1]
+
+
+def test_edges_and_weights_of_a_hand_built_event() -> None:
+    # Four towers: A (0, 0), B (0.3, 0), C (0, 3.0), D (0, -3.1); C and D are 2 pi - 6.1 apart
+    # across phi = pi. With k = 2 each node receives its two nearest, nearest first.
+    spec = GraphSpec(k_neighbours=2, kernel_sigma=1.0)
+    event = [(0.0, 0.0, 5.0, 5.0, 0.0), (0.3, 0.0, 5.0, 5.0, 0.0)]
+    event += [(0.0, 3.0, 5.0, 5.0, 0.0), (0.0, -3.1, 5.0, 5.0, 0.0)]
+    graphs = build_graphs(towers(event), tracks([]), spec)
+    a, b, c, d = range(4)
+    cd = 2 * math.pi - 6.1
+    expected = [  # (source, target, distance)
+        (b, a, 0.3),
+        (c, a, 3.0),
+        (a, b, 0.3),
+        (c, b, math.hypot(0.3, 3.0)),
+        (d, c, cd),
+        (a, c, 3.0),
+        (c, d, cd),
+        (a, d, 3.1),
+    ]
+    assert graphs.edge_index.T.tolist() == [[s, t] for s, t, _ in expected]
+    distance = np.array([e[2] for e in expected])
+    np.testing.assert_allclose(graphs.edge_weight, np.exp(-(distance**2) / 2), rtol=1e-5)
+    assert graphs.edge_ptr.tolist() == [0, 8]

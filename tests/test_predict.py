@@ -17,6 +17,7 @@ from hepdl.evaluate.predict import PREDICTION_COLUMNS, predict, read_predictions
 from hepdl.train.checkpoint import load_checkpoint
 from hepdl.train.errors import CheckpointError
 
+from .synthetic_graphs import write_graph_splits
 from .synthetic_splits import TINY_TRAIN, make_config, write_splits
 
 
@@ -24,7 +25,7 @@ class Payload:
     """An arbitrary pickled object: loading it would run code, so weights_only refuses it."""
 
 
-MODELS = ("cnn", "cnn_energy", "gbdt", "mlp", "cnn_jets")
+MODELS = ("cnn", "cnn_energy", "gbdt", "mlp", "cnn_jets", "gnn")
 
 
 def _fast(settings: dict[str, Any]) -> dict[str, Any]:
@@ -36,7 +37,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], P
     """Synthetic splits at the contract paths, every model trained and scored by the CLI."""
     results = tmp_path_factory.mktemp("results")
     write_splits(results)
+    write_graph_splits(results)
     train = {k: _fast(v) if k in ("cnn", "mlp", "cnn_jets") else v for k, v in TINY_TRAIN.items()}
+    train["gnn"] = _fast({"channels": [8, 8], "dense_units": 8, "batch_size": 32})
     config = make_config(results, train=train)
     path = results / "config.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -24,12 +24,16 @@ from hepdl.errors import InputFileError
 from hepdl.io.atomic import atomic_path
 from hepdl.train.settings import (
     features_file,
+    graphs_file,
     images_file,
     model_file,
     model_kind,
     predictions_file,
 )
 from hepdl.train.splits import FeatureSplit, ImageSplit, feature_columns
+
+if TYPE_CHECKING:
+    from hepdl.train.graph_data import GraphFile
 
 __all__ = ["PREDICTION_COLUMNS", "PredictResult", "predict", "read_predictions", "rule_inputs"]
 
@@ -51,7 +55,9 @@ def _sigmoid(logit: NDArray[np.float64]) -> NDArray[np.float64]:
     return out
 
 
-def _write(path: Path, logit: NDArray[np.float64], truth: FeatureSplit | ImageSplit) -> None:
+def _write(
+    path: Path, logit: NDArray[np.float64], truth: FeatureSplit | ImageSplit | GraphFile
+) -> None:
     if not np.all(np.isfinite(logit)):
         raise InputFileError(path, "some scores are not finite; the model or its inputs hold NaN")
     pass_sr = truth.pass_sr if isinstance(truth, FeatureSplit) else truth.psr
@@ -93,6 +99,7 @@ def predict(
     model: str | os.PathLike[str] | None = None,
     images: str | os.PathLike[str] | None = None,
     features: str | os.PathLike[str] | None = None,
+    graphs: str | os.PathLike[str] | None = None,
     cnn_predictions: str | os.PathLike[str] | None = None,
     output: str | os.PathLike[str] | None = None,
     progress: bool = False,
@@ -101,10 +108,11 @@ def predict(
 
     Args:
         config: A validated config.
-        name: The model (``cnn``, ``cnn_energy``, ``gbdt``, ``mlp``, ``cnn_jets``, ...).
+        name: The model (``cnn``, ``cnn_energy``, ``gbdt``, ``mlp``, ``cnn_jets``, ``gnn``...).
         model: Its model file (default ``{results}/models/{name}/model.*``).
         images: Images test split (CNNs; default ``{results}/images/test.h5``).
         features: Features test split (default ``{results}/features/test.parquet``).
+        graphs: Graph test split (graph networks; default ``{results}/graphs/test.h5``).
         cnn_predictions: For ``cnn_jets``, the test predictions of its CNN (default
             ``{results}/predictions/{cnn}.parquet``).
         output: Predictions file (default ``{results}/predictions/{name}.parquet``).
@@ -119,7 +127,7 @@ def predict(
     kind = model_kind(config, name)
     model_path = Path(model or model_file(config, name))
     output = Path(output or predictions_file(config, name))
-    truth: FeatureSplit | ImageSplit
+    truth: FeatureSplit | ImageSplit | GraphFile
     if kind == "gbdt":
         truth = FeatureSplit.open(
             features or features_file(config, "test"), feature_columns(config)
@@ -133,6 +141,11 @@ def predict(
         if kind == "cnn":
             truth = ImageSplit.open(images or images_file(config, "test"))
             logit = _cnn_logits(config, name, model_path, truth, progress=progress)
+        elif kind == "gnn":
+            from hepdl.train.graph_data import GraphFile  # noqa: PLC0415 (torch)
+
+            truth = GraphFile.open(graphs or graphs_file(config, "test"))
+            logit = _gnn_logits(config, name, model_path, truth.path, progress=progress)
         else:
             truth = FeatureSplit.open(
                 features or features_file(config, "test"), feature_columns(config)
@@ -152,13 +165,16 @@ def predict(
 def rule_inputs(config: Mapping[str, Any], name: str) -> dict[str, str]:
     """The files ``hepdl predict`` reads for model ``name``, keyed by option name.
 
-    ``model`` (the model file), then ``images`` (the images test split, CNNs) or ``features``
-    (the features test split), and for ``cnn_jets`` its CNN's ``cnn_predictions``.
+    ``model`` (the model file), then ``images`` (the images test split, CNNs), ``graphs`` (the
+    graph test split, graph networks) or ``features`` (the features test split), and for
+    ``cnn_jets`` its CNN's ``cnn_predictions``.
     """
     kind = model_kind(config, name)
     inputs = {"model": str(model_file(config, name))}
     if kind == "cnn":
         inputs["images"] = str(images_file(config, "test"))
+    elif kind == "gnn":
+        inputs["graphs"] = str(graphs_file(config, "test"))
     else:
         inputs["features"] = str(features_file(config, "test"))
     if kind == "cnn_jets":
@@ -191,6 +207,24 @@ def _cnn_logits(
         truth.path,
         config,
         batch_size=config["train"]["cnn"]["eval_batch_size"],
+        progress=progress,
+    )
+
+
+def _gnn_logits(
+    config: Mapping[str, Any], name: str, model_path: Path, path: Path, *, progress: bool
+) -> NDArray[np.float64]:
+    from hepdl.train.checkpoint import load_model  # noqa: PLC0415
+    from hepdl.train.gnn import gnn_hparams  # noqa: PLC0415
+    from hepdl.train.modules import GraphClassifier  # noqa: PLC0415
+    from hepdl.train.score import score_graphs  # noqa: PLC0415
+
+    module = load_model(model_path, GraphClassifier, gnn_hparams(config, name))
+    return score_graphs(
+        module,
+        path,
+        config,
+        batch_size=config["train"]["gnn"]["eval_batch_size"],
         progress=progress,
     )
 

@@ -6,14 +6,19 @@ to the samples the classifiers were trained on (``train.samples``), and writes
 - ``{results}/evaluation/metrics.json``: per classifier (and ``cuts``) the AUC, the signal
   efficiency at the benchmark's background efficiency (``tpr_at_benchmark_fpr``), the
   significance gain over the cuts, their bootstrap uncertainties (``*_err``), and for ``cuts``
-  its own ``tpr`` and ``fpr`` (see :mod:`hepdl.evaluate.metrics`);
+  its own ``tpr`` and ``fpr`` (see :mod:`hepdl.evaluate.metrics`), and for every network
+  whose ``costs.json`` is given its training cost (``costs``: parameters, time per training
+  step, memory per batch; :mod:`hepdl.train.costs`);
 - ``{results}/evaluation/summary.csv`` and ``summary.html``: the same as a table, beside the
-  paper's numbers;
+  paper's numbers and the networks' costs, with the graph network's signal efficiency stated
+  beside the CNN's on the same test events;
 - plots in ``{results}/plots`` (see :func:`plot_names`).
 """
 
 from __future__ import annotations
 
+import html
+import json
 import logging
 import math
 import os
@@ -34,7 +39,15 @@ from hepdl.io.atomic import write_json_atomic
 from hepdl.train.settings import features_file, model_kind
 from hepdl.train.splits import FeatureSplit, feature_columns, select_samples
 
-__all__ = ["PAPER", "EvaluateResult", "evaluate", "plot_files", "plot_names"]
+__all__ = [
+    "PAPER",
+    "EvaluateResult",
+    "comparison_text",
+    "evaluate",
+    "plot_files",
+    "plot_names",
+    "read_costs",
+]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +85,26 @@ def plot_files(config: Mapping[str, Any], models: Sequence[str]) -> list[tuple[s
     return files
 
 
+#: Keys of a network's ``costs.json`` that the summary uses (:mod:`hepdl.train.costs`).
+COST_KEYS = ("parameters", "batch_size", "step_seconds", "memory_per_batch_mb", "device")
+
+
+def read_costs(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A network's ``costs.json``, written at the end of its training.
+
+    Raises:
+        InputFileError: naming the file, if it is missing or not a costs record.
+    """
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise InputFileError(path, f"not a readable costs file ({err})") from None
+    missing = [key for key in COST_KEYS if not isinstance(record, dict) or key not in record]
+    if missing:
+        raise InputFileError(path, f"costs file lacks {missing}; retrain the model")
+    return dict(record)
+
+
 def _finite(value: Any) -> Any:
     """NaN and infinities as None, so metrics.json is strict JSON."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -87,8 +120,23 @@ def _fmt(value: Any, error: Any) -> str:
     return f"{value:.3f} ± {error:.3f}" if error is not None else f"{value:.3f}"
 
 
+def _cost_cells(costs: Mapping[str, Any] | None) -> dict[str, str]:
+    if not costs:
+        return {"parameters": "", "step_ms": "", "memory_mb": ""}
+    return {
+        "parameters": f"{costs['parameters']:,}",
+        "step_ms": f"{_ms(costs['step_seconds'])} (batch {costs['batch_size']})",
+        "memory_mb": f"{costs['memory_per_batch_mb']:.3g}",
+    }
+
+
+def _ms(seconds: float | None) -> str:
+    return "n/a" if seconds is None else f"{seconds * 1e3:.1f}"
+
+
 def summary_rows(metrics: Mapping[str, Mapping[str, Any]]) -> list[dict[str, str]]:
-    """Rows of the summary table: AUC, efficiency at the benchmark FPR, gain, paper value."""
+    """Rows of the summary table: AUC, efficiency at the benchmark FPR, gain, paper value,
+    and for networks with recorded costs: parameters, ms per training step, MiB per batch."""
     rows = []
     for name, m in metrics.items():
         paper = PAPER.get(name)
@@ -103,12 +151,39 @@ def summary_rows(metrics: Mapping[str, Mapping[str, Any]]) -> list[dict[str, str
                     m.get("significance_gain"), m.get("significance_gain_err")
                 ),
                 "paper_tpr_at_benchmark_fpr": f"{paper:.2f}" if paper is not None else "",
+                **_cost_cells(m.get("costs")),
             }
         )
     return rows
 
 
-def _write_summary(folder: Path, metrics: Mapping[str, Mapping[str, Any]], n_boot: int) -> None:
+def comparison_text(metrics: Mapping[str, Mapping[str, Any]], n_events: int) -> str:
+    """The graph network against the CNN on the same test events, in one sentence (or "")."""
+    gnn, cnn = metrics.get("gnn"), metrics.get("cnn")
+    if not gnn or not cnn:
+        return ""
+    text = (
+        f"On the same {n_events} test events, at the benchmark's background efficiency, the "
+        f"graph network (gnn) reaches a signal efficiency of "
+        f"{_fmt(gnn.get('tpr_at_benchmark_fpr'), gnn.get('tpr_at_benchmark_fpr_err'))}, the CNN "
+        f"{_fmt(cnn.get('tpr_at_benchmark_fpr'), cnn.get('tpr_at_benchmark_fpr_err'))}"
+    )
+    costs = {name: metrics[name].get("costs") for name in ("gnn", "cnn")}
+    if costs["gnn"] and costs["cnn"]:
+        parts = [
+            f"{name}: {c['parameters']:,} parameters, {_ms(c['step_seconds'])} ms per "
+            f"training step of {c['batch_size']} events, {c['memory_per_batch_mb']:.3g} MiB "
+            f"per batch (on {c['device']})"
+            for name, c in costs.items()
+            if c
+        ]
+        text += "; cost: " + "; ".join(parts)
+    return text + "."
+
+
+def _write_summary(
+    folder: Path, metrics: Mapping[str, Mapping[str, Any]], n_boot: int, n_events: int
+) -> None:
     cuts = metrics["cuts"]
     intro = (
         f"<p>Test split; benchmark (cut-based signal region): signal efficiency "
@@ -121,6 +196,15 @@ def _write_summary(folder: Path, metrics: Mapping[str, Mapping[str, Any]], n_boo
             "background efficiency is not measured and the comparison at it is not meaningful; "
             "the background samples need more events in the signal region.</p>"
         )
+    comparison = comparison_text(metrics, n_events)
+    if comparison:
+        intro += f"<p>{html.escape(comparison)}</p>"
+    intro += (
+        "<p>Costs (networks): trainable parameters; median time of a training step (forward, "
+        "loss, backward, optimiser; no data loading) as measured during the model's own "
+        "training, on the device named in its <code>costs.json</code>; memory per batch = the "
+        "batch's inputs plus the tensors kept for the backward pass.</p>"
+    )
     write_table(
         folder / "summary.csv",
         folder / "summary.html",
@@ -133,6 +217,9 @@ def _write_summary(folder: Path, metrics: Mapping[str, Mapping[str, Any]], n_boo
             "tpr_at_benchmark_fpr": "Signal eff. at benchmark bkg. eff.",
             "significance_gain": "S/&radic;B gain over cuts",
             "paper_tpr_at_benchmark_fpr": "Paper (arXiv:1711.03573)",
+            "parameters": "Parameters",
+            "step_ms": "ms / training step",
+            "memory_mb": "MiB / batch",
         },
     )
 
@@ -149,6 +236,7 @@ def evaluate(
     features: str | os.PathLike[str] | None = None,
     output: str | os.PathLike[str] | None = None,
     plots_dir: str | os.PathLike[str] | None = None,
+    costs: Mapping[str, str | os.PathLike[str]] | None = None,
 ) -> EvaluateResult:
     """Compare the classifiers with the cut-based benchmark and write metrics, table and plots.
 
@@ -159,9 +247,11 @@ def evaluate(
         output: The metrics file (default ``{results}/evaluation/metrics.json``); the summary
             table goes beside it.
         plots_dir: Plot folder (default ``{results}/plots``).
+        costs: Per network, its ``costs.json`` (:mod:`hepdl.train.costs`), added to its
+            metrics and to the summary table.
 
     Raises:
-        InputFileError: for a missing predictions file or one of other events.
+        InputFileError: for a missing predictions or costs file, or predictions of other events.
     """
     from hepdl.evaluate import plots  # noqa: PLC0415 (matplotlib)
 
@@ -186,6 +276,9 @@ def evaluate(
     metrics = bootstrap_metrics(
         scores, label, weight, pass_sr, replicates=settings["bootstrap"], seed=int(config["seed"])
     )
+    for name, path in (costs or {}).items():
+        if name in metrics:
+            metrics[name]["costs"] = read_costs(path)
     metrics = {name: _finite(m) for name, m in metrics.items()}
     if metrics["cuts"]["fpr"] == 0:
         log.warning(
@@ -193,7 +286,7 @@ def evaluate(
             test.path,
         )
     write_json_atomic(output, metrics)
-    _write_summary(output.parent, metrics, settings["bootstrap"])
+    _write_summary(output.parent, metrics, settings["bootstrap"], len(rows))
 
     formats = settings["plot_formats"]
     cuts = benchmark_point(pass_sr, label, weight)

@@ -1,13 +1,14 @@
 """Loading a graph split (``graphs/{split}.h5``) into torch-geometric.
 
 The split file already stores the graphs as an InMemoryDataset does (concatenated tensors and
-per-graph offsets), so loading is one read of each array. Needs the optional extra ``gnn``
-(``pip install 'hepdl[gnn]'``, torch-geometric); writing the files does not.
+per-graph offsets), so loading is one read of each array. Loading imports torch-geometric (a
+dependency of hepdl, imported on use); writing the files does not.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,15 @@ GRAPH_VALUES.update({"mg": "mg", "mn": "mn", "event_number": "event_number"})
 def require_torch_geometric() -> Any:
     """Import torch_geometric, or explain how to install it."""
     try:
-        import torch_geometric  # noqa: PLC0415 (optional dependency, imported on use)
+        with warnings.catch_warnings():
+            # torch-geometric 2.8 applies torch.jit.script to a few helpers when imported, which
+            # torch >= 2.10 deprecates; nothing of ours is scripted.
+            warnings.filterwarnings(
+                "ignore", message=r".*torch\.jit\.script.*deprecated", category=DeprecationWarning
+            )
+            import torch_geometric  # noqa: PLC0415 (optional dependency, imported on use)
     except ModuleNotFoundError:
-        msg = "loading graphs needs torch-geometric; install it with: pip install 'hepdl[gnn]'"
+        msg = "loading graphs needs torch-geometric; install it with: pip install torch_geometric"
         raise ModuleNotFoundError(msg) from None
     return torch_geometric
 

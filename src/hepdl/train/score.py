@@ -15,7 +15,7 @@ from hepdl.train.datamodules import ImageDataModule
 from hepdl.train.modules import WeightedClassifier
 from hepdl.train.trainer import quiet_lightning
 
-__all__ = ["score_features", "score_images"]
+__all__ = ["score_features", "score_graphs", "score_images"]
 
 
 def _predict(
@@ -67,6 +67,33 @@ def score_images(
     )
     datamodule.setup("predict")
     n_events = datamodule.splits["predict"].n_events
+    return _predict(module, datamodule, config["train"], n_events, progress)
+
+
+def score_graphs(
+    module: WeightedClassifier,
+    path: str | os.PathLike[str],
+    config: Mapping[str, Any],
+    *,
+    batch_size: int = 512,
+    progress: bool = False,
+) -> NDArray[np.float64]:
+    """Logits of every event of a graph split file, in file order.
+
+    Args:
+        module: A trained graph classifier.
+        path: The graph split file.
+        config: The validated config (``train`` block: hardware, loader workers).
+        batch_size: Graphs per forward pass.
+        progress: Show a progress bar.
+    """
+    from hepdl.train.graph_data import GraphDataModule  # noqa: PLC0415 (with the graph networks)
+
+    datamodule = GraphDataModule(
+        predict=path, eval_batch_size=batch_size, num_workers=config["train"]["num_workers"]
+    )
+    datamodule.setup("predict")
+    n_events = datamodule.files["predict"].n_events
     return _predict(module, datamodule, config["train"], n_events, progress)
 
 
