@@ -1,0 +1,232 @@
+"""The GAN as a Lightning module: two networks, two Adam optimisers, manual optimisation.
+
+Each training batch updates the discriminator on the real images against freshly generated
+ones (detached), then, every ``critic_steps`` batches, the generator. Losses:
+
+- ``bce`` (default, as published): D minimises BCE(D(x), 1) + BCE(D(G(z)), 0); G the
+  non-saturating BCE(D(G(z)), 1).
+- ``wgan_gp``: the critic minimises D(G(z)) - D(x) + lambda (|grad D(x_hat)| - 1)^2 on random
+  interpolates x_hat; G minimises -D(G(z)). Its loss has a meaning (an estimate of the
+  Wasserstein distance) and it does not saturate, at the cost of ``critic_steps`` critic updates.
+
+The conditional GAN's batches carry ``c`` = (m_gluino, m_neutralino) / ``mass_scale_gev``;
+generated images of a batch get the real images' conditions. A NaN or infinite loss stops
+training with :class:`~hepdl.train.errors.NonFiniteLossError` naming the step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from hepdl.gan.models import Discriminator, Generator
+from hepdl.gan.scaling import PixelScaling
+from hepdl.train.errors import NonFiniteLossError
+
+__all__ = ["ImageGAN"]
+
+Batch = dict[str, Tensor]
+
+
+class ImageGAN(pl.LightningModule):
+    """DCGAN (optionally conditional) on whole-detector images.
+
+    Args:
+        channels: GAN channel names (e.g. ``["energy"]``).
+        scales: E_max per channel in physical units (the pixel scaling's top).
+        conditional: Condition on the masses.
+        mass_points: Trained (m_gluino, m_neutralino) points in GeV (the cgan's grid).
+        mass_scale_gev: Conditions are masses divided by this.
+        pixel_offset: E0 of the pixel scaling (GeV or tracks).
+        latent_dim: Latent vector size.
+        generator_filters: Generator filters at 32 x 32.
+        discriminator_filters: Discriminator filters of the first convolution.
+        loss: ``bce`` or ``wgan_gp``.
+        gradient_penalty: WGAN-GP penalty weight.
+        critic_steps: Discriminator updates per generator update.
+        learning_rate: Adam learning rate.
+        beta1: Adam beta1.
+        beta2: Adam beta2.
+    """
+
+    #: Hyper-parameters that fix the networks' shapes.
+    ARCHITECTURE = (
+        "channels",
+        "conditional",
+        "latent_dim",
+        "generator_filters",
+        "discriminator_filters",
+        "loss",
+    )
+
+    def __init__(
+        self,
+        *,
+        channels: Sequence[str] = ("energy",),
+        scales: Sequence[float] = (1.0,),
+        conditional: bool = False,
+        mass_points: Sequence[Sequence[float]] = (),
+        mass_scale_gev: float = 1000.0,
+        pixel_offset: float = 1.0,
+        latent_dim: int = 64,
+        generator_filters: int = 64,
+        discriminator_filters: int = 64,
+        loss: str = "bce",
+        gradient_penalty: float = 10.0,
+        critic_steps: int = 1,
+        learning_rate: float = 2e-4,
+        beta1: float = 0.5,
+        beta2: float = 0.999,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        if loss not in ("bce", "wgan_gp"):
+            msg = f"loss must be 'bce' or 'wgan_gp', got {loss!r}"
+            raise ValueError(msg)
+        if len(scales) != len(channels):
+            msg = f"{len(channels)} channels but {len(scales)} scales"
+            raise ValueError(msg)
+        self.automatic_optimization = False
+        n_conditions = 2 if conditional else 0
+        self.generator = Generator(latent_dim, n_conditions, len(channels), generator_filters)
+        self.discriminator = Discriminator(
+            len(channels),
+            n_conditions,
+            discriminator_filters,
+            norm="layer" if loss == "wgan_gp" else "batch",
+        )
+        self.scaling = PixelScaling(scales, pixel_offset)
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the GAN is conditioned on the masses."""
+        return bool(self.hparams["conditional"])
+
+    @property
+    def latent_dim(self) -> int:
+        """Size of the latent vector."""
+        return int(self.hparams["latent_dim"])
+
+    def conditions(self, masses_gev: Tensor) -> Tensor:
+        """(N, 2) masses in GeV -> the network's conditions."""
+        return masses_gev / float(self.hparams["mass_scale_gev"])
+
+    def forward(self, latent: Tensor, conditions: Tensor | None = None) -> Tensor:
+        """Latent vectors (and conditions) -> images in network units."""
+        images: Tensor = self.generator(latent, conditions if self.conditional else None)
+        return images
+
+    def _d(self, images: Tensor, conditions: Tensor | None) -> Tensor:
+        logits: Tensor = self.discriminator(images, conditions if self.conditional else None)
+        return logits
+
+    def _check(self, name: str, loss: Tensor, batch_idx: int) -> None:
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                name, loss.detach().item(), self.global_step, self.current_epoch, batch_idx
+            )
+
+    def _gradient_penalty(self, real: Tensor, fake: Tensor, conditions: Tensor | None) -> Tensor:
+        alpha = torch.rand(len(real), 1, 1, 1, device=real.device, dtype=real.dtype)
+        mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+        (grad,) = torch.autograd.grad(self._d(mixed, conditions).sum(), mixed, create_graph=True)
+        penalty: Tensor = ((grad.flatten(1).norm(dim=1) - 1.0) ** 2).mean()
+        return penalty
+
+    def discriminator_loss(self, real: Tensor, fake: Tensor, conditions: Tensor | None) -> Tensor:
+        """The discriminator's (critic's) loss on real and generated images."""
+        d_real, d_fake = self._d(real, conditions), self._d(fake, conditions)
+        if self.hparams["loss"] == "wgan_gp":
+            penalty = self._gradient_penalty(real, fake, conditions)
+            weight = float(self.hparams["gradient_penalty"])
+            return d_fake.mean() - d_real.mean() + weight * penalty
+        return F.binary_cross_entropy_with_logits(
+            d_real, torch.ones_like(d_real)
+        ) + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
+
+    def generator_loss(self, fake: Tensor, conditions: Tensor | None) -> Tensor:
+        """The generator's loss (non-saturating BCE or -critic)."""
+        d_fake = self._d(fake, conditions)
+        if self.hparams["loss"] == "wgan_gp":
+            return -d_fake.mean()
+        return F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
+
+    def _noise(self, n: int, like: Tensor) -> Tensor:
+        return torch.randn(n, self.latent_dim, device=like.device, dtype=like.dtype)
+
+    def training_step(self, batch: Batch, batch_idx: int) -> None:
+        """One discriminator update and (every ``critic_steps`` batches) one generator update."""
+        optimizers = self.optimizers()
+        assert isinstance(optimizers, list)
+        opt_g, opt_d = optimizers
+        real = batch["x"].float()
+        conditions = batch["c"].float() if self.conditional else None
+        n = len(real)
+
+        self.toggle_optimizer(opt_d)
+        fake = self(self._noise(n, real), conditions).detach()
+        d_loss = self.discriminator_loss(real, fake, conditions)
+        self._check("discriminator", d_loss, batch_idx)
+        opt_d.zero_grad()
+        self.manual_backward(d_loss)
+        opt_d.step()
+        self.untoggle_optimizer(opt_d)
+        logs = {"d_loss": d_loss.detach()}
+
+        if (batch_idx + 1) % int(self.hparams["critic_steps"]) == 0:
+            self.toggle_optimizer(opt_g)
+            g_loss = self.generator_loss(self(self._noise(n, real), conditions), conditions)
+            self._check("generator", g_loss, batch_idx)
+            opt_g.zero_grad()
+            self.manual_backward(g_loss)
+            opt_g.step()
+            self.untoggle_optimizer(opt_g)
+            logs["g_loss"] = g_loss.detach()
+        self.log_dict(logs, prog_bar=True, on_step=True, on_epoch=True, batch_size=n)
+
+    def configure_optimizers(self) -> Any:
+        """Adam for the generator and for the discriminator (lr 2e-4, beta1 0.5 by default)."""
+        betas = (float(self.hparams["beta1"]), float(self.hparams["beta2"]))
+        lr = float(self.hparams["learning_rate"])
+        return [
+            torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas),
+            torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=betas),
+        ]
+
+    @torch.no_grad()
+    def generate(
+        self,
+        n: int,
+        masses_gev: Tensor | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        batch_size: int = 512,
+    ) -> Tensor:
+        """``n`` images in physical units (GeV, tracks) on the CPU, in evaluation mode.
+
+        Args:
+            n: Number of images.
+            masses_gev: (n, 2) masses per image (conditional GAN only).
+            generator: Random-number generator of the latent vectors (CPU), for reproducibility.
+            batch_size: Images per forward pass.
+        """
+        was_training = self.training
+        self.eval()
+        out = []
+        for low in range(0, n, batch_size):
+            size = min(batch_size, n - low)
+            latent = torch.randn(size, self.latent_dim, generator=generator).to(self.device)
+            conditions = None
+            if self.conditional:
+                if masses_gev is None:
+                    msg = "a conditional GAN needs masses to generate"
+                    raise ValueError(msg)
+                conditions = self.conditions(masses_gev[low : low + size].to(self.device).float())
+            out.append(self.scaling.to_physical_torch(self(latent, conditions)).float().cpu())
+        self.train(was_training)
+        return torch.cat(out) if out else torch.zeros(0)

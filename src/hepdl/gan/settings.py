@@ -1,0 +1,146 @@
+"""Which GANs a config trains, on which samples, and where their files live.
+
+Two kinds: ``gan`` (unconditional, every training sample as one population) and ``cgan``
+(conditional on the sample's (m_gluino, m_neutralino)). Both train on signal samples; their mass
+points form the cgan's trained grid. The networks are the 64 x 64 DCGAN of the paper, so the
+images must be 64 x 64. No torch import: Snakemake and the config checks use this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from hepdl.errors import ConfigError
+from hepdl.models.channels import check_channels
+
+__all__ = [
+    "GAN_KINDS",
+    "IMAGE_SIZE",
+    "gan_dir",
+    "gan_models",
+    "gan_samples",
+    "generated_file",
+    "is_conditional",
+    "mass_grid",
+    "plot_names",
+    "validation_file",
+]
+
+#: The GAN models and whether each is conditional on the masses.
+GAN_KINDS = {"gan": False, "cgan": True}
+
+#: Pixels along eta and phi of the DCGAN's images (4 -> 8 -> 16 -> 32 -> 64).
+IMAGE_SIZE = 64
+
+
+def is_conditional(name: str) -> bool:
+    """Whether GAN ``name`` is conditioned on the masses.
+
+    Raises:
+        ConfigError: naming ``gan.models`` for an unknown name.
+    """
+    if name not in GAN_KINDS:
+        raise ConfigError("gan.models", f"unknown GAN {name!r}; expected one of {list(GAN_KINDS)}")
+    return GAN_KINDS[name]
+
+
+def gan_samples(config: Mapping[str, Any]) -> list[str]:
+    """The samples the GANs train on: ``gan.samples`` or every rpv_gluino sample without pile-up.
+
+    Raises:
+        ConfigError: naming ``gan.samples`` for an unknown or non-signal sample, or none at all.
+    """
+    samples = config["samples"]
+    names = config["gan"]["samples"]
+    if names is None:
+        names = [
+            name
+            for name, spec in samples.items()
+            if spec["process"] == "rpv_gluino" and spec.get("pileup_mu", 0.0) == 0.0
+        ]
+    for name in names:
+        if name not in samples:
+            raise ConfigError("gan.samples", f"{name!r} is not a sample of this config")
+        if samples[name]["process"] != "rpv_gluino":
+            raise ConfigError(
+                "gan.samples",
+                f"{name!r} is a {samples[name]['process']} sample; the GANs learn the signal "
+                "(process rpv_gluino), whose masses condition the cgan",
+            )
+    if not names:
+        raise ConfigError("gan.samples", "no signal (rpv_gluino) sample to train the GANs on")
+    return sorted(names)
+
+
+def mass_grid(config: Mapping[str, Any], samples: Sequence[str] | None = None) -> list[list[float]]:
+    """The trained (m_gluino, m_neutralino) points in GeV, sorted, each once."""
+    specs = config["samples"]
+    points = {
+        (float(specs[name]["m_gluino_gev"]), float(specs[name]["m_neutralino_gev"]))
+        for name in (samples if samples is not None else gan_samples(config))
+    }
+    return [list(point) for point in sorted(points)]
+
+
+def gan_models(config: Mapping[str, Any]) -> list[str]:
+    """The GANs the config trains (``gan.models``), checked against the images and samples.
+
+    Raises:
+        ConfigError: if the images are not 64 x 64, a channel is unknown, or the samples are
+            unusable (see :func:`gan_samples`).
+    """
+    names = list(config["gan"]["models"])
+    if not names:
+        return []
+    images = config["images"]
+    for key in ("n_eta", "n_phi"):
+        if images[key] != IMAGE_SIZE:
+            raise ConfigError(
+                f"images.{key}",
+                f"the GANs (gan.models: {names}) generate {IMAGE_SIZE} x {IMAGE_SIZE} images, "
+                f"but images.{key} is {images[key]}; set images.n_eta and images.n_phi to "
+                f"{IMAGE_SIZE} or gan.models to []",
+            )
+    check_channels(config["gan"]["channels"], key="gan.channels")
+    for name in names:
+        is_conditional(name)
+    gan_samples(config)
+    return names
+
+
+def gan_dir(config: Mapping[str, Any], name: str) -> Path:
+    """``{results}/gan/{name}``."""
+    return Path(config["results"]) / "gan" / name
+
+
+def generated_file(config: Mapping[str, Any], name: str) -> Path:
+    """``{results}/gan/{name}/generated.h5``."""
+    return gan_dir(config, name) / "generated.h5"
+
+
+def validation_file(config: Mapping[str, Any], name: str) -> Path:
+    """``{results}/gan/{name}/validation.json``."""
+    return gan_dir(config, name) / "validation.json"
+
+
+#: Observables compared by the validation, each plotted as ``plots/{name}``.
+OBSERVABLE_PLOTS = (
+    "n_jet",
+    "mj_gev",
+    "jet1_pt_gev",
+    "jet1_eta",
+    "jet1_phi",
+    "total_energy_gev",
+    "pixel_energy_gev",
+    "mean_image",
+)
+
+
+def plot_names(name: str) -> list[str]:
+    """Plot names (without folder and suffix) that ``validate-gan`` writes for GAN ``name``."""
+    names = list(OBSERVABLE_PLOTS)
+    if is_conditional(name):
+        names += ["mj_per_mass", "mj_shift"]
+    return names

@@ -1,0 +1,275 @@
+"""The ``train gan`` stage: a DCGAN (or conditional DCGAN) on the signal images.
+
+Writes ``{results}/gan/{model}/``: ``checkpoints/last.ckpt`` (every epoch, the resume point) and
+``checkpoints/best.ckpt`` (the epoch with the lowest KS metric), ``model.ckpt`` (the best
+weights, no optimiser state), ``training_log.csv`` and ``config.yaml``.
+
+Model selection: after every epoch :class:`KSSelection` generates ``gan.select_events`` images
+(a fixed latent seed, evaluation mode, the validation events' masses) and logs ``val_ks``, the
+mean KS statistic of jet multiplicity, summed jet mass, leading-jet pT and total energy against
+the real validation-split events (:func:`hepdl.gan.metrics.ks_metric`). The published study chose
+its best model and epoch by such KS tests; the BCE losses of a GAN say little about quality.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+import yaml
+from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger
+from torch.utils.data import DataLoader, TensorDataset
+
+from hepdl.errors import InputFileError
+from hepdl.gan.data import GanImages, calorimeter_energy, load_images
+from hepdl.gan.io import export_gan
+from hepdl.gan.metrics import ks_metric
+from hepdl.gan.module import ImageGAN
+from hepdl.gan.observables import ImageJets, image_observables
+from hepdl.gan.scaling import PixelScaling
+from hepdl.gan.settings import gan_dir, gan_samples, is_conditional, mass_grid
+from hepdl.io.atomic import write_text_atomic
+from hepdl.train.checkpoint import AtomicCheckpointIO
+from hepdl.train.errors import NonFiniteLossError, TrainingError
+from hepdl.train.settings import images_file, model_seed
+from hepdl.train.splits import ImageSplit
+from hepdl.train.trainer import _join_logs as join_logs  # one CSV-log joiner for all models
+from hepdl.train.trainer import quiet_lightning
+
+__all__ = ["GanFitResult", "KSSelection", "gan_hparams", "train_gan"]
+
+
+@dataclass(frozen=True)
+class GanFitResult:
+    """What a GAN training produced.
+
+    Attributes:
+        model_file: The exported best model.
+        best_ks: The best epoch's KS metric.
+        best_epoch: That epoch (from 0).
+        epochs: Epochs completed.
+        global_step: Optimiser steps taken (both networks).
+        n_train: Training images.
+        seconds: Wall time.
+    """
+
+    model_file: Path
+    best_ks: float
+    best_epoch: int
+    epochs: int
+    global_step: int
+    n_train: int
+    seconds: float
+
+
+def gan_hparams(config: Mapping[str, Any], name: str, scales: Sequence[float]) -> dict[str, Any]:
+    """The :class:`ImageGAN` hyper-parameters of GAN ``name`` for channels of E_max ``scales``."""
+    gan = config["gan"]
+    return {
+        "channels": list(gan["channels"]),
+        "scales": [float(s) for s in scales],
+        "conditional": is_conditional(name),
+        "mass_points": mass_grid(config),
+        "mass_scale_gev": gan["mass_scale_gev"],
+        "pixel_offset": gan["pixel_offset"],
+        "latent_dim": gan["latent_dim"],
+        "generator_filters": gan["generator_filters"],
+        "discriminator_filters": gan["discriminator_filters"],
+        "loss": gan["loss"],
+        "gradient_penalty": gan["gradient_penalty"],
+        "critic_steps": gan["critic_steps"],
+        "learning_rate": gan["learning_rate"],
+        "beta1": gan["beta1"],
+        "beta2": gan["beta2"],
+    }
+
+
+class KSSelection(pl.Callback):
+    """After each epoch, log ``val_ks`` (and its parts) of generated vs real validation events.
+
+    Args:
+        real: The real validation events (physical units).
+        jets: Jet clustering on images.
+        seed: Seed of the latent vectors (the same images' noise every epoch).
+    """
+
+    def __init__(self, real: GanImages, jets: ImageJets, seed: int) -> None:
+        self.real = real
+        self.jets = jets
+        self.seed = seed
+        self.real_observables = image_observables(
+            calorimeter_energy(real.images, real.channels), jets
+        )
+        self.history: list[float] = []
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Generate, cluster, compare, log ``val_ks``."""
+        assert isinstance(pl_module, ImageGAN)
+        generator = torch.Generator().manual_seed(self.seed)
+        masses = torch.as_tensor(self.real.masses, dtype=torch.float32)
+        images = pl_module.generate(len(self.real), masses, generator=generator).numpy()
+        observables = image_observables(calorimeter_energy(images, self.real.channels), self.jets)
+        metric = ks_metric(observables, self.real_observables)
+        self.history.append(metric)
+        pl_module.log("val_ks", metric, on_epoch=True, prog_bar=True)
+
+
+def _loader(
+    train: GanImages, batch_size: int, seed: int, conditional: bool, mass_scale: float
+) -> DataLoader[Any]:
+    images = torch.from_numpy(np.ascontiguousarray(train.images))
+    tensors = [images]
+    if conditional:
+        tensors.append(torch.as_tensor(train.masses / mass_scale, dtype=torch.float32))
+    dataset = TensorDataset(*tensors)
+    keys = ("x", "c")
+
+    def collate(items: list[tuple[torch.Tensor, ...]]) -> dict[str, torch.Tensor]:
+        return {keys[k]: torch.stack([item[k] for item in items]) for k in range(len(tensors))}
+
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=True,
+        drop_last=len(dataset) > batch_size,
+        generator=torch.Generator().manual_seed(seed),
+        collate_fn=collate,
+    )
+
+
+def train_gan(
+    config: Mapping[str, Any],
+    name: str = "gan",
+    *,
+    train_file: str | os.PathLike[str] | None = None,
+    val_file: str | os.PathLike[str] | None = None,
+    output: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    callbacks: Sequence[pl.Callback] = (),
+) -> GanFitResult:
+    """Train GAN ``name`` (``gan`` or ``cgan``) and export the best epoch's weights.
+
+    Args:
+        config: A validated config.
+        name: ``gan`` (unconditional) or ``cgan`` (conditional on the masses).
+        train_file: Images training split (default ``{results}/images/train.h5``).
+        val_file: Images validation split (default ``{results}/images/val.h5``).
+        output: Model file (default ``{results}/gan/{name}/model.ckpt``).
+        resume: Continue from ``checkpoints/last.ckpt``.
+        progress: Show a progress bar.
+        callbacks: Extra Lightning callbacks (monitoring, tests).
+
+    Raises:
+        ConfigError: for an unknown GAN, channel or sample.
+        InputFileError: for a missing split or images that are not 64 x 64.
+        TrainingError: when a loss becomes NaN (naming the step; ``last.ckpt`` is kept).
+    """
+    start = time.perf_counter()
+    conditional = is_conditional(name)
+    gan = config["gan"]
+    train_path = Path(train_file or images_file(config, "train"))
+    val_path = Path(val_file or images_file(config, "val"))
+    output = Path(output or gan_dir(config, name) / "model.ckpt")
+    model_dir = output.parent
+    samples = gan_samples(config)
+    scales = ImageSplit.open(train_path).scales
+    val_scales = ImageSplit.open(val_path).scales
+    if tuple(val_scales) != tuple(scales):
+        raise InputFileError(
+            val_path, f"channel scales {val_scales} differ from {scales} in {train_path}"
+        )
+    seed = model_seed(config, name)
+    pl.seed_everything(seed, workers=True, verbose=False)
+    torch.set_num_threads(config["train"]["threads"])
+    probe = load_images(val_path, gan["channels"], samples, max_events=gan["select_events"])
+    hparams = gan_hparams(config, name, probe.scales)
+    scaling = PixelScaling(probe.scales, gan["pixel_offset"])
+    train = load_images(
+        train_path, gan["channels"], samples, transform=scaling.to_network, dtype=np.float16
+    )
+    module = ImageGAN(**hparams)
+    last = model_dir / "checkpoints" / "last.ckpt"
+    resumed_from = last if resume and last.exists() else None
+    if not resume:
+        for stale in ("checkpoints", "logs"):
+            shutil.rmtree(model_dir / stale, ignore_errors=True)
+    checkpoint = ModelCheckpoint(
+        dirpath=model_dir / "checkpoints",
+        filename="best",
+        monitor="val_ks",
+        mode="min",
+        save_top_k=1,
+        save_last=True,
+        save_on_train_epoch_end=True,
+        auto_insert_metric_name=False,
+        enable_version_counter=False,
+    )
+    selection = KSSelection(probe, ImageJets.from_config(config), seed)
+    extra: list[pl.Callback] = [selection, *callbacks, checkpoint]
+    if progress:
+        extra.append(TQDMProgressBar(refresh_rate=config["train"]["progress_refresh_steps"]))
+    hardware = config["train"]
+    trainer = pl.Trainer(
+        accelerator=hardware["accelerator"],
+        devices=1,  # one device: a DCGAN step is ~11 ms on a GPU, DDP would not pay
+        precision=hardware["precision"],
+        deterministic=hardware["deterministic"],
+        max_epochs=gan["max_epochs"],
+        limit_train_batches=gan["limit_train_batches"],
+        limit_val_batches=0,
+        log_every_n_steps=hardware["log_every_n_steps"],
+        num_sanity_val_steps=0,
+        callbacks=extra,
+        logger=CSVLogger(model_dir, name="logs"),
+        plugins=[AtomicCheckpointIO()],
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        default_root_dir=model_dir,
+    )
+    loader = _loader(train, gan["batch_size"], seed, conditional, gan["mass_scale_gev"])
+    with quiet_lightning():
+        try:
+            trainer.fit(module, train_dataloaders=loader, ckpt_path=resumed_from, weights_only=True)
+        except NonFiniteLossError as err:
+            kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint yet"
+            raise TrainingError(f"{model_dir}: {err}; {kept}") from None
+    best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last
+    if not best.exists():
+        raise TrainingError(f"{model_dir}: training ended without a checkpoint")
+    best_ks = (
+        float(checkpoint.best_model_score)
+        if checkpoint.best_model_score is not None
+        else float("nan")
+    )
+    best_epoch = int(torch.load(best, map_location="cpu", weights_only=True)["epoch"])
+    export_gan(
+        best,
+        output,
+        {
+            "best_ks": best_ks,
+            "best_epoch": best_epoch,
+            "ks_history": selection.history,
+            "samples": samples,
+        },
+    )
+    join_logs(model_dir)
+    write_text_atomic(model_dir / "config.yaml", yaml.safe_dump(dict(config), sort_keys=True))
+    return GanFitResult(
+        model_file=output,
+        best_ks=best_ks,
+        best_epoch=best_epoch,
+        epochs=trainer.current_epoch,
+        global_step=trainer.global_step,
+        n_train=len(train),
+        seconds=time.perf_counter() - start,
+    )

@@ -1,0 +1,353 @@
+"""The GANs: networks, pixel scaling, training, generation at mass points, validation."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from hepdl.cli import main
+from hepdl.errors import ConfigError, InputFileError
+from hepdl.gan.data import calorimeter_energy, load_images
+from hepdl.gan.generate import ExtrapolationWarning, check_mass_point, generate_gan
+from hepdl.gan.io import export_gan, load_gan, read_generated
+from hepdl.gan.module import ImageGAN
+from hepdl.gan.observables import ImageJets
+from hepdl.gan.scaling import PixelScaling
+from hepdl.gan.settings import gan_models, gan_samples, mass_grid
+from hepdl.gan.train import train_gan
+from hepdl.gan.validate import compare_sets, validate_gan
+from hepdl.images.histogram import ImageSpec
+from hepdl.train.checkpoint import HEPDL_KEY
+from hepdl.train.errors import CheckpointError, TrainingError
+
+from .synthetic_splits import make_config, write_splits
+
+SCALE_GEV = 5000.0
+TINY_GAN = {
+    "generator_filters": 4,
+    "discriminator_filters": 4,
+    "batch_size": 16,
+    "max_epochs": 1,
+    "limit_train_batches": 3,
+    "select_events": 16,
+    "generate_events": 24,
+    "validation_events": 60,
+    "learning_rate": 1e-3,
+    "plot_formats": None,
+}
+
+
+def tiny_config(results: Path, **gan: Any) -> dict[str, Any]:
+    settings = {**TINY_GAN, **gan}
+    settings.pop("plot_formats")
+    return make_config(results, gan=settings)
+
+
+@pytest.fixture(scope="module")
+def splits(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """64 x 64 synthetic splits: signal at 1400/850 and 1600/850, and QCD."""
+    results = tmp_path_factory.mktemp("gan_splits")
+    write_splits(results, sizes={"train": 120, "val": 40, "test": 1000}, n_pix=64, chunk=16)
+    return results
+
+
+def saved_gan(path: Path, **hparams: Any) -> Path:
+    """An untrained GAN written as a model file."""
+    module = ImageGAN(**{"generator_filters": 4, "discriminator_filters": 4, **hparams})
+    checkpoint = path.with_suffix(".lightning")
+    torch.save(
+        {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams)}, checkpoint
+    )
+    return export_gan(checkpoint, path, {})
+
+
+# --- networks and scaling ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("channels", [["energy"], ["ecal", "hcal", "tracks"]])
+def test_generated_images_have_the_image_shape_and_physical_range(channels: list[str]) -> None:
+    scales = [SCALE_GEV] * len(channels)
+    module = ImageGAN(
+        channels=channels, scales=scales, generator_filters=4, discriminator_filters=4
+    )
+    images = module.generate(5, generator=torch.Generator().manual_seed(1))
+    assert images.shape == (5, len(channels), 64, 64)
+    assert torch.isfinite(images).all()
+    assert images.min() >= 0.0
+    top = PixelScaling(scales, 1.0).to_physical(np.full((len(channels), 1, 1), 10.0)).max()
+    assert images.max() <= top
+    # exact zeros (empty pixels) are possible: the output is a ReLU
+    assert (images == 0).any()
+    assert module.discriminator(torch.rand(3, len(channels), 64, 64)).shape == (3,)
+
+
+def test_pixel_scaling_keeps_zero_maps_the_scale_to_one_and_inverts() -> None:
+    scaling = PixelScaling([SCALE_GEV], offset=1.0)
+    energies = np.array([0.0, 0.5, 1.0, 30.0, SCALE_GEV], dtype=np.float32).reshape(1, 1, 5)
+    network = scaling.to_network(energies)
+    assert network[0, 0, 0] == 0.0
+    assert network[0, 0, -1] == pytest.approx(1.0)
+    assert np.all(np.diff(network.ravel()) > 0)
+    # the decades are spread: 1 GeV is not ~1e-4 of the scale, as it is in linear scaling
+    assert network[0, 0, 2] > 0.05
+    np.testing.assert_allclose(scaling.to_physical(network), energies, rtol=1e-4, atol=1e-5)
+    tensor = scaling.to_physical_torch(torch.from_numpy(network))
+    np.testing.assert_allclose(tensor.numpy(), energies, rtol=1e-4, atol=1e-5)
+
+
+def test_conditional_generator_and_discriminator_respond_to_the_masses() -> None:
+    module = ImageGAN(
+        conditional=True,
+        mass_points=[[1400.0, 850.0], [1800.0, 850.0]],
+        generator_filters=4,
+        discriminator_filters=4,
+    ).eval()
+    latent = torch.randn(4, 64, generator=torch.Generator().manual_seed(3))
+    low = module(latent, module.conditions(torch.tensor([[1400.0, 850.0]] * 4)))
+    high = module(latent, module.conditions(torch.tensor([[1800.0, 850.0]] * 4)))
+    assert not torch.allclose(low, high)
+    images = torch.rand(4, 1, 64, 64)
+    d_low = module.discriminator(images, module.conditions(torch.tensor([[1400.0, 850.0]] * 4)))
+    d_high = module.discriminator(images, module.conditions(torch.tensor([[1800.0, 850.0]] * 4)))
+    assert not torch.allclose(d_low, d_high)
+
+
+# --- config checks -----------------------------------------------------------------------
+
+
+def test_gans_need_64_by_64_images_and_signal_samples(tmp_path: Path, splits: Path) -> None:
+    config = make_config(tmp_path, images={"n_eta": 32, "n_phi": 32})
+    with pytest.raises(ConfigError, match=r"images\.n_eta.*64 x 64"):
+        gan_models(config)
+    assert gan_models(make_config(tmp_path, images={"n_eta": 32}, gan={"models": []})) == []
+    config = make_config(tmp_path, gan={"samples": ["JZ4"]})
+    with pytest.raises(ConfigError, match=r"gan\.samples.*'JZ4' is a qcd sample"):
+        gan_models(config)
+    config = make_config(tmp_path)
+    assert gan_samples(config) == ["RPV_1400_850", "RPV_1600_850"]
+    assert mass_grid(config) == [[1400.0, 850.0], [1600.0, 850.0]]
+    small = tmp_path / "small"
+    write_splits(small, sizes={"train": 8, "val": 8, "test": 8}, n_pix=16)
+    with pytest.raises(InputFileError, match="16 x 16; the GANs need 64 x 64"):
+        load_images(small / "images" / "train.h5", ["energy"], None)
+
+
+# --- validation --------------------------------------------------------------------------
+
+
+def test_validation_puts_real_halves_at_the_noise_floor_and_flags_shifted_energies(
+    splits: Path,
+) -> None:
+    real = load_images(splits / "images" / "test.h5", ["energy"], ["RPV_1400_850", "RPV_1600_850"])
+    energy = calorimeter_energy(real.images, real.channels)
+    assert len(energy) > 300
+    half = len(energy) // 2
+    jets = ImageJets(ImageSpec())
+    same, generated_obs, _ = compare_sets(energy[:half], energy[half:], jets, seed=1)
+    assert np.mean(generated_obs["n_jet"]) > 2  # the blobs are jets
+    assert same["flagged"] == []
+    for name in ("n_jet", "mj_gev", "jet1_pt_gev", "total_energy_gev"):
+        assert same[name]["ratio"]["wasserstein"] < 3.0
+        assert same[name]["generated"]["ks_pvalue"] > 0.01
+    assert same["ks_metric_generated"] < 2 * same["ks_metric_floor"]
+    shifted, _, _ = compare_sets(1.5 * energy[:half], energy[half:], jets, seed=1)
+    for name in ("mj_gev", "jet1_pt_gev", "total_energy_gev", "pixel_energy_gev"):
+        assert name in shifted["flagged"], name
+        assert shifted[name]["generated"]["ks_pvalue"] < 1e-3
+
+
+# --- training ----------------------------------------------------------------------------
+
+
+def test_training_reduces_the_discriminator_loss_on_real_vs_noise_and_is_reproducible(
+    tmp_path: Path, splits: Path
+) -> None:
+    config = tiny_config(splits)
+    images = splits / "images"
+    kwargs = {"train_file": images / "train.h5", "val_file": images / "val.h5", "progress": False}
+    fit = train_gan(config, "gan", output=tmp_path / "a" / "model.ckpt", **kwargs)
+    assert fit.epochs == 1
+    assert fit.n_train > 16
+    folder = tmp_path / "a"
+    for name in (
+        "checkpoints/best.ckpt",
+        "checkpoints/last.ckpt",
+        "training_log.csv",
+        "config.yaml",
+    ):
+        assert (folder / name).is_file(), name
+    record = torch.load(fit.model_file, weights_only=True)[HEPDL_KEY]
+    assert record["class"] == "ImageGAN"
+    assert record["best_ks"] == pytest.approx(min(record["ks_history"]))
+
+    real = load_images(images / "train.h5", ["energy"], None, max_events=32)
+    trained = load_gan(fit.model_file)
+    untrained = ImageGAN(**dict(trained.hparams))
+    # batch statistics, as the discriminator sees batches in training
+    trained.train()
+    untrained.train()
+    x = torch.from_numpy(trained.scaling.to_network(real.images))
+    noise = torch.rand(32, 1, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        before = untrained.discriminator_loss(x, noise, None).item()
+        after = trained.discriminator_loss(x, noise, None).item()
+    assert after < before
+
+    again = train_gan(config, "gan", output=tmp_path / "b" / "model.ckpt", **kwargs)
+    first = torch.load(fit.model_file, weights_only=True)["state_dict"]
+    second = torch.load(again.model_file, weights_only=True)["state_dict"]
+    assert all(torch.equal(first[key], second[key]) for key in first)
+
+
+class PoisonAtSecondEpoch(pl.Callback):
+    """Turns the generator's weights into NaN when the second epoch starts."""
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.current_epoch == 1:
+            with torch.no_grad():
+                for parameter in pl_module.generator.parameters():
+                    parameter.fill_(float("nan"))
+
+
+def test_nan_loss_stops_training_naming_the_step_and_keeps_the_last_good_checkpoint(
+    tmp_path: Path, splits: Path
+) -> None:
+    config = tiny_config(splits, max_epochs=3, limit_train_batches=2)
+    images = splits / "images"
+    with pytest.raises(
+        TrainingError, match=r"loss is nan at global step \d+ \(epoch 1, batch 0\)"
+    ) as err:
+        train_gan(
+            config,
+            "gan",
+            train_file=images / "train.h5",
+            val_file=images / "val.h5",
+            output=tmp_path / "model.ckpt",
+            progress=False,
+            callbacks=[PoisonAtSecondEpoch()],
+        )
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    assert f"the last good checkpoint is {last}" in str(err.value)
+    kept = torch.load(last, weights_only=True)
+    assert kept["epoch"] == 0
+    assert all(
+        torch.isfinite(value).all()
+        for value in kept["state_dict"].values()
+        if value.is_floating_point()
+    )
+
+
+# --- generation --------------------------------------------------------------------------
+
+
+def test_cgan_generates_at_grid_and_interpolated_points_and_warns_when_extrapolating(
+    tmp_path: Path,
+) -> None:
+    config = make_config(tmp_path, gan={"generate_events": 3, "interpolate": [[1500, 850]]})
+    grid = mass_grid(config)
+    model = saved_gan(tmp_path / "cgan.ckpt", conditional=True, mass_points=grid)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = generate_gan(config, "cgan", checkpoint=model, output=tmp_path / "g.h5")
+    assert result.mass_points == [[1400.0, 850.0], [1600.0, 850.0], [1500.0, 850.0]]
+    generated = read_generated(result.path)
+    assert generated.images.shape == (9, 1, 64, 64)
+    assert generated.conditional
+    assert sorted(set(generated.masses[:, 0].tolist())) == [1400.0, 1500.0, 1600.0]
+    with pytest.warns(ExtrapolationWarning, match=r"\(1800, 850\) GeV is outside the trained grid"):
+        generate_gan(
+            config, "cgan", checkpoint=model, output=tmp_path / "x.h5", masses=[[1800, 850]]
+        )
+    with pytest.warns(ExtrapolationWarning, match="m_neutralino 850-850"):
+        assert not check_mass_point([1500, 900], grid)
+    # same seed, same images
+    again = generate_gan(config, "cgan", checkpoint=model, output=tmp_path / "g2.h5")
+    np.testing.assert_array_equal(read_generated(again.path).images, generated.images)
+
+
+def test_wrong_kind_of_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    model = saved_gan(tmp_path / "gan.ckpt")
+    with pytest.raises(
+        CheckpointError, match="unconditional GAN, which cannot generate at given masses"
+    ):
+        generate_gan(config, "gan", checkpoint=model, masses=[[1400, 850]])
+    with pytest.raises(CheckpointError, match="holds a unconditional GAN, but 'cgan'"):
+        generate_gan(config, "cgan", checkpoint=model)
+    classifier = tmp_path / "cnn.ckpt"
+    torch.save(
+        {"state_dict": {}, "hyper_parameters": {}, HEPDL_KEY: {"class": "ImageClassifier"}},
+        classifier,
+    )
+    with pytest.raises(CheckpointError, match="checkpoint of a ImageClassifier, expected a GAN"):
+        generate_gan(config, "gan", checkpoint=classifier)
+
+
+def test_validate_gan_writes_json_and_plots_for_the_cgan(tmp_path: Path, splits: Path) -> None:
+    config = tiny_config(splits, generate_events=30, interpolate=[[1500, 850]])
+    model = saved_gan(tmp_path / "model.ckpt", conditional=True, mass_points=mass_grid(config))
+    generate_gan(config, "cgan", checkpoint=model, output=tmp_path / "generated.h5")
+    result = validate_gan(
+        config,
+        "cgan",
+        generated=tmp_path / "generated.h5",
+        real=splits / "images" / "test.h5",
+        output_dir=tmp_path,
+    )
+    saved = json.loads((tmp_path / "validation.json").read_text())
+    assert set(saved["per_mass_point"]) == {"RPV_1400_850", "RPV_1600_850"}
+    assert saved["mj_shift"]["m_gluino_gev"] == [1400.0, 1500.0, 1600.0]
+    assert saved["n_generated"] == 60  # the trained points only
+    overall = saved["overall"]
+    for name in ("n_jet", "mj_gev", "jet1_pt_gev", "pixel_energy_gev", "mean_image"):
+        assert {"generated", "floor", "ratio", "flagged"} <= set(overall[name])
+    # an untrained generator is flagged
+    assert "total_energy_gev" in overall["flagged"]
+    names = {path.name for path in result.plots}
+    assert {"mj_gev.png", "n_jet.png", "mean_image.png", "mj_shift.png", "mj_per_mass.png"} <= names
+
+
+def test_command_line_reports_a_wrong_checkpoint_as_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(make_config(tmp_path / "results")))
+    model = saved_gan(tmp_path / "gan.ckpt")
+    argv = ["generate-gan", "--config", str(config), "--checkpoint", str(model)]
+    assert main([*argv, "--mass", "1400", "850"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    expected = (
+        f"hepdl generate-gan: error: {model}: holds an unconditional GAN, which cannot generate "
+        "at given masses; leave out the masses or use a conditional (cgan) checkpoint"
+    )
+    assert error == [expected]
+    assert main([*argv, "--events", "3", "--output", str(tmp_path / "g.h5")]) == 0
+    assert "generate-gan gan: 3 images [unconditional]" in capsys.readouterr().out
+
+
+def test_training_resumes_from_the_last_checkpoint(tmp_path: Path, splits: Path) -> None:
+    images = splits / "images"
+    kwargs = {
+        "train_file": images / "train.h5",
+        "val_file": images / "val.h5",
+        "output": tmp_path / "model.ckpt",
+        "progress": False,
+    }
+    first = train_gan(tiny_config(splits, limit_train_batches=1), "cgan", **kwargs)
+    assert first.epochs == 1
+    more = tiny_config(splits, limit_train_batches=1, max_epochs=2)
+    resumed = train_gan(more, "cgan", resume=True, **kwargs)
+    assert resumed.epochs == 2
+    assert resumed.global_step == 2 * first.global_step
+    record = torch.load(resumed.model_file, weights_only=True)[HEPDL_KEY]
+    assert len(record["ks_history"]) == 1  # this run's epochs; the first is in the log
+    log = (tmp_path / "training_log.csv").read_text()
+    assert log.count("\n") >= 3

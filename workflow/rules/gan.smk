@@ -1,0 +1,110 @@
+# Stage 7: GANs on the signal images (one per entry of gan.models: gan, cgan). Each writes
+# {results}/gan/{gan}/: the model (best epoch by the KS metric), checkpoints, training log;
+# then the generated images, and their validation against the real test split (validation.json,
+# plots in the report).
+from hepdl.gan.settings import gan_models
+
+# Checked here, before any job starts: 64 x 64 images, known channels, signal samples.
+GAN_MODELS = gan_models(config)
+# Settings that change what a GAN learns: a change retrains it.
+GAN_TRAINING = {
+    key: value
+    for key, value in config["gan"].items()
+    if key
+    not in ("models", "interpolate", "generate_events", "validation_events", "floor_splits", "flag_ratio")
+}
+
+
+rule train_gan:
+    input:
+        train=SPLIT_FILES["images"]["train"],
+        val=SPLIT_FILES["images"]["val"],
+    output:
+        f"{RESULTS}/gan/{{gan}}/model.ckpt",
+    log:
+        "logs/train_gan/{gan}.log",
+    benchmark:
+        "benchmarks/train_gan/{gan}.tsv"
+    wildcard_constraints:
+        gan="|".join(GAN_MODELS) or "no_gan",
+    params:
+        config=EFFECTIVE_CONFIG,
+        settings=GAN_TRAINING,
+        hardware=HARDWARE,
+        seed=config["seed"],
+        resume=RESUME,
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=720,
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        "hepdl train gan --config {params.config} --model {wildcards.gan} --train {input.train}"
+        " --val {input.val} --output {output} --no-progress {params.resume} > {log} 2>&1"
+
+
+rule generate_gan:
+    input:
+        rules.train_gan.output,
+    output:
+        f"{RESULTS}/gan/{{gan}}/generated.h5",
+    log:
+        "logs/generate_gan/{gan}.log",
+    benchmark:
+        "benchmarks/generate_gan/{gan}.tsv"
+    wildcard_constraints:
+        gan="|".join(GAN_MODELS) or "no_gan",
+    params:
+        config=EFFECTIVE_CONFIG,
+        events=config["gan"]["generate_events"],
+        interpolate=config["gan"]["interpolate"],
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        "hepdl generate-gan --config {params.config} --model {wildcards.gan}"
+        " --checkpoint {input} --output {output} > {log} 2>&1"
+
+
+rule validate_gan:
+    input:
+        generated=rules.generate_gan.output,
+        real=SPLIT_FILES["images"]["test"],
+    output:
+        metrics=f"{RESULTS}/gan/{{gan}}/validation.json",
+        # Every plot (PNG in the report; PDF beside it), e.g. mj_gev, n_jet, mean_image, and
+        # for the cgan mj_per_mass and mj_shift.
+        plots=report(
+            directory(f"{RESULTS}/gan/{{gan}}/plots"),
+            patterns=["{name}.png"],
+            caption="../report/gan_validation.rst",
+            category="GAN",
+            subcategory="{gan}",
+        ),
+    log:
+        "logs/validate_gan/{gan}.log",
+    benchmark:
+        "benchmarks/validate_gan/{gan}.tsv"
+    wildcard_constraints:
+        gan="|".join(GAN_MODELS) or "no_gan",
+    params:
+        config=EFFECTIVE_CONFIG,
+        validation={
+            key: config["gan"][key]
+            for key in ("validation_events", "floor_splits", "flag_ratio", "pixel_threshold_gev")
+        },
+        output_dir=lambda wildcards, output: Path(output.plots).parent,
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        "hepdl validate-gan --config {params.config} --model {wildcards.gan}"
+        " --generated {input.generated} --real {input.real} --output-dir {params.output_dir}"
+        " > {log} 2>&1"
