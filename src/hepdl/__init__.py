@@ -8,6 +8,7 @@ Stages (each a ``hepdl`` sub-command and a Snakemake rule):
 - :mod:`hepdl.images`, :mod:`hepdl.graphs`: eta-phi detector images and event graphs.
 - :mod:`hepdl.models`, :mod:`hepdl.train`: networks, data modules and training.
 - :mod:`hepdl.evaluate`: predictions, weighted ROC metrics, robustness, plots.
+- :mod:`hepdl.gan`: GANs generating the signal images, conditional on the masses, validated by jets.
 - :mod:`hepdl.plots`: input plots for the report.
 
 Shared pieces:

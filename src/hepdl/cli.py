@@ -302,6 +302,10 @@ def _lightning_logs_once() -> None:
 
 def _cmd_train(args: argparse.Namespace) -> None:
     config = load_config(args.config)
+    # The process layout of a (Slurm-launched) DDP run: the rule takes it from its resources.
+    for key in ("num_nodes", "devices"):
+        if getattr(args, key, None) is not None:
+            config["train"][key] = getattr(args, key)
     _lightning_logs_once()
     progress = not args.no_progress
     if args.kind == "gbdt":
@@ -320,10 +324,39 @@ def _cmd_train(args: argparse.Namespace) -> None:
             f"{gbdt.seconds:.1f} s -> {gbdt.model_file}"
         )
         return
+    if args.kind == "gan":
+        from hepdl.gan.train import train_gan
+
+        fit = train_gan(
+            config,
+            args.model or "gan",
+            train_file=args.train,
+            val_file=args.val,
+            output=args.output,
+            resume=args.resume,
+            progress=progress,
+        )
+        print(
+            f"train gan {args.model or 'gan'}: {fit.epochs} epochs, {fit.global_step} steps on "
+            f"{fit.n_train} images, best KS metric {fit.best_ks:.4g} (epoch {fit.best_epoch}) "
+            f"in {fit.seconds:.1f} s -> {fit.model_file}"
+        )
+        return
     from hepdl.train.cnn import train_cnn
     from hepdl.train.features import train_cnn_jets, train_mlp
 
-    if args.kind == "cnn":
+    if args.kind == "gnn":
+        from hepdl.train.gnn import train_gnn
+
+        result = train_gnn(
+            config,
+            train_file=args.train,
+            val_file=args.val,
+            output=args.output,
+            resume=args.resume,
+            progress=progress,
+        )
+    elif args.kind == "cnn":
         result = train_cnn(
             config,
             args.model or "cnn",
@@ -374,6 +407,7 @@ def _cmd_predict(args: argparse.Namespace) -> None:
         model=args.model_file,
         images=args.images,
         features=args.features,
+        graphs=args.graphs,
         cnn_predictions=args.cnn_predictions,
         output=args.output,
         progress=not args.no_progress,
@@ -392,6 +426,16 @@ def _predictions_arg(config: dict[str, Any], given: list[Path] | None) -> dict[s
     return {name: predictions_file(config, name) for name in models(config)}
 
 
+def _costs_arg(config: dict[str, Any], given: list[Path] | None) -> dict[str, Path]:
+    """Costs files by model (their folder's name); default: every network's that exists."""
+    from hepdl.train.settings import model_dir, models
+
+    if given:
+        return {path.parent.name: path for path in given}
+    found = {name: model_dir(config, name) / "costs.json" for name in models(config)}
+    return {name: path for name, path in found.items() if path.is_file()}
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> None:
     from hepdl.evaluate.stage import evaluate
 
@@ -402,6 +446,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         features=args.features,
         output=args.output,
         plots_dir=args.plots_dir,
+        costs=_costs_arg(config, args.costs),
     )
     cuts = result.metrics["cuts"]
     best = ", ".join(
@@ -429,13 +474,15 @@ def _cmd_robustness(args: argparse.Namespace) -> None:
 
 def _add_model_stages(stages: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Sub-commands of the classifiers: train, predict, evaluate, robustness."""
-    train = stages.add_parser("train", help="train a classifier (cnn, gbdt, mlp, cnn_jets)")
+    train = stages.add_parser("train", help="train a model (cnn, gbdt, mlp, cnn_jets, gnn, gan)")
     kinds = train.add_subparsers(dest="kind", required=True, metavar="<model>")
     helps = {
         "cnn": "a CNN on the images (Lightning)",
         "gbdt": "gradient-boosted trees on the 23 jet variables (xgboost JSON)",
         "mlp": "a one-hidden-layer network on the 23 jet variables (Lightning)",
         "cnn_jets": "a one-hidden-layer network on a CNN's score and the jet variables",
+        "gnn": "a graph network on the event graphs (Lightning, torch-geometric)",
+        "gan": "a GAN generating the signal images: gan, or cgan conditioned on the masses",
     }
     for kind, text in helps.items():
         sub = kinds.add_parser(kind, help=text)
@@ -449,9 +496,17 @@ def _add_model_stages(stages: argparse._SubParsersAction[argparse.ArgumentParser
             sub.add_argument(
                 "--resume", action="store_true", help="continue from checkpoints/last.ckpt"
             )
+            sub.add_argument(
+                "--num-nodes", type=int, help="nodes of a DDP run (default: train.num_nodes)"
+            )
+            sub.add_argument(
+                "--devices", type=int, help="processes (GPUs) per node (default: train.devices)"
+            )
         sub.set_defaults(func=_cmd_train, model=None)
         if kind == "cnn":
             sub.add_argument("--model", help="CNN name, a key of train.cnn.channels (default cnn)")
+        elif kind == "gan":
+            sub.add_argument("--model", choices=["gan", "cgan"], help="which GAN (default gan)")
         elif kind == "gbdt":
             sub.add_argument("--threads", type=int, help="CPU threads (default: from the config)")
         elif kind == "cnn_jets":
@@ -465,6 +520,7 @@ def _add_model_stages(stages: argparse._SubParsersAction[argparse.ArgumentParser
     predict.add_argument("--model-file", type=Path, help="default: {results}/models/{model}/")
     predict.add_argument("--images", type=Path, help="images test split (CNNs)")
     predict.add_argument("--features", type=Path, help="features test split")
+    predict.add_argument("--graphs", type=Path, help="graph test split (graph networks)")
     predict.add_argument("--cnn-predictions", type=Path, help="the CNN's predictions (cnn_jets)")
     predict.add_argument(
         "--output", type=Path, help="default: {results}/predictions/{model}.parquet"
@@ -486,9 +542,92 @@ def _add_model_stages(stages: argparse._SubParsersAction[argparse.ArgumentParser
         sub.add_argument("--output", type=Path, help="table or metrics file")
     evaluate.add_argument("--features", type=Path, help="features test split")
     evaluate.add_argument("--plots-dir", type=Path, help="default: {results}/plots")
+    evaluate.add_argument(
+        "--costs",
+        nargs="+",
+        type=Path,
+        help="the networks' models/{model}/costs.json (default: those that exist)",
+    )
     evaluate.set_defaults(func=_cmd_evaluate)
     robust.add_argument("--plot", type=Path, help="bar chart, without suffix")
     robust.set_defaults(func=_cmd_robustness)
+
+
+def _cmd_generate_gan(args: argparse.Namespace) -> None:
+    from hepdl.gan.generate import generate_gan
+
+    config = load_config(args.config)
+    result = generate_gan(
+        config,
+        args.model,
+        checkpoint=args.checkpoint,
+        output=args.output,
+        n_events=args.events,
+        masses=args.mass,
+        device=args.device,
+    )
+    points = ", ".join(f"({mg:g}, {mn:g})" for mg, mn in result.mass_points) or "unconditional"
+    print(
+        f"generate-gan {args.model}: {result.n_images} images [{points}] in "
+        f"{result.seconds:.2f} s ({result.images_per_second:.0f} images/s) -> {result.path}"
+    )
+
+
+def _cmd_validate_gan(args: argparse.Namespace) -> None:
+    from hepdl.gan.validate import validate_gan
+
+    config = load_config(args.config)
+    result = validate_gan(
+        config, args.model, generated=args.generated, real=args.real, output_dir=args.output_dir
+    )
+    overall = result.metrics["overall"]
+    parts = ", ".join(
+        f"{name} W1 {overall[name]['ratio']['wasserstein']:.2f}x floor"
+        for name in ("n_jet", "mj_gev")
+    )
+    flagged = ", ".join(overall["flagged"]) or "none"
+    print(
+        f"validate-gan {args.model}: {result.metrics['n_generated']} generated vs "
+        f"{result.metrics['n_real']} real; {parts}; flagged: {flagged}; {len(result.plots)} "
+        f"plots in {result.seconds:.1f} s -> {result.path}"
+    )
+
+
+def _add_gan_stages(stages: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Sub-commands of the GANs besides training: generate-gan, validate-gan."""
+    generate = stages.add_parser(
+        "generate-gan", help="images from a trained GAN, at any mass point for the cgan (HDF5)"
+    )
+    validate = stages.add_parser(
+        "validate-gan", help="generated vs real images by jets, against the noise floor"
+    )
+    for sub in (generate, validate):
+        _add_config(sub)
+        sub.add_argument("--model", choices=["gan", "cgan"], default="gan", help="which GAN")
+    generate.add_argument(
+        "--checkpoint", type=Path, help="default: {results}/gan/{model}/model.ckpt"
+    )
+    generate.add_argument("--events", type=int, help="images per mass point (gan.generate_events)")
+    generate.add_argument(
+        "--mass",
+        nargs=2,
+        type=float,
+        action="append",
+        metavar=("M_GLUINO", "M_NEUTRALINO"),
+        help="a mass point in GeV (cgan; repeatable; default: trained grid + gan.interpolate)",
+    )
+    generate.add_argument(
+        "--device",
+        help="torch device, e.g. cpu or cuda (default: a GPU if train.accelerator allows)",
+    )
+    generate.add_argument("--output", type=Path, help="default: {results}/gan/{model}/generated.h5")
+    generate.set_defaults(func=_cmd_generate_gan)
+    validate.add_argument(
+        "--generated", type=Path, help="default: {results}/gan/{model}/generated.h5"
+    )
+    validate.add_argument("--real", type=Path, help="real images (default: the test split)")
+    validate.add_argument("--output-dir", type=Path, help="default: {results}/gan/{model}")
+    validate.set_defaults(func=_cmd_validate_gan)
 
 
 def _cmd_profiles_install(args: argparse.Namespace) -> None:
@@ -557,6 +696,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_detector_stages(stages)
     _add_preprocessing_stages(stages)
     _add_model_stages(stages)
+    _add_gan_stages(stages)
     _add_cluster_commands(stages)
     return parser
 

@@ -2,7 +2,7 @@
 # Pure Python over the config; the physics lives in the hepdl package.
 from pathlib import Path
 
-from hepdl.cluster import check_slurm_account
+from hepdl.cluster import check_slurm_account, training_launcher, training_layout_args
 from hepdl.config import validate_config, write_effective_config
 from hepdl.samples import get_sample
 
@@ -25,6 +25,18 @@ SAMPLES = sorted(config["samples"])
 def sample_spec(wildcards):
     """The sample's config entry: a rule parameter, so editing it reruns that sample only."""
     return config["samples"][wildcards.sample]
+
+
+def launcher(wildcards, resources):
+    """Before `hepdl train`: `srun --nodes=N --ntasks-per-node=G ...` where the profile's
+    set-resources give the training several processes (nodes, tasks_per_node and mpi=srun);
+    empty for one process."""
+    return training_launcher(resources)
+
+
+def layout(wildcards, resources):
+    """The matching `--num-nodes N --devices G` of `hepdl train` (empty: the config's)."""
+    return training_layout_args(resources)
 
 
 def shard_files(pattern):
@@ -57,4 +69,6 @@ def get_final_output():
     targets += rules.evaluate.output
     if config["evaluate"]["robustness"]:
         targets += rules.robustness.output
+    # Each GAN of gan.models, trained, generating and validated (validation.json and plots).
+    targets += expand(f"{RESULTS}/gan/{{gan}}/validation.json", gan=GAN_MODELS)
     return targets

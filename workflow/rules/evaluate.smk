@@ -4,6 +4,8 @@ from hepdl.evaluate.predict import rule_inputs as predict_rule_inputs
 from hepdl.evaluate.stage import plot_files
 
 PREDICTIONS = {name: f"{RESULTS}/predictions/{name}.parquet" for name in MODELS}
+# The networks' training costs (parameters, step time, memory), for the summary table.
+COSTS = [f"{RESULTS}/models/{name}/costs.json" for name, kind in MODELS.items() if kind != "gbdt"]
 PLOT_FORMATS = config["evaluate"]["plot_formats"]
 
 
@@ -37,6 +39,8 @@ rule predict:
     resources:
         mem_mb=4000,
         runtime=60,
+    conda:
+        "../../envs/train.yaml"
     shell:
         "hepdl predict --config {params.config} --model {wildcards.model}"
         " --model-file {input.model} {params.inputs} --output {output} --no-progress > {log} 2>&1"
@@ -46,6 +50,7 @@ rule evaluate:
     input:
         predictions=list(PREDICTIONS.values()),
         features=SPLIT_FILES["features"]["test"],
+        costs=COSTS,
     output:
         metrics=f"{RESULTS}/evaluation/metrics.json",
         summary=report(
@@ -64,14 +69,17 @@ rule evaluate:
         evaluate=config["evaluate"],
         samples=config["train"]["samples"],
         plots=lambda wildcards, output: Path(output.metrics).parent.parent / "plots",
+        costs=lambda wildcards, input: f"--costs {input.costs}" if input.costs else "",
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
+    conda:
+        "../../envs/train.yaml"
     shell:
         "hepdl evaluate --config {params.config} --predictions {input.predictions}"
         " --features {input.features} --output {output.metrics}"
-        " --plots-dir {params.plots} > {log} 2>&1"
+        " --plots-dir {params.plots} {params.costs} > {log} 2>&1"
 
 
 rule robustness:
@@ -100,6 +108,8 @@ rule robustness:
     resources:
         mem_mb=4000,
         runtime=30,
+    conda:
+        "../../envs/train.yaml"
     shell:
         "hepdl robustness --config {params.config} --predictions {input.predictions}"
         " --output {output.table} --plot {params.plot} > {log} 2>&1"

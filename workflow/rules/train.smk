@@ -1,6 +1,7 @@
 # Stage 5: the classifiers. CNNs on the images (one per entry of train.cnn.channels), GBDT and
-# MLP on the 23 jet variables, and the CNN score combined with the jet variables. Each writes
-# {results}/models/{model}/: the model file (the rule's output), checkpoints, logs, config.
+# MLP on the 23 jet variables, the CNN score combined with the jet variables, and the graph
+# network on the event graphs. Each writes {results}/models/{model}/: the model file (the rule's
+# output), checkpoints, logs, config; the networks also their training cost (costs.json).
 from hepdl.train.settings import models as trained_models
 
 # Name -> kind of every model the config trains (checked here, before any job starts).
@@ -8,7 +9,7 @@ MODELS = trained_models(config)
 CNN_MODELS = [name for name, kind in MODELS.items() if kind == "cnn"]
 SPLIT_FILES = {
     kind: {split: f"{RESULTS}/{kind}/{split}.{suffix}" for split in ("train", "val", "test")}
-    for kind, suffix in (("images", "h5"), ("features", "parquet"))
+    for kind, suffix in (("images", "h5"), ("features", "parquet"), ("graphs", "h5"))
 }
 RESUME = "--resume" if config["train"]["resume"] else ""
 # Trainer settings shared by the networks: a change reruns them.
@@ -21,7 +22,8 @@ rule train_cnn:
         train=SPLIT_FILES["images"]["train"],
         val=SPLIT_FILES["images"]["val"],
     output:
-        f"{RESULTS}/models/{{cnn}}/model.ckpt",
+        model=f"{RESULTS}/models/{{cnn}}/model.ckpt",
+        costs=f"{RESULTS}/models/{{cnn}}/costs.json",
     log:
         "logs/train/{cnn}.log",
     benchmark:
@@ -34,13 +36,18 @@ rule train_cnn:
         hardware=HARDWARE,
         seed=config["seed"],
         resume=RESUME,
+        launch=launcher,
+        layout=layout,
     threads: config["train"]["threads"]
     resources:
         mem_mb=8000,
         runtime=720,
+    conda:
+        "../../envs/train.yaml"
     shell:
-        "hepdl train cnn --config {params.config} --model {wildcards.cnn} --train {input.train}"
-        " --val {input.val} --output {output} {params.resume} > {log} 2>&1"
+        "{params.launch} hepdl train cnn --config {params.config} --model {wildcards.cnn}"
+        " --train {input.train} --val {input.val} --output {output.model} {params.layout}"
+        " {params.resume} > {log} 2>&1"
 
 
 rule train_mlp:
@@ -48,7 +55,8 @@ rule train_mlp:
         train=SPLIT_FILES["features"]["train"],
         val=SPLIT_FILES["features"]["val"],
     output:
-        f"{RESULTS}/models/mlp/model.ckpt",
+        model=f"{RESULTS}/models/mlp/model.ckpt",
+        costs=f"{RESULTS}/models/mlp/costs.json",
     log:
         "logs/train/mlp.log",
     benchmark:
@@ -59,13 +67,18 @@ rule train_mlp:
         hardware=HARDWARE,
         seed=config["seed"],
         resume=RESUME,
+        launch=launcher,
+        layout=layout,
     threads: config["train"]["threads"]
     resources:
         mem_mb=4000,
         runtime=60,
+    conda:
+        "../../envs/train.yaml"
     shell:
-        "hepdl train mlp --config {params.config} --train {input.train} --val {input.val}"
-        " --output {output} --no-progress {params.resume} > {log} 2>&1"
+        "{params.launch} hepdl train mlp --config {params.config} --train {input.train}"
+        " --val {input.val} --output {output.model} --no-progress {params.layout}"
+        " {params.resume} > {log} 2>&1"
 
 
 rule train_gbdt:
@@ -88,6 +101,8 @@ rule train_gbdt:
     resources:
         mem_mb=4000,
         runtime=60,
+    conda:
+        "../../envs/train.yaml"
     shell:
         "hepdl train gbdt --config {params.config} --train {input.train} --val {input.val}"
         " --output {output} --threads {threads} > {log} 2>&1"
@@ -99,7 +114,8 @@ rule train_cnn_jets:
         images=[SPLIT_FILES["images"]["train"], SPLIT_FILES["images"]["val"]],
         features=[SPLIT_FILES["features"]["train"], SPLIT_FILES["features"]["val"]],
     output:
-        f"{RESULTS}/models/cnn_jets/model.ckpt",
+        model=f"{RESULTS}/models/cnn_jets/model.ckpt",
+        costs=f"{RESULTS}/models/cnn_jets/costs.json",
     log:
         "logs/train/cnn_jets.log",
     benchmark:
@@ -110,11 +126,46 @@ rule train_cnn_jets:
         hardware=HARDWARE,
         seed=config["seed"],
         resume=RESUME,
+        launch=launcher,
+        layout=layout,
     threads: config["train"]["threads"]
     resources:
         mem_mb=8000,
         runtime=120,
+    conda:
+        "../../envs/train.yaml"
     shell:
-        "hepdl train cnn_jets --config {params.config} --cnn-model {input.cnn}"
-        " --images {input.images} --features {input.features} --output {output}"
-        " --no-progress {params.resume} > {log} 2>&1"
+        "{params.launch} hepdl train cnn_jets --config {params.config} --cnn-model {input.cnn}"
+        " --images {input.images} --features {input.features} --output {output.model}"
+        " --no-progress {params.layout} {params.resume} > {log} 2>&1"
+
+
+rule train_gnn:
+    input:
+        train=SPLIT_FILES["graphs"]["train"],
+        val=SPLIT_FILES["graphs"]["val"],
+    output:
+        model=f"{RESULTS}/models/gnn/model.ckpt",
+        costs=f"{RESULTS}/models/gnn/costs.json",
+    log:
+        "logs/train/gnn.log",
+    benchmark:
+        "benchmarks/train/gnn.tsv"
+    params:
+        config=EFFECTIVE_CONFIG,
+        settings=config["train"]["gnn"],
+        hardware=HARDWARE,
+        seed=config["seed"],
+        resume=RESUME,
+        launch=launcher,
+        layout=layout,
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=720,
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        "{params.launch} hepdl train gnn --config {params.config} --train {input.train}"
+        " --val {input.val} --output {output.model} --no-progress {params.layout}"
+        " {params.resume} > {log} 2>&1"

@@ -25,7 +25,7 @@ from hepdl.models.images import ChannelSelect, ImageAugment
 from hepdl.models.mlp import FeatureMLP
 from hepdl.train.errors import NonFiniteLossError
 
-__all__ = ["FeatureClassifier", "ImageClassifier", "WeightedClassifier"]
+__all__ = ["FeatureClassifier", "GraphClassifier", "ImageClassifier", "WeightedClassifier"]
 
 Batch = dict[str, Tensor]
 
@@ -184,6 +184,78 @@ class FeatureClassifier(WeightedClassifier):
         super().__init__()
         self.save_hyperparameters()
         self.net = FeatureMLP(mean, std, hidden_units, dropout)
+
+
+class GraphClassifier(WeightedClassifier):
+    """A graph network on the event graphs (:mod:`hepdl.models.gnn`; needs the ``gnn`` extra).
+
+    Args:
+        architecture: ``gcn`` (kernel-weighted graph convolutions, the IceCube GraphCNN) or
+            ``edgeconv`` (dynamic-graph EdgeConv, ParticleNet-style).
+        node_features: The stored node features the network reads, in order (checked against
+            the graph files' ``node_features``).
+        channels: Output features of each graph layer or block.
+        k_neighbours: Feature-space neighbours of the EdgeConv blocks after the first.
+        dense_units: Units of the hidden dense layer after pooling.
+        dropout: Dropout probability before the output layer.
+        batch_norm: Batch normalisation in the graph layers.
+        pooling: Global poolings over the nodes (``mean``, ``max``, ``sum``), concatenated.
+        augment: Flags ``eta_flip``, ``phi_rotate`` of the training augmentation.
+        learning_rate: Adam learning rate.
+        weight_decay: Adam (L2) weight decay.
+    """
+
+    ARCHITECTURE = (
+        "architecture",
+        "node_features",
+        "channels",
+        "k_neighbours",
+        "dense_units",
+        "batch_norm",
+        "pooling",
+    )
+
+    def __init__(
+        self,
+        architecture: str,
+        node_features: Sequence[str],
+        *,
+        channels: Sequence[int] = (64, 64, 64),
+        k_neighbours: int = 16,
+        dense_units: int = 64,
+        dropout: float = 0.1,
+        batch_norm: bool = True,
+        pooling: Sequence[str] = ("mean", "max"),
+        augment: Mapping[str, bool] | None = None,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 0.0,
+    ) -> None:
+        from hepdl.graphs.build import NODE_FEATURES  # noqa: PLC0415
+        from hepdl.models.gnn import GraphAugment, build_graph_network  # noqa: PLC0415
+
+        super().__init__()
+        self.save_hyperparameters()
+        if tuple(node_features) != NODE_FEATURES:
+            msg = f"node features {list(node_features)}; this network reads {list(NODE_FEATURES)}"
+            raise ValueError(msg)
+        self.augment = GraphAugment(**dict(augment or {}))
+        self.net = build_graph_network(
+            architecture,
+            channels,
+            k_neighbours=k_neighbours,
+            dense_units=dense_units,
+            dropout=dropout,
+            batch_norm=batch_norm,
+            pooling=pooling,
+        )
+
+    def forward(self, inputs: Any) -> Tensor:
+        """A :class:`hepdl.models.gnn.GraphInputs` batch -> (num_graphs,) logits."""
+        logits: Tensor = self.net(inputs)
+        return logits
+
+    def _train_inputs(self, inputs: Any) -> Any:
+        return self.augment(inputs)
 
 
 def hparams_of(module: pl.LightningModule) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 The config's ``train`` block names the models: every key of ``train.cnn.channels`` is a CNN
 (same architecture, its own input channels: ``cnn`` on ECal, HCal and tracks, ``cnn_energy`` on
-the total energy), ``gbdt`` and ``mlp`` are the shallow baselines on the jet variables and
-``cnn_jets`` combines a CNN's score with them. ``train.models`` lists those the DAG trains.
+the total energy), ``gbdt`` and ``mlp`` are the shallow baselines on the jet variables,
+``cnn_jets`` combines a CNN's score with them and ``gnn`` is the graph network on the event
+graphs (``train.gnn``). ``train.models`` lists those the DAG trains.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from hepdl.models.channels import check_channels
 
 __all__ = [
     "FEATURE_MODELS",
+    "GRAPH_MODELS",
     "features_file",
+    "graphs_file",
     "images_file",
     "model_dir",
     "model_file",
@@ -31,9 +34,12 @@ __all__ = [
 #: Models on the jet variables (and the CNN score), with their kinds.
 FEATURE_MODELS = {"gbdt": "gbdt", "mlp": "mlp", "cnn_jets": "cnn_jets"}
 
+#: Models on the event graphs, with their kinds.
+GRAPH_MODELS = {"gnn": "gnn"}
+
 
 def model_kind(config: Mapping[str, Any], name: str) -> str:
-    """The kind (``cnn``, ``gbdt``, ``mlp``, ``cnn_jets``) of the model called ``name``.
+    """The kind (``cnn``, ``gbdt``, ``mlp``, ``cnn_jets``, ``gnn``) of the model ``name``.
 
     Raises:
         ConfigError: naming ``train.models`` for an unknown model.
@@ -44,7 +50,9 @@ def model_kind(config: Mapping[str, Any], name: str) -> str:
         return "cnn"
     if name in FEATURE_MODELS:
         return FEATURE_MODELS[name]
-    known = ", ".join([*cnns, *FEATURE_MODELS])
+    if name in GRAPH_MODELS:
+        return GRAPH_MODELS[name]
+    known = ", ".join([*cnns, *FEATURE_MODELS, *GRAPH_MODELS])
     raise ConfigError("train.models", f"unknown model {name!r}; expected one of {known}")
 
 
@@ -82,6 +90,11 @@ def model_seed(config: Mapping[str, Any], model: str) -> int:
 def images_file(config: Mapping[str, Any], split: str) -> Path:
     """``{results}/images/{split}.h5``."""
     return Path(config["results"]) / "images" / f"{split}.h5"
+
+
+def graphs_file(config: Mapping[str, Any], split: str) -> Path:
+    """``{results}/graphs/{split}.h5``."""
+    return Path(config["results"]) / "graphs" / f"{split}.h5"
 
 
 def features_file(config: Mapping[str, Any], split: str) -> Path:
