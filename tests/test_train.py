@@ -87,7 +87,7 @@ def test_data_module_reads_batches_of_the_selected_samples(splits: Paths) -> Non
         samples=["RPV_1400_850", "JZ4", "JZ5"],
     )
     module.setup("fit")
-    split = module.splits["train"]
+    split = module.files["train"]
     batch = next(iter(module.train_dataloader()))
     assert batch["x"].shape == (32, 3, 16, 16)
     assert batch["x"].dtype == torch.float32

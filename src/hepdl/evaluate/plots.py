@@ -91,7 +91,8 @@ def plot_roc(rocs: Mapping[str, Roc], cuts: WorkingPoint, title: str = "") -> An
     ax.set_xlim(0, 1)
     ax.set_xlabel("Signal efficiency")
     ax.set_ylabel("Background rejection 1 / $\\epsilon_{bkg}$")
-    ax.legend(loc="upper right", fontsize="x-small")
+    # The curves fall from high rejection at low efficiency: the lower left stays empty.
+    ax.legend(loc="lower left", fontsize="x-small")
     if title:
         ax.set_title(title, fontsize="small")
     return fig

@@ -19,7 +19,7 @@ import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import h5py
 import lightning.pytorch as pl
@@ -30,12 +30,17 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from hepdl.train.splits import ImageSplit, balanced_weights, select_samples
 
+if TYPE_CHECKING:
+    from typing import Self
+
 __all__ = [
     "BlockBatchSampler",
     "FeatureBatches",
     "FeatureDataModule",
     "ImageBatches",
     "ImageDataModule",
+    "SplitFile",
+    "SplitFileDataModule",
 ]
 
 Batch = dict[str, torch.Tensor]
@@ -214,16 +219,59 @@ class FeatureBatches(Dataset[Batch]):
 class _BatchDataModule(pl.LightningDataModule):
     """Data loaders over datasets of whole batches (``BlockBatchSampler`` items)."""
 
-    def __init__(self, batch_size: int, eval_batch_size: int | None, num_workers: int, seed: int):
+    def __init__(
+        self,
+        batch_size: int,
+        eval_batch_size: int | None,
+        num_workers: int,
+        seed: int,
+        per_sample: bool,
+    ) -> None:
         super().__init__()
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
         self.seed = seed
+        self.per_sample = per_sample
         self.datasets: dict[str, Dataset[Batch]] = {}
 
     def _block_size(self, stage: str) -> int:
         return 1
+
+    def _dataset(self, stage: str, selected: bool) -> Dataset[Batch]:
+        """The batches of ``stage``: the events of the configured samples if ``selected``
+        (training, validation), else every event (scoring)."""
+        raise NotImplementedError
+
+    def _weights(
+        self,
+        stage: str,
+        weight: NDArray[np.float64],
+        label: NDArray[Any],
+        sample: NDArray[np.str_] | None,
+        *,
+        source: object,
+        selected: bool,
+    ) -> NDArray[np.float32]:
+        """Balanced training weights for training and validation, the physical ones to score."""
+        if not selected:
+            return np.asarray(weight, dtype=np.float32)
+        return balanced_weights(
+            weight,
+            label,
+            source,
+            require_both=stage == "train",
+            sample=sample if self.per_sample else None,
+        )
+
+    def setup(self, stage: str) -> None:
+        """Build the datasets of ``stage`` (``fit``, ``validate`` or ``predict``)."""
+        if stage in ("fit", "validate"):
+            if stage == "fit":
+                self.datasets["train"] = self._dataset("train", selected=True)
+            self.datasets["val"] = self._dataset("val", selected=True)
+        if stage == "predict":
+            self.datasets["predict"] = self._dataset("predict", selected=False)
 
     def _loader(self, stage: str, *, train: bool) -> DataLoader[Batch]:
         dataset = self.datasets[stage]
@@ -261,8 +309,32 @@ class _BatchDataModule(pl.LightningDataModule):
         return self._loader("predict", train=False)
 
 
-class ImageDataModule(_BatchDataModule):
-    """Images split files for training (``train``, ``val``) or scoring (``predict``).
+class SplitFile(Protocol):
+    """What a split file opened for training offers (:class:`~hepdl.train.splits.ImageSplit`,
+    :class:`~hepdl.train.graph_data.GraphFile`): per-event truth in memory, inputs on disk."""
+
+    @property
+    def path(self) -> Path: ...
+    @property
+    def n_events(self) -> int: ...
+    @property
+    def chunk_events(self) -> int: ...
+    @property
+    def label(self) -> NDArray[np.int8]: ...
+    @property
+    def weight(self) -> NDArray[np.float64]: ...
+    @property
+    def sample(self) -> NDArray[np.str_]: ...
+
+
+SplitT = TypeVar("SplitT", bound=SplitFile)
+
+
+class SplitFileDataModule(_BatchDataModule, Generic[SplitT]):
+    """Split files for training (``train``, ``val``) or scoring (``predict``), read in blocks.
+
+    Subclasses say how a file opens (:meth:`_open`) and how rows of it become batches
+    (:meth:`_batches`).
 
     Args:
         train: Training split file (needed for ``fit``).
@@ -289,46 +361,86 @@ class ImageDataModule(_BatchDataModule):
         seed: int = 0,
         per_sample: bool = False,
     ) -> None:
-        super().__init__(batch_size, eval_batch_size, num_workers, seed)
-        self.per_sample = per_sample
+        super().__init__(batch_size, eval_batch_size, num_workers, seed, per_sample)
         self.paths = {"train": train, "val": val, "predict": predict}
         self.samples = list(samples) if samples is not None else None
-        self.splits: dict[str, ImageSplit] = {}
+        self.files: dict[str, SplitT] = {}
+
+    @classmethod
+    def for_training(
+        cls,
+        config: Mapping[str, Any],
+        settings: Mapping[str, Any],
+        train: str | os.PathLike[str],
+        val: str | os.PathLike[str],
+        *,
+        seed: int,
+    ) -> Self:
+        """The training and validation files of a network, as the config's ``train`` block and
+        the network's own ``settings`` (batch sizes) ask."""
+        return cls(
+            train,
+            val,
+            batch_size=settings["batch_size"],
+            eval_batch_size=settings["eval_batch_size"],
+            num_workers=config["train"]["num_workers"],
+            samples=config["train"]["samples"],
+            seed=seed,
+            per_sample=config["train"]["background_weights"] == "per_sample",
+        )
+
+    def _open(self, path: str | os.PathLike[str]) -> SplitT:
+        raise NotImplementedError
+
+    def _batches(
+        self,
+        split: SplitT,
+        rows: NDArray[np.int64],
+        weight: NDArray[np.float32],
+        label: NDArray[Any],
+    ) -> Dataset[Batch]:
+        raise NotImplementedError
 
     def _block_size(self, stage: str) -> int:
-        return self.splits[stage].chunk_events
+        return self.files[stage].chunk_events
 
-    def _dataset(self, stage: str, selected: bool) -> ImageBatches:
+    def _dataset(self, stage: str, selected: bool) -> Dataset[Batch]:
         path = self.paths[stage]
         if path is None:
-            msg = f"ImageDataModule needs the '{stage}' split file for this stage"
+            msg = f"{type(self).__name__} needs the '{stage}' split file for this stage"
             raise ValueError(msg)
-        split = ImageSplit.open(path)
-        self.splits[stage] = split
-        rows = select_samples(split.sample, self.samples, split.path) if selected else None
-        if rows is None:
+        split = self._open(path)
+        self.files[stage] = split
+        if selected:
+            rows = select_samples(split.sample, self.samples, split.path)
+        else:
             rows = np.arange(split.n_events, dtype=np.int64)
         label = split.label[rows]
-        if selected:
-            weight = balanced_weights(
-                split.weight[rows],
-                label,
-                split.path,
-                require_both=stage == "train",
-                sample=split.sample[rows] if self.per_sample else None,
-            )
-        else:
-            weight = split.weight[rows].astype(np.float32)
-        return ImageBatches(split.path, rows, weight, label, split.chunk_events)
+        weight = self._weights(
+            stage,
+            split.weight[rows],
+            label,
+            split.sample[rows],
+            source=split.path,
+            selected=selected,
+        )
+        return self._batches(split, rows, weight, label)
 
-    def setup(self, stage: str) -> None:
-        """Open the files of ``stage`` (``fit``, ``validate`` or ``predict``)."""
-        if stage in ("fit", "validate"):
-            if stage == "fit":
-                self.datasets["train"] = self._dataset("train", selected=True)
-            self.datasets["val"] = self._dataset("val", selected=True)
-        if stage == "predict":
-            self.datasets["predict"] = self._dataset("predict", selected=False)
+
+class ImageDataModule(SplitFileDataModule[ImageSplit]):
+    """Images split files (:class:`SplitFileDataModule`), batches of (N, C, H, W) images."""
+
+    def _open(self, path: str | os.PathLike[str]) -> ImageSplit:
+        return ImageSplit.open(path)
+
+    def _batches(
+        self,
+        split: ImageSplit,
+        rows: NDArray[np.int64],
+        weight: NDArray[np.float32],
+        label: NDArray[Any],
+    ) -> ImageBatches:
+        return ImageBatches(split.path, rows, weight, label, split.chunk_events)
 
 
 class FeatureDataModule(_BatchDataModule):
@@ -356,8 +468,7 @@ class FeatureDataModule(_BatchDataModule):
         seed: int = 0,
         per_sample: bool = False,
     ) -> None:
-        super().__init__(batch_size, eval_batch_size, 0, seed)
-        self.per_sample = per_sample
+        super().__init__(batch_size, eval_batch_size, 0, seed, per_sample)
         self.inputs = inputs
         self.samples = samples or {}
         self.select = list(select) if select is not None else None
@@ -371,24 +482,5 @@ class FeatureDataModule(_BatchDataModule):
         if selected and sample is not None:
             rows = select_samples(sample, self.select, source)
             inputs, label, weight, sample = inputs[rows], label[rows], weight[rows], sample[rows]
-        train_weight = (
-            balanced_weights(
-                weight,
-                label,
-                source,
-                require_both=stage == "train",
-                sample=sample if self.per_sample else None,
-            )
-            if selected
-            else weight.astype(np.float32)
-        )
+        train_weight = self._weights(stage, weight, label, sample, source=source, selected=selected)
         return FeatureBatches(inputs, train_weight, label)
-
-    def setup(self, stage: str) -> None:
-        """Build the datasets of ``stage`` (``fit``, ``validate`` or ``predict``)."""
-        if stage in ("fit", "validate"):
-            if stage == "fit":
-                self.datasets["train"] = self._dataset("train", selected=True)
-            self.datasets["val"] = self._dataset("val", selected=True)
-        if stage == "predict":
-            self.datasets["predict"] = self._dataset("predict", selected=False)

@@ -84,16 +84,7 @@ def train_gnn(
     pl.seed_everything(seed, workers=True, verbose=False)
     module = GraphClassifier(**gnn_hparams(config))
     settings = config["train"]["gnn"]
-    datamodule = GraphDataModule(
-        train_path,
-        val_path,
-        batch_size=settings["batch_size"],
-        eval_batch_size=settings["eval_batch_size"],
-        num_workers=config["train"]["num_workers"],
-        samples=config["train"]["samples"],
-        seed=seed,
-        per_sample=config["train"]["background_weights"] == "per_sample",
-    )
+    datamodule = GraphDataModule.for_training(config, settings, train_path, val_path, seed=seed)
     return fit_classifier(
         module,
         datamodule,

@@ -16,7 +16,6 @@ images, so a paper-scale split is never loaded whole.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,8 +30,8 @@ from hepdl.errors import InputFileError
 from hepdl.graphs.build import NODE_FEATURES
 from hepdl.graphs.merge import _ragged_arange
 from hepdl.models.gnn import GraphInputs
-from hepdl.train.datamodules import _BatchDataModule, _runs
-from hepdl.train.splits import _decode, balanced_weights, select_samples
+from hepdl.train.datamodules import SplitFileDataModule, _runs
+from hepdl.train.splits import _decode
 
 __all__ = ["GRAPH_KEYS", "GraphBatches", "GraphDataModule", "GraphFile"]
 
@@ -236,71 +235,18 @@ class GraphBatches(Dataset[Batch]):
         }
 
 
-class GraphDataModule(_BatchDataModule):
-    """Graph split files for training (``train``, ``val``) or scoring (``predict``).
+class GraphDataModule(SplitFileDataModule[GraphFile]):
+    """Graph split files (:class:`~hepdl.train.datamodules.SplitFileDataModule`), batches of
+    graphs as torch-geometric batches them."""
 
-    Args:
-        train: Training split file (needed for ``fit``).
-        val: Validation split file (needed for ``fit``).
-        predict: The split file to score (needed for ``predict``); all its events are scored.
-        batch_size: Training batch size (graphs).
-        eval_batch_size: Batch size for validation and scoring (default: ``batch_size``).
-        num_workers: Data-loading worker processes (0: load in the main process).
-        samples: Samples whose events are used for training and validation; None: all.
-        seed: Seed of the batch shuffling.
-        per_sample: Scale every background sample to the same total training weight.
-    """
+    def _open(self, path: str | os.PathLike[str]) -> GraphFile:
+        return GraphFile.open(path)
 
-    def __init__(
+    def _batches(
         self,
-        train: str | os.PathLike[str] | None = None,
-        val: str | os.PathLike[str] | None = None,
-        predict: str | os.PathLike[str] | None = None,
-        *,
-        batch_size: int = 128,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        samples: Sequence[str] | None = None,
-        seed: int = 0,
-        per_sample: bool = False,
-    ) -> None:
-        super().__init__(batch_size, eval_batch_size, num_workers, seed)
-        self.per_sample = per_sample
-        self.paths = {"train": train, "val": val, "predict": predict}
-        self.samples = list(samples) if samples is not None else None
-        self.files: dict[str, GraphFile] = {}
-
-    def _block_size(self, stage: str) -> int:
-        return self.files[stage].chunk_events
-
-    def _dataset(self, stage: str, selected: bool) -> GraphBatches:
-        path = self.paths[stage]
-        if path is None:
-            msg = f"GraphDataModule needs the '{stage}' split file for this stage"
-            raise ValueError(msg)
-        graphs = GraphFile.open(path)
-        self.files[stage] = graphs
-        rows = select_samples(graphs.sample, self.samples, graphs.path) if selected else None
-        if rows is None:
-            rows = np.arange(graphs.n_events, dtype=np.int64)
-        label = graphs.label[rows]
-        if selected:
-            weight = balanced_weights(
-                graphs.weight[rows],
-                label,
-                graphs.path,
-                require_both=stage == "train",
-                sample=graphs.sample[rows] if self.per_sample else None,
-            )
-        else:
-            weight = graphs.weight[rows].astype(np.float32)
-        return GraphBatches(graphs, rows, weight, label)
-
-    def setup(self, stage: str) -> None:
-        """Open the files of ``stage`` (``fit``, ``validate`` or ``predict``)."""
-        if stage in ("fit", "validate"):
-            if stage == "fit":
-                self.datasets["train"] = self._dataset("train", selected=True)
-            self.datasets["val"] = self._dataset("val", selected=True)
-        if stage == "predict":
-            self.datasets["predict"] = self._dataset("predict", selected=False)
+        split: GraphFile,
+        rows: NDArray[np.int64],
+        weight: NDArray[np.float32],
+        label: NDArray[Any],
+    ) -> GraphBatches:
+        return GraphBatches(split, rows, weight, label)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from hepdl.train.datamodules import ImageDataModule
+from hepdl.train.datamodules import ImageDataModule, SplitFileDataModule
 from hepdl.train.modules import WeightedClassifier
 from hepdl.train.trainer import quiet_lightning
 
@@ -45,6 +45,17 @@ def _predict(
     return logits
 
 
+def _predict_split(
+    module: WeightedClassifier,
+    datamodule: SplitFileDataModule[Any],
+    train: Mapping[str, Any],
+    progress: bool,
+) -> NDArray[np.float64]:
+    """Logits of every event of the datamodule's ``predict`` split file, in file order."""
+    datamodule.setup("predict")
+    return _predict(module, datamodule, train, datamodule.files["predict"].n_events, progress)
+
+
 def score_images(
     module: WeightedClassifier,
     path: str | os.PathLike[str],
@@ -65,9 +76,7 @@ def score_images(
     datamodule = ImageDataModule(
         predict=path, eval_batch_size=batch_size, num_workers=config["train"]["num_workers"]
     )
-    datamodule.setup("predict")
-    n_events = datamodule.splits["predict"].n_events
-    return _predict(module, datamodule, config["train"], n_events, progress)
+    return _predict_split(module, datamodule, config["train"], progress)
 
 
 def score_graphs(
@@ -92,9 +101,7 @@ def score_graphs(
     datamodule = GraphDataModule(
         predict=path, eval_batch_size=batch_size, num_workers=config["train"]["num_workers"]
     )
-    datamodule.setup("predict")
-    n_events = datamodule.files["predict"].n_events
-    return _predict(module, datamodule, config["train"], n_events, progress)
+    return _predict_split(module, datamodule, config["train"], progress)
 
 
 def score_features(
