@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -216,7 +217,7 @@ class FeatureBatches(Dataset[Batch]):
         }
 
 
-class _BatchDataModule(pl.LightningDataModule):
+class _BatchDataModule(pl.LightningDataModule, ABC):
     """Data loaders over datasets of whole batches (``BlockBatchSampler`` items)."""
 
     def __init__(
@@ -238,10 +239,10 @@ class _BatchDataModule(pl.LightningDataModule):
     def _block_size(self, stage: str) -> int:
         return 1
 
+    @abstractmethod
     def _dataset(self, stage: str, selected: bool) -> Dataset[Batch]:
         """The batches of ``stage``: the events of the configured samples if ``selected``
         (training, validation), else every event (scoring)."""
-        raise NotImplementedError
 
     def _weights(
         self,
@@ -389,9 +390,11 @@ class SplitFileDataModule(_BatchDataModule, Generic[SplitT]):
             per_sample=config["train"]["background_weights"] == "per_sample",
         )
 
+    @abstractmethod
     def _open(self, path: str | os.PathLike[str]) -> SplitT:
-        raise NotImplementedError
+        """The split file at ``path``, opened and checked."""
 
+    @abstractmethod
     def _batches(
         self,
         split: SplitT,
@@ -399,7 +402,7 @@ class SplitFileDataModule(_BatchDataModule, Generic[SplitT]):
         weight: NDArray[np.float32],
         label: NDArray[Any],
     ) -> Dataset[Batch]:
-        raise NotImplementedError
+        """The dataset of batches of ``rows`` of ``split``, with their weights and labels."""
 
     def _block_size(self, stage: str) -> int:
         return self.files[stage].chunk_events
