@@ -31,7 +31,7 @@ from hepdl.graphs.build import NODE_FEATURES
 from hepdl.graphs.merge import _ragged_arange
 from hepdl.models.gnn import GraphInputs
 from hepdl.train.datamodules import SplitFileDataModule, _runs
-from hepdl.train.splits import _decode
+from hepdl.train.splits import event_truth
 
 __all__ = ["GRAPH_KEYS", "GraphBatches", "GraphDataModule", "GraphFile"]
 
@@ -153,12 +153,7 @@ class GraphFile:
             node_ptr=node_ptr,
             edge_ptr=edge_ptr,
             chunk_events=max(1, int(chunk_rows / mean_nodes)),
-            label=np.asarray(columns["label"], dtype=np.int8),
-            weight=np.asarray(columns["weight"], dtype=np.float64),
-            psr=np.asarray(columns["psr"], dtype=bool),
-            mg=np.asarray(columns["mg"], dtype=np.float64),
-            mn=np.asarray(columns["mn"], dtype=np.float64),
-            sample=_decode(np.asarray(columns["sample"])),
+            **event_truth(columns),
         )
 
 

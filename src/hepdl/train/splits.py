@@ -29,6 +29,7 @@ __all__ = [
     "ImageSplit",
     "balanced_weights",
     "check_aligned",
+    "event_truth",
     "feature_columns",
     "select_samples",
 ]
@@ -49,6 +50,19 @@ def _decode(values: NDArray[Any]) -> NDArray[np.str_]:
             [v.decode() if isinstance(v, bytes) else str(v) for v in values], dtype=np.str_
         )
     return values.astype(np.str_)
+
+
+def event_truth(columns: Mapping[str, NDArray[Any]]) -> dict[str, NDArray[Any]]:
+    """The per-event truth of a split file (``label``, ``weight``, ``psr``, ``mg``, ``mn``,
+    ``sample``) in the dtypes of the contract, from the arrays read."""
+    return {
+        "label": np.asarray(columns["label"], dtype=np.int8),
+        "weight": np.asarray(columns["weight"], dtype=np.float64),
+        "psr": np.asarray(columns["psr"], dtype=bool),
+        "mg": np.asarray(columns["mg"], dtype=np.float64),
+        "mn": np.asarray(columns["mn"], dtype=np.float64),
+        "sample": _decode(np.asarray(columns["sample"])),
+    }
 
 
 @dataclass(frozen=True)
@@ -125,12 +139,7 @@ class ImageSplit:
             image_shape=image_shape,
             chunk_events=chunk_events,
             scales=scales,
-            label=np.asarray(columns["label"], dtype=np.int8),
-            weight=np.asarray(columns["weight"], dtype=np.float64),
-            psr=np.asarray(columns["psr"], dtype=bool),
-            mg=np.asarray(columns["mg"], dtype=np.float64),
-            mn=np.asarray(columns["mn"], dtype=np.float64),
-            sample=_decode(np.asarray(columns["sample"])),
+            **event_truth(columns),
         )
 
     @staticmethod
