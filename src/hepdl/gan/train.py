@@ -25,7 +25,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 import yaml
-from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -43,7 +43,7 @@ from hepdl.train.errors import NonFiniteLossError, TrainingError
 from hepdl.train.settings import images_file, model_seed
 from hepdl.train.splits import ImageSplit
 from hepdl.train.trainer import _join_logs as join_logs  # one CSV-log joiner for all models
-from hepdl.train.trainer import quiet_lightning
+from hepdl.train.trainer import best_and_last_checkpoint, determinism, quiet_lightning
 
 __all__ = ["GanFitResult", "KSSelection", "gan_hparams", "train_gan"]
 
@@ -203,17 +203,7 @@ def train_gan(
     if not resume:
         for stale in ("checkpoints", "logs"):
             shutil.rmtree(model_dir / stale, ignore_errors=True)
-    checkpoint = ModelCheckpoint(
-        dirpath=model_dir / "checkpoints",
-        filename="best",
-        monitor="val_ks",
-        mode="min",
-        save_top_k=1,
-        save_last=True,
-        save_on_train_epoch_end=True,
-        auto_insert_metric_name=False,
-        enable_version_counter=False,
-    )
+    checkpoint = best_and_last_checkpoint(model_dir, "val_ks", save_on_train_epoch_end=True)
     selection = KSSelection(probe, ImageJets.from_config(config), seed)
     extra: list[pl.Callback] = [selection, *callbacks, checkpoint]
     if progress:
@@ -223,7 +213,7 @@ def train_gan(
         accelerator=hardware["accelerator"],
         devices=1,  # one device: a DCGAN step is ~11 ms on a GPU, DDP would not pay
         precision=hardware["precision"],
-        deterministic=hardware["deterministic"],
+        deterministic=determinism(hardware["deterministic"]),
         max_epochs=gan["max_epochs"],
         limit_train_batches=gan["limit_train_batches"],
         limit_val_batches=0,

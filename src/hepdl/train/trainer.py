@@ -42,7 +42,14 @@ from hepdl.train.distributed import LearningRateScaling
 from hepdl.train.errors import NonFiniteLossError, TrainingError
 from hepdl.train.modules import WeightedClassifier, hparams_of
 
-__all__ = ["FitResult", "build_trainer", "fit_classifier", "quiet_lightning"]
+__all__ = [
+    "FitResult",
+    "best_and_last_checkpoint",
+    "build_trainer",
+    "determinism",
+    "fit_classifier",
+    "quiet_lightning",
+]
 
 
 @contextmanager
@@ -85,6 +92,33 @@ class FitResult:
     is_global_zero: bool
 
 
+def best_and_last_checkpoint(model_dir: Path, monitor: str, **options: Any) -> ModelCheckpoint:
+    """Checkpoints ``checkpoints/best.ckpt`` (lowest ``monitor``) and ``checkpoints/last.ckpt``
+    (the resume point) of a model folder, overwritten in place."""
+    return ModelCheckpoint(
+        dirpath=model_dir / "checkpoints",
+        filename="best",
+        monitor=monitor,
+        mode="min",
+        save_top_k=1,
+        save_last=True,
+        auto_insert_metric_name=False,
+        enable_version_counter=False,
+        **options,
+    )
+
+
+def determinism(enabled: bool) -> bool:
+    """The Trainer's ``deterministic`` flag, and torch set up for it.
+
+    Deterministic algorithms would also fill every new tensor with NaN, a debugging aid against
+    reads of uninitialised memory that costs ~25% of a CPU training step; that stays off.
+    """
+    if enabled:
+        torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
+    return enabled
+
+
 def build_trainer(
     train: Mapping[str, Any],
     settings: Mapping[str, Any],
@@ -102,16 +136,7 @@ def build_trainer(
         progress: Show a progress bar.
         extra_callbacks: More callbacks (e.g. :class:`hepdl.train.costs.CostMeter`).
     """
-    checkpoint = ModelCheckpoint(
-        dirpath=model_dir / "checkpoints",
-        filename="best",
-        monitor="val_loss",
-        mode="min",
-        save_top_k=1,
-        save_last=True,
-        auto_insert_metric_name=False,
-        enable_version_counter=False,
-    )
+    checkpoint = best_and_last_checkpoint(model_dir, "val_loss")
     callbacks: list[pl.Callback] = [
         checkpoint,
         EarlyStopping(
@@ -126,17 +151,13 @@ def build_trainer(
         CSVLogger(model_dir, name="logs"),
         TensorBoardLogger(model_dir, name="tensorboard", default_hp_metric=False),
     ]
-    if train["deterministic"]:
-        # Deterministic algorithms would also fill every new tensor with NaN, a debugging aid
-        # against reads of uninitialised memory that cost ~25% of a CPU training step.
-        torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
     trainer = pl.Trainer(
         accelerator=train["accelerator"],
         devices=train["devices"],
         num_nodes=train["num_nodes"],
         strategy=train["strategy"],
         precision=train["precision"],
-        deterministic=train["deterministic"],
+        deterministic=determinism(train["deterministic"]),
         max_epochs=settings["max_epochs"],
         limit_train_batches=settings["limit_train_batches"],
         log_every_n_steps=train["log_every_n_steps"],
