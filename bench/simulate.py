@@ -3,9 +3,11 @@
 For QCD JZ4 and the RPV 1400/850 signal: the events are generated with Pythia
 (:func:`hepdl.generate.generate_shard`, its event loop timed, initialisation excluded), then the
 fast simulation runs on them (:func:`hepdl.detector.simulate_shard`, reading the events file
-excluded, writing the ROOT file included). Printed per sample: events/s of both, the ratio of
-simulation to generation time (target: at most 0.25), and the simulation time split by step
-(propagation, towers, smearing, tracks, each jet clustering, writing) in ms/event.
+excluded, writing the ROOT file included), twice: with the default config, and with
+``detector.fatjet.truth: false`` (no GenFatJet, as Delphes' ATLAS card), on the same events.
+Printed per sample: events/s of generation and of both simulations, the ratio of simulation to
+generation time of each (target: at most 0.25), and the simulation time split by step
+(propagation, towers, smearing, tracks, each jet clustering, writing) in ms/event, side by side.
 
 Memory: ``--memory-events`` events (the generated ones repeated, with new event numbers) are
 simulated as one shard in a child process, whose peak resident memory is reported (target:
@@ -53,10 +55,20 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
-def make_config(results: Path, events: int) -> dict[str, Any]:
-    """One shard of each sample with ``events`` events."""
+#: The simulations compared: label -> ``detector.fatjet.truth``.
+VARIANTS = {"with GenFatJet": True, "without GenFatJet": False}
+
+
+def make_config(results: Path, events: int, truth: bool = True) -> dict[str, Any]:
+    """One shard of each sample with ``events`` events; ``truth``: ``detector.fatjet.truth``."""
     samples = {name: {**spec, "events": events, "shards": 1} for name, spec in SAMPLES.items()}
-    return validate_config({"results": str(results), "samples": samples})
+    return validate_config(
+        {
+            "results": str(results),
+            "samples": samples,
+            "detector": {"fatjet": {"truth": truth}},
+        }
+    )
 
 
 def fastest(runs: list[Any], key: str) -> Any:
@@ -64,26 +76,43 @@ def fastest(runs: list[Any], key: str) -> Any:
     return min(runs, key=lambda run: getattr(run, key))
 
 
-def bench_sample(config: dict[str, Any], name: str, repeat: int) -> dict[str, Any]:
-    """Generate and simulate one sample; the fastest of ``repeat`` runs of each."""
+def bench_sample(
+    configs: dict[str, dict[str, Any]], name: str, repeat: int, scratch: Path
+) -> dict[str, Any]:
+    """Generate one sample, then simulate it with each config of ``configs`` (label -> config).
+
+    Every timing is the fastest of ``repeat`` runs; all simulations read the same events.
+    """
+    first = next(iter(configs.values()))
     generated = fastest(
-        [generate_shard(config, name, 0, progress=False) for _ in range(repeat)], "seconds"
+        [generate_shard(first, name, 0, progress=False) for _ in range(repeat)], "seconds"
     )
-    simulated = fastest(
-        [simulate_shard(config, name, 0, progress=False) for _ in range(repeat)], "seconds"
-    )
-    n_events = simulated.n_events
     particles = read_events(generated.path).events.particles
+    simulations = {}
+    for label, config in configs.items():
+        output = scratch / f"{name}-{label.replace(' ', '-')}.root"
+        simulated = fastest(
+            [
+                simulate_shard(
+                    config, name, 0, events_file=generated.path, output=output, progress=False
+                )
+                for _ in range(repeat)
+            ],
+            "seconds",
+        )
+        simulations[label] = {
+            "events_per_s": simulated.events_per_second,
+            "ratio": simulated.seconds / generated.seconds,
+            "steps_ms_per_event": {
+                step: 1e3 * simulated.steps.get(step, 0.0) / simulated.n_events for step in STEPS
+            },
+        }
     return {
         "sample": name,
-        "events": n_events,
+        "events": len(particles),
         "particles_per_event": float(ak.mean(ak.num(particles))),
         "generate_events_per_s": generated.events_per_second,
-        "simulate_events_per_s": simulated.events_per_second,
-        "ratio": simulated.seconds / generated.seconds,
-        "steps_ms_per_event": {
-            step: 1e3 * simulated.steps.get(step, 0.0) / n_events for step in STEPS
-        },
+        "simulations": simulations,
         "events_file": str(generated.path),
     }
 
@@ -115,21 +144,32 @@ def memory_peak_gib(config: dict[str, Any], name: str, events_file: Path, n_even
 
 
 def report(result: dict[str, Any]) -> None:
-    """Print one sample's numbers."""
-    ratio = result["ratio"]
-    verdict = "meets" if ratio <= TARGET_RATIO else "misses"
+    """Print one sample's numbers: each simulation's ratio, then the steps side by side."""
+    generate_rate = result["generate_events_per_s"]
     print(
         f"{result['sample']}: {result['events']} events, "
         f"{result['particles_per_event']:.0f} particles/event\n"
-        f"  generate {result['generate_events_per_s']:.1f} events/s "
-        f"({1e3 / result['generate_events_per_s']:.2f} ms/event), "
-        f"simulate {result['simulate_events_per_s']:.1f} events/s "
-        f"({1e3 / result['simulate_events_per_s']:.2f} ms/event)\n"
-        f"  simulation / generation time = {ratio:.3f} ({verdict} the target {TARGET_RATIO})"
+        f"  generate {generate_rate:.1f} events/s ({1e3 / generate_rate:.2f} ms/event)"
     )
-    total = sum(result["steps_ms_per_event"].values())
-    for step, ms in result["steps_ms_per_event"].items():
-        print(f"    {step:<12} {ms:6.3f} ms/event  {100 * ms / total:5.1f} %")
+    simulations = result["simulations"]
+    print(f"  simulation / generation time (target: at most {TARGET_RATIO}):")
+    for label, simulation in simulations.items():
+        ratio = simulation["ratio"]
+        verdict = "(meets)" if ratio <= TARGET_RATIO else "(misses)"
+        rate = simulation["events_per_s"]
+        print(
+            f"    {label:<20} {ratio:.3f} {verdict:<9} "
+            f"simulate {rate:.1f} events/s ({1e3 / rate:.2f} ms/event)"
+        )
+    header = "".join(f"{label:>24}" for label in simulations)
+    print(f"    {'step: ms/event (% of total)':<28}{header}")
+    totals = {label: sum(s["steps_ms_per_event"].values()) for label, s in simulations.items()}
+    for step in STEPS:
+        cells = ""
+        for label, simulation in simulations.items():
+            ms = simulation["steps_ms_per_event"][step]
+            cells += f"{ms:15.3f} ({100 * ms / totals[label]:4.1f} %)"
+        print(f"    {step:<28}{cells}")
 
 
 def main() -> None:
@@ -142,8 +182,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hepdl-bench-simulate-") as folder:
-        config = make_config(Path(folder) / "results", args.events)
-        results = [bench_sample(config, name, args.repeat) for name in SAMPLES]
+        configs = {
+            label: make_config(Path(folder) / "results", args.events, truth)
+            for label, truth in VARIANTS.items()
+        }
+        config = configs["with GenFatJet"]
+        results = [bench_sample(configs, name, args.repeat, Path(folder)) for name in SAMPLES]
         for result in results:
             report(result)
         if args.memory_events:

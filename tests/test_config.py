@@ -49,6 +49,15 @@ def test_full_config_has_the_conditional_gan_grid_and_all_slices() -> None:
     assert {f"JZ{k}" for k in range(3, 12)} <= set(samples)
 
 
+def test_truth_fat_jets_are_on_by_default_and_a_boolean() -> None:
+    raw = config_with(JZ4={**JZ4, "events": 10, "shards": 1})
+    assert validate_config(raw)["detector"]["fatjet"]["truth"] is True
+    off = validate_config({**raw, "detector": {"fatjet": {"truth": False}}})
+    assert off["detector"]["fatjet"]["truth"] is False
+    assert off["detector"]["fatjet"]["radius"] == 1.0  # the other defaults still filled in
+    expect_error({**raw, "detector": {"fatjet": {"truth": "no"}}}, "detector.fatjet.truth")
+
+
 def expect_error(config: Any, key: str, *fragments: str) -> ConfigError:
     with pytest.raises(ConfigError) as caught:
         validate_config(config, source="test.yaml")

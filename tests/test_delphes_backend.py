@@ -23,13 +23,23 @@ from hepdl.detector.delphes import (
     WRAPPER_CARD,
     delphes_command,
     find_delphes,
+    from_delphes_output,
     seeded_card,
 )
+from hepdl.detector.fastsim import SimulationSettings
 from hepdl.detector.hepmc import BEAM_PDG_ID, read_hepmc3, write_hepmc3
+from hepdl.detector.jets import FatJetSettings, cluster_fat_jets
 from hepdl.errors import ConfigError
-from hepdl.io import read_delphes
+from hepdl.io import DelphesWriter, read_delphes
 
-from .detector_fixtures import ATLAS_CARD, detector_config, random_events, write_event_file
+from .detector_fixtures import (
+    ATLAS_CARD,
+    atlas_card,
+    detector_config,
+    random_events,
+    simulate,
+    write_event_file,
+)
 
 
 def test_hepmc3_export_round_trips(tmp_path: Path) -> None:
@@ -174,3 +184,36 @@ def test_delphes_backend_runs_and_converts_the_output(
     assert ak.sum(ak.num(content.events.FatJet)) > 0  # clustered by hepdl on Delphes' towers
     assert ak.sum(ak.num(content.events.GenJet)) > 0  # clustered by hepdl on the particles
     assert result.steps["delphes"] > 0
+
+
+def test_delphes_output_without_truth_fat_jets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``detector.fatjet.truth: false`` the backend clusters no GenFatJet (one large-R
+    clustering, FatJet's, instead of two) and the rest of its collections are those of the
+    default config."""
+    events = random_events(6, 300, seed=3)
+    delphes_output = tmp_path / "delphes.root"
+    with DelphesWriter(delphes_output, collections=("Event", "Tower", "Track", "Jet")) as writer:
+        writer.extend(simulate(events))
+    clusterings: list[FatJetSettings] = []
+
+    def counted(inputs: ak.Array, settings: FatJetSettings) -> tuple[ak.Array, ak.Array]:
+        clusterings.append(settings)
+        return cluster_fat_jets(inputs, settings)
+
+    monkeypatch.setattr("hepdl.detector.delphes.cluster_fat_jets", counted)
+    converted, large_r_clusterings = {}, {}
+    for truth in (True, False):
+        config = detector_config(tmp_path, {"fatjet": {"truth": truth}})
+        settings = SimulationSettings.from_config(config)
+        clusterings.clear()
+        converted[truth] = from_delphes_output(delphes_output, events, settings, atlas_card().jets)
+        large_r_clusterings[truth] = len(clusterings)
+    assert large_r_clusterings == {True: 2, False: 1}
+    full, lean = converted[True], converted[False]
+    assert "GenFatJet" in full
+    assert ak.sum(ak.num(full["GenFatJet"])) > 0, "the fixture has truth large-R jets"
+    assert list(lean) == [name for name in full if name != "GenFatJet"]
+    for name, records in lean.items():
+        assert ak.array_equal(records, full[name]), name

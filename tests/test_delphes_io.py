@@ -96,6 +96,11 @@ def test_writer_leaves_nothing_behind_on_failure(
     with pytest.raises(ValueError, match="lacks the fields"):
         _write_once(path, broken)
     assert list(tmp_path.iterdir()) == []
+    # A writer of every collection given a batch without GenFatJet (truth jets off): no file.
+    lean = {name: array for name, array in collections.items() if name != "GenFatJet"}
+    with pytest.raises(ValueError, match=r"lacks the collections \['GenFatJet'\]"):
+        _write_once(path, lean)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_truncated_or_foreign_root_input_names_the_file(
@@ -134,6 +139,35 @@ def test_simulate_stage_writes_the_contract_file(tmp_path: Path) -> None:
     assert content.metadata["backend"] == "fastsim"
     assert content.metadata["card_sha256"] == result.metadata["card_sha256"]
     assert [p.name for p in result.path.parent.iterdir()] == ["0.root"]
+
+
+def test_without_truth_fat_jets_only_gen_fat_jet_is_left_out(tmp_path: Path) -> None:
+    """``detector.fatjet.truth: false`` drops the GenFatJet branches, as Delphes' ATLAS card
+    does, and leaves every other branch as it was (same events, same seed)."""
+    source = write_event_file(tmp_path / "events.parquet", random_events(15, 250, seed=8))
+    paths = {}
+    for truth in (True, False):
+        config = detector_config(tmp_path / f"truth-{truth}", {"fatjet": {"truth": truth}})
+        result = simulate_shard(config, "GUN", 0, events_file=source, progress=False)
+        assert result.metadata["fatjet"]["truth"] is truth
+        paths[truth] = result.path
+        if not truth:
+            assert result.steps["genfatjets"] == 0.0
+    with uproot.open(paths[True]) as full, uproot.open(paths[False]) as lean:
+        full_tree, lean_tree = full["Delphes"], lean["Delphes"]
+        full_branches, lean_branches = set(full_tree.keys()), set(lean_tree.keys())
+        gen_fat_jet = {name for name in full_branches if name.startswith("GenFatJet")}
+        assert gen_fat_jet >= {"GenFatJet_size", "GenFatJet.TrimmedMass"}
+        assert lean_branches == full_branches - gen_fat_jet
+        assert ak.sum(full_tree["GenFatJet_size"].array()) > 0, "the fixture has truth jets"
+        for name in sorted(lean_branches):
+            assert ak.array_equal(lean_tree[name].array(), full_tree[name].array()), name
+
+    content = read_delphes(paths[False])
+    assert set(content.events.fields) == set(COLLECTIONS) - {"GenFatJet"}
+    assert len(read_collections(paths[False], {"FatJet": ["PT", "TrimmedMass"]})) == 15
+    with pytest.raises(InputFileError, match=r"truth-False.*lacks the branches \['GenFatJet\."):
+        read_delphes(paths[False], ["Jet", "GenFatJet"])
 
 
 def test_simulate_cli_and_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,7 +11,8 @@ wrote them; ``FatJet`` clustered by hepdl on Delphes' towers (ungroomed and trim
 simulation does, so the benchmark selection sees the same large-R jets with either backend: not
 every Delphes card has a FatJet finder, and uproot cannot write Delphes' ``TrimmedP4`` objects);
 ``GenJet`` and ``GenFatJet`` clustered by hepdl on the events' final-state
-particles, so the truth jets are the same for both backends; ``Event`` from the event file.
+particles, so the truth jets are the same for both backends (``GenFatJet`` only with
+``detector.fatjet.truth``, as with the fast simulation); ``Event`` from the event file.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from hepdl.detector.jets import (
     massless_four_vectors,
 )
 from hepdl.errors import ConfigError, HepdlError, InputFileError
-from hepdl.io.delphes import COLLECTIONS, read_delphes
+from hepdl.io.delphes import read_delphes
 
 __all__ = [
     "INSTALL_HINT",
@@ -176,7 +177,7 @@ def from_delphes_output(
     Args:
         path: Delphes' ROOT file.
         events: The events Delphes ran on (events-parquet format), for Event and truth jets.
-        settings: Jet definitions of the config.
+        settings: Jet definitions of the config; its ``collections`` are returned.
         jets: The card's truth-jet input (``truth_exclude_pids``) and energy-scale choice.
 
     Raises:
@@ -204,9 +205,10 @@ def from_delphes_output(
     collections["GenJet"] = jet_record(
         cluster_jets(truth, settings.jet.radius, settings.jet.pt_min_gev)
     )
-    collections["GenFatJet"] = fat_jet_record(*cluster_fat_jets(truth, fat), fat.pt_min_gev)
+    if fat.truth:
+        collections["GenFatJet"] = fat_jet_record(*cluster_fat_jets(truth, fat), fat.pt_min_gev)
     collections["Event"] = event_record(events)
-    return {name: collections[name] for name in COLLECTIONS}
+    return {name: collections[name] for name in settings.collections}
 
 
 def simulate_with_delphes(

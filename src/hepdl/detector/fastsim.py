@@ -9,7 +9,9 @@ the per-step timings):
 4. ``tracks``: efficiency and pT smearing of charged particles (:mod:`.tracking`);
 5. ``jets``, ``fatjets``: anti-kt small-R and large-R jets (with their trimming) on the towers
    (:mod:`.jets`);
-6. ``genjets``, ``genfatjets``: the same on the final-state particles (truth jets).
+6. ``genjets``, ``genfatjets``: the same on the final-state particles (truth jets); the
+   truth large-R jets only with ``detector.fatjet.truth`` (otherwise ``GenFatJet`` is left out
+   of the output, as Delphes' ATLAS card leaves it out, and the step takes no time).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from hepdl.detector.jets import (
 from hepdl.detector.propagation import SurfaceHits, propagate
 from hepdl.detector.rng import CounterRNG
 from hepdl.detector.tracking import select_tracks
+from hepdl.io.delphes import COLLECTIONS
 
 __all__ = [
     "STEPS",
@@ -90,6 +93,12 @@ class SimulationSettings:
 
     jet: JetSettings
     fatjet: FatJetSettings
+
+    @property
+    def collections(self) -> tuple[str, ...]:
+        """The collections simulated and written: :data:`COLLECTIONS`, less ``GenFatJet``
+        where ``fatjet.truth`` is off."""
+        return tuple(name for name in COLLECTIONS if name != "GenFatJet" or self.fatjet.truth)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> SimulationSettings:
@@ -284,8 +293,9 @@ def simulate_events(
         timer: Accumulates the time of each step (optional).
 
     Returns:
-        The Delphes collections (``Event``, ``Tower``, ``Track``, ``Jet``, ``FatJet``,
-        ``GenJet``, ``GenFatJet``), one entry per event.
+        The Delphes collections of ``settings.collections`` (``Event``, ``Tower``, ``Track``,
+        ``Jet``, ``FatJet``, ``GenJet``, and ``GenFatJet`` unless ``settings.fatjet.truth`` is
+        false), one entry per event.
     """
     timer = timer or StepTimer()
     particles = FlatParticles.from_events(events)
@@ -318,14 +328,17 @@ def simulate_events(
         )
     with timer.step("genjets"):
         genjets = jet_record(cluster_jets(truth_vectors, jet.radius, jet.pt_min_gev))
-    with timer.step("genfatjets"):
-        genfatjets = fat_jet_record(*cluster_fat_jets(truth_vectors, fatjet), fatjet.pt_min_gev)
-    return {
+    collections = {
         "Event": event_record(events),
         "Tower": towers,
         "Track": tracks,
         "Jet": jets,
         "FatJet": fatjets,
         "GenJet": genjets,
-        "GenFatJet": genfatjets,
     }
+    if fatjet.truth:
+        with timer.step("genfatjets"):
+            collections["GenFatJet"] = fat_jet_record(
+                *cluster_fat_jets(truth_vectors, fatjet), fatjet.pt_min_gev
+            )
+    return collections

@@ -64,12 +64,14 @@ class FatJetSettings:
             ``JetPTMin``.
         trim_radius: R_sub of the kt subjets.
         trim_pt_fraction: f_cut: subjets below this fraction of the jet's pT are removed.
+        truth: Whether truth large-R jets (``GenFatJet``) are clustered and written too.
     """
 
     radius: float
     pt_min_gev: float
     trim_radius: float
     trim_pt_fraction: float
+    truth: bool = True
 
     @classmethod
     def from_config(cls, spec: dict[str, Any]) -> FatJetSettings:
@@ -79,6 +81,7 @@ class FatJetSettings:
             pt_min_gev=spec["pt_min_gev"],
             trim_radius=spec["trim_radius"],
             trim_pt_fraction=spec["trim_pt_fraction"],
+            truth=spec["truth"],
         )
 
 

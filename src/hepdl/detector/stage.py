@@ -178,7 +178,7 @@ def simulate_shard(
     start = time.perf_counter()
     with (
         _stdout_to_stderr(),  # FastJet's banner goes to the log, not to standard output
-        DelphesWriter(path, metadata) as writer,
+        DelphesWriter(path, metadata, settings.collections) as writer,
         tqdm(
             total=len(events),
             desc=f"simulate {sample.name} shard {shard}",

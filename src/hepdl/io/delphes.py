@@ -20,6 +20,10 @@ Delphes, energies and momenta in GeV, positions in mm):
 - ``FatJet``, ``GenFatJet`` (large-R): ``PT``, ``Eta``, ``Phi``, ``Mass`` of the ungroomed jet, as
   Delphes writes them, and ``TrimmedPT``, ``TrimmedEta``, ``TrimmedPhi``, ``TrimmedMass`` (Delphes
   keeps these in ``TrimmedP4[0]``, a TLorentzVector that uproot cannot write).
+
+A file need not hold every collection: with ``detector.fatjet.truth: false`` hepdl writes no
+``GenFatJet`` branches, as Delphes' ATLAS card writes none. Readers ask only for what they use,
+and asking for a collection the file lacks is an :class:`~hepdl.errors.InputFileError`.
 """
 
 from __future__ import annotations
@@ -178,6 +182,10 @@ class DelphesWriter:
 
     def extend(self, batch: Mapping[str, ak.Array]) -> None:
         """Append a batch of events: one array of records per collection, equal lengths."""
+        missing = [name for name in self.collections if name not in batch]
+        if missing:
+            msg = f"batch lacks the collections {missing} this file was opened with"
+            raise ValueError(msg)
         lengths = {len(batch[name]) for name in self.collections}
         if len(lengths) != 1:
             msg = f"collections of one batch differ in length: {lengths}"
