@@ -166,9 +166,9 @@ def test_delphes_backend_runs_and_converts_the_output(
     card = tmp_path / "cards" / "delphes_card.tcl"
     card.parent.mkdir()
     card.write_text("set ExecutionPath {TreeWriter}\n")
-    config = detector_config(
-        tmp_path / "results", {"backend": "delphes", "delphes_card": str(card)}, events=6
-    )
+    # the random events' large-R jets are soft: keep them, to check they are clustered
+    detector = {"backend": "delphes", "delphes_card": str(card), "fatjet": {"pt_min_gev": 20.0}}
+    config = detector_config(tmp_path / "results", detector, events=6)
     events = random_events(6, 300, seed=4, first_event=10)
     source = write_event_file(tmp_path / "events.parquet", events)
 
@@ -205,7 +205,7 @@ def test_delphes_output_without_truth_fat_jets(
     monkeypatch.setattr("hepdl.detector.delphes.cluster_fat_jets", counted)
     converted, large_r_clusterings = {}, {}
     for truth in (True, False):
-        config = detector_config(tmp_path, {"fatjet": {"truth": truth}})
+        config = detector_config(tmp_path, {"fatjet": {"truth": truth, "pt_min_gev": 20.0}})
         settings = SimulationSettings.from_config(config)
         clusterings.clear()
         converted[truth] = from_delphes_output(delphes_output, events, settings, atlas_card().jets)

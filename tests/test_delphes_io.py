@@ -147,7 +147,8 @@ def test_without_truth_fat_jets_only_gen_fat_jet_is_left_out(tmp_path: Path) -> 
     source = write_event_file(tmp_path / "events.parquet", random_events(15, 250, seed=8))
     paths = {}
     for truth in (True, False):
-        config = detector_config(tmp_path / f"truth-{truth}", {"fatjet": {"truth": truth}})
+        fatjet = {"truth": truth, "pt_min_gev": 20.0}  # the fixture's jets are soft
+        config = detector_config(tmp_path / f"truth-{truth}", {"fatjet": fatjet})
         result = simulate_shard(config, "GUN", 0, events_file=source, progress=False)
         assert result.metadata["fatjet"]["truth"] is truth
         paths[truth] = result.path
