@@ -10,6 +10,7 @@ import yaml
 
 from hepdl.config import load_config, validate_config, write_effective_config
 from hepdl.errors import ConfigError
+from hepdl.gan.settings import gan_models, mass_grid
 
 from .conftest import JZ4, REPO, SIGNAL
 
@@ -18,11 +19,21 @@ def config_with(**samples: dict[str, Any]) -> dict[str, Any]:
     return {"samples": samples}
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "demo.yaml", "ci.yaml"])
+@pytest.mark.parametrize("name", sorted(path.name for path in (REPO / "config").glob("*.yaml")))
 def test_shipped_configs_are_valid(name: str) -> None:
     config = load_config(REPO / "config" / name)
     assert config["samples"]
     assert config["generator"]["ecm_gev"] == 13000.0
+    gan_models(config)
+
+
+def test_gan_study_config_trains_on_the_full_configs_mass_grid() -> None:
+    study = load_config(REPO / "config" / "gan.yaml")
+    full = load_config(REPO / "config" / "config.yaml")
+    assert gan_models(study) == ["gan", "cgan"]
+    assert mass_grid(study) == mass_grid(full)
+    assert study["gan"]["interpolate"] == full["gan"]["interpolate"]
+    assert (study["gan"]["generator_filters"], study["gan"]["discriminator_filters"]) == (64, 64)
 
 
 def test_defaults_are_filled_in_without_touching_the_input() -> None:
