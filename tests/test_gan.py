@@ -18,6 +18,7 @@ from hepdl.errors import ConfigError, InputFileError
 from hepdl.gan.data import calorimeter_energy, load_images
 from hepdl.gan.generate import ExtrapolationWarning, check_mass_point, generate_gan
 from hepdl.gan.io import export_gan, load_gan, read_generated
+from hepdl.gan.models import Discriminator, EnergySummary
 from hepdl.gan.module import ImageGAN
 from hepdl.gan.observables import ImageJets
 from hepdl.gan.scaling import PixelScaling
@@ -118,6 +119,43 @@ def test_conditional_generator_and_discriminator_respond_to_the_masses() -> None
     d_low = module.discriminator(images, module.conditions(torch.tensor([[1400.0, 850.0]] * 4)))
     d_high = module.discriminator(images, module.conditions(torch.tensor([[1800.0, 850.0]] * 4)))
     assert not torch.allclose(d_low, d_high)
+
+
+def test_energy_summary_measures_total_energy_hottest_pixel_and_batch_spread() -> None:
+    scaling = PixelScaling([SCALE_GEV, 50.0], offset=1.0)
+    rng = np.random.default_rng(5)
+    physical = rng.exponential(3.0, size=(6, 2, 64, 64)) * (rng.random((6, 2, 64, 64)) < 0.03)
+    physical[:, 0, 30, 30] = [40.0, 400.0, 900.0, 1500.0, 2500.0, 4000.0]
+    network = torch.from_numpy(scaling.to_network(physical))
+    summary = EnergySummary(scaling.norm.tolist())
+    features = summary(network).numpy()
+    assert features.shape == (6, summary.n_features) == (6, 5)
+    total = scaling.to_network(physical.sum(axis=(2, 3))[:, :, None, None])[:, :, 0, 0]
+    np.testing.assert_allclose(features[:, :2], total, rtol=1e-4)
+    np.testing.assert_allclose(features[:, 2:4], network.amax(dim=(2, 3)).numpy())
+    assert np.all(np.diff(features[:, 0]) > 0)  # the hot pixel sets the energy scale
+    np.testing.assert_allclose(features[:, 4], features[0, 4])
+    assert features[0, 4] > 0.0
+    same = summary(network[:1].expand(4, -1, -1, -1)).numpy()
+    np.testing.assert_allclose(same[:, 4], 0.0, atol=1e-6)  # a collapsed batch has no spread
+
+
+def test_discriminator_with_energy_summary_sees_the_energy_scale_of_a_fixed_shape() -> None:
+    module = ImageGAN(scales=[SCALE_GEV], energy_summary=True, discriminator_filters=4)
+    assert module.discriminator.energy is not None
+    assert ImageGAN(scales=[SCALE_GEV], discriminator_filters=4).discriminator.energy is None
+    images = torch.rand(3, 1, 64, 64).mul(0.4).requires_grad_(True)
+    module.discriminator(images).sum().backward()
+    assert images.grad is not None
+    # the summary carries gradient: the total-energy path alone moves the logit
+    weights = module.discriminator.dense.weight
+    with torch.no_grad():
+        weights.zero_()
+        weights[0, -3] = 1.0  # the total energy
+    brighter = module.discriminator(images.detach() * 1.05)
+    assert torch.all(brighter > module.discriminator(images.detach()))
+    with pytest.raises(ValueError, match="2 energy norms"):
+        Discriminator(1, 0, 4, energy_norms=[1.0, 2.0])
 
 
 # --- config checks -----------------------------------------------------------------------

@@ -10,14 +10,25 @@ convolutions can check an image against its masses (a condition joined only at t
 layer could add a bias but never interact with the image). For WGAN-GP the critic normalises
 with a per-sample layer norm (GroupNorm with one group) instead of batch norm, which would
 couple the samples the gradient penalty treats one at a time.
+
+Energy summary (``gan.energy_summary``, after CaloGAN): convolutions on log-scaled pixels judge
+shapes well but the energy scale poorly, since an error dt on a hot pixel is an error of
+log(1 + E_max / E0) dt (about 9 dt) in log E. The discriminator can also be given, per
+channel, the image's total energy and its hottest pixel, both in the pixel scaling's log units,
+and the spread of the totals over the batch (a minibatch feature: a generator that collapses
+to one energy is caught). They join the convolutional features at the dense layer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Discriminator", "Generator", "init_weights"]
+from hepdl.gan.scaling import T_MAX
+
+__all__ = ["Discriminator", "EnergySummary", "Generator", "init_weights"]
 
 
 def init_weights(module: nn.Module) -> None:
@@ -72,6 +83,34 @@ class Generator(nn.Module):
         return out
 
 
+class EnergySummary(nn.Module):
+    """Images in network units -> per channel the total and hottest pixel, and the batch spread.
+
+    Args:
+        norms: log(1 + E_max / E0) of each channel: the pixel scaling's normalisation, which
+            turns network values t back into E / E0 = exp(t norm) - 1.
+    """
+
+    def __init__(self, norms: Sequence[float]) -> None:
+        super().__init__()
+        self.norms: Tensor
+        self.register_buffer("norms", torch.as_tensor(list(norms), dtype=torch.float32))
+
+    @property
+    def n_features(self) -> int:
+        """Features per image: total and hottest pixel per channel, and the batch spread."""
+        return 2 * len(self.norms) + 1
+
+    def forward(self, images: Tensor) -> Tensor:
+        """(N, C, H, W) network values -> (N, 2 C + 1) features."""
+        norms = self.norms.to(images.dtype)
+        relative = torch.expm1(images.clamp(0.0, T_MAX) * norms.view(1, -1, 1, 1))
+        total = torch.log1p(relative.sum(dim=(2, 3))) / norms
+        hottest = images.amax(dim=(2, 3))
+        spread = total.std(dim=0, correction=0).mean().expand(len(images), 1)
+        return torch.cat([total, hottest, spread], dim=1)
+
+
 class Discriminator(nn.Module):
     """(N, channels, 64, 64) images (+ conditions) -> (N,) logits (or critic values).
 
@@ -80,9 +119,18 @@ class Discriminator(nn.Module):
         n_conditions: Number of conditioning values (0: unconditional), given as planes.
         filters: Filters of the first convolution; doubled per layer.
         norm: ``batch`` (BCE loss) or ``layer`` (WGAN-GP critic).
+        energy_norms: The pixel scaling's log(1 + E_max / E0) per channel, to give the dense
+            layer the :class:`EnergySummary` of each image; empty: none.
     """
 
-    def __init__(self, channels: int, n_conditions: int, filters: int, norm: str = "batch") -> None:
+    def __init__(
+        self,
+        channels: int,
+        n_conditions: int,
+        filters: int,
+        norm: str = "batch",
+        energy_norms: Sequence[float] = (),
+    ) -> None:
         super().__init__()
         if norm not in ("batch", "layer"):
             msg = f"norm must be 'batch' or 'layer', got {norm!r}"
@@ -100,14 +148,23 @@ class Discriminator(nn.Module):
                 nn.LeakyReLU(0.2, inplace=True),
             ]
         self.features = nn.Sequential(*layers, nn.Flatten())
-        self.dense = nn.Linear(8 * f * 4 * 4, 1)
+        if energy_norms and len(energy_norms) != channels:
+            msg = f"{channels} channels but {len(energy_norms)} energy norms"
+            raise ValueError(msg)
+        self.energy = EnergySummary(energy_norms) if energy_norms else None
+        extra = self.energy.n_features if self.energy is not None else 0
+        self.dense = nn.Linear(8 * f * 4 * 4 + extra, 1)
         self.apply(init_weights)
 
     def forward(self, images: Tensor, conditions: Tensor | None = None) -> Tensor:
         """Images and conditions -> one logit per image."""
+        inputs = images
         if conditions is not None:
             n, _, height, width = images.shape
             planes = conditions.view(n, -1, 1, 1).expand(n, conditions.shape[1], height, width)
-            images = torch.cat([images, planes.to(images.dtype)], dim=1)
-        out: Tensor = self.dense(self.features(images)).squeeze(1)
+            inputs = torch.cat([images, planes.to(images.dtype)], dim=1)
+        features = self.features(inputs)
+        if self.energy is not None:
+            features = torch.cat([features, self.energy(images)], dim=1)
+        out: Tensor = self.dense(features).squeeze(1)
         return out

@@ -49,6 +49,8 @@ class ImageGAN(pl.LightningModule):
         loss: ``bce`` or ``wgan_gp``.
         gradient_penalty: WGAN-GP penalty weight.
         critic_steps: Discriminator updates per generator update.
+        energy_summary: Give the discriminator each image's total energy, hottest pixel and the
+            batch's spread of totals (:class:`~hepdl.gan.models.EnergySummary`).
         learning_rate: Adam learning rate.
         beta1: Adam beta1.
         beta2: Adam beta2.
@@ -62,6 +64,7 @@ class ImageGAN(pl.LightningModule):
         "generator_filters",
         "discriminator_filters",
         "loss",
+        "energy_summary",
     )
 
     def __init__(
@@ -79,6 +82,7 @@ class ImageGAN(pl.LightningModule):
         loss: str = "bce",
         gradient_penalty: float = 10.0,
         critic_steps: int = 1,
+        energy_summary: bool = False,
         learning_rate: float = 2e-4,
         beta1: float = 0.5,
         beta2: float = 0.999,
@@ -93,14 +97,15 @@ class ImageGAN(pl.LightningModule):
             raise ValueError(msg)
         self.automatic_optimization = False
         n_conditions = 2 if conditional else 0
+        self.scaling = PixelScaling(scales, pixel_offset)
         self.generator = Generator(latent_dim, n_conditions, len(channels), generator_filters)
         self.discriminator = Discriminator(
             len(channels),
             n_conditions,
             discriminator_filters,
             norm="layer" if loss == "wgan_gp" else "batch",
+            energy_norms=self.scaling.norm.tolist() if energy_summary else (),
         )
-        self.scaling = PixelScaling(scales, pixel_offset)
 
     @property
     def conditional(self) -> bool:

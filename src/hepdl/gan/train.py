@@ -87,6 +87,7 @@ def gan_hparams(config: Mapping[str, Any], name: str, scales: Sequence[float]) -
         "loss": gan["loss"],
         "gradient_penalty": gan["gradient_penalty"],
         "critic_steps": gan["critic_steps"],
+        "energy_summary": gan["energy_summary"],
         "learning_rate": gan["learning_rate"],
         "beta1": gan["beta1"],
         "beta2": gan["beta2"],
