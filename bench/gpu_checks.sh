@@ -3,12 +3,20 @@
 #   1. the CNN training step: fp32, bf16-mixed and bf16-mixed + channels_last (#5),
 #   2. the GAN generator as a fast simulation against Pythia + the fast simulation (#6),
 #   3. the GAN study (config/gan.yaml): three signal mass points, gan and cgan at published
-#      width, validated against the real-vs-real noise floor (#6).
+#      width, validated against the real-vs-real noise floor (#6),
+#   4. the unconditional GAN again with gan.energy_summary, on the same images (#6).
 # Each step's output goes to OUT_DIR (default gpu-checks/); a failing step does not stop the
 # later ones, and the exit status says whether all passed.
 #
 # Usage: bash bench/gpu_checks.sh [OUT_DIR] [--quick]
-#   --quick: tiny sizes (a minute on a CPU), to check the script itself before a GPU run.
+#   --quick: tiny sizes (about 4 min on 2 CPU cores), to check the script before a GPU run.
+# Needs hepdl and Snakemake installed. On a machine without internet whose Python has torch but
+# not the rest, carry cp312 wheels of the missing packages (Snakemake's ILP solver, pulp, is not
+# needed: the greedy scheduler is used) and install them and hepdl first:
+#   python3 -m pip install -q --no-index --no-deps --target /tmp/site WHEELS/*.whl &&
+#   export PYTHONPATH=/tmp/site PATH=/tmp/site/bin:$PATH &&
+#   python3 -m pip install -q --no-index --no-deps --no-build-isolation --target /tmp/site . &&
+#   bash bench/gpu_checks.sh OUT_DIR
 set -uo pipefail
 
 out=${1:-gpu-checks}
@@ -24,6 +32,7 @@ step() {  # step NAME COMMAND...: run, log to OUT_DIR/NAME.log, remember a failu
   local start=$SECONDS
   if "$@" >"$out/$name.log" 2>&1; then
     echo "   ok in $((SECONDS - start)) s"
+    grep -Ev '^#|^ +[|*]|^ *$' "$out/$name.log" | tail -n 6  # the numbers, not Pythia's banners
   else
     echo "   FAILED ($?) in $((SECONDS - start)) s; tail of $out/$name.log:"
     tail -n 20 "$out/$name.log"
@@ -37,7 +46,7 @@ if [[ $quick == --quick ]]; then
   gan=(--events 20 --images 64 --batch-size 32 --filters 8 --repeat 1)
   # config/gan.yaml shrunk: every sample 150 events in one shard, GANs of a few tiny steps
   config=$out/gan-quick.yaml
-  python - "$config" <<'PY'
+  python3 - "$config" <<'PY'
 import sys, yaml
 config = yaml.safe_load(open("config/gan.yaml"))
 config["results"] = "results-gan-quick"
@@ -59,14 +68,30 @@ else
   cores=16
 fi
 
-step cnn_fp32 python bench/train.py --device "$device" "${cnn[@]}"
-step cnn_bf16 python bench/train.py --device "$device" "${cnn[@]}" --precision bf16-mixed
-step cnn_bf16_nhwc python bench/train.py --device "$device" "${cnn[@]}" --precision bf16-mixed \
+step cnn_fp32 python3 bench/train.py --device "$device" "${cnn[@]}"
+step cnn_bf16 python3 bench/train.py --device "$device" "${cnn[@]}" --precision bf16-mixed
+step cnn_bf16_nhwc python3 bench/train.py --device "$device" "${cnn[@]}" --precision bf16-mixed \
   --channels-last
-step gan_speed python bench/gan.py --device "$device" "${gan[@]}"
-step gan_study snakemake --configfile "$config" --cores "$cores" --until validate_gan
-results=$(python -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['results'])" "$config")
-for model in gan cgan; do
+step gan_speed python3 bench/gan.py --device "$device" "${gan[@]}"
+step gan_study python3 -m snakemake --configfile "$config" --cores "$cores" --scheduler greedy \
+  --until validate_gan
+results=$(python3 -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['results'])" "$config")
+
+energy_config=$out/gan-energy-summary.yaml
+python3 - "$config" "$energy_config" <<'PY'
+import sys, yaml
+config = yaml.safe_load(open(sys.argv[1]))
+config["gan"]["energy_summary"] = True
+yaml.safe_dump(config, open(sys.argv[2], "w"))
+PY
+energy=$results/gan/gan-energy-summary
+step gan_energy_summary bash -c "set -e
+  hepdl train gan --config $energy_config --model gan --output $energy/model.ckpt --no-progress
+  hepdl generate-gan --config $energy_config --model gan --checkpoint $energy/model.ckpt \
+    --output $energy/generated.h5
+  hepdl validate-gan --config $energy_config --model gan --generated $energy/generated.h5 \
+    --output-dir $energy"
+for model in gan cgan gan-energy-summary; do
   if [[ -f $results/gan/$model/validation.json ]]; then
     cp "$results/gan/$model/validation.json" "$out/validation-$model.json"
   fi
