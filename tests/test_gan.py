@@ -127,7 +127,7 @@ def test_energy_summary_measures_total_energy_hottest_pixel_and_batch_spread() -
     physical = rng.exponential(3.0, size=(6, 2, 64, 64)) * (rng.random((6, 2, 64, 64)) < 0.03)
     physical[:, 0, 30, 30] = [40.0, 400.0, 900.0, 1500.0, 2500.0, 4000.0]
     network = torch.from_numpy(scaling.to_network(physical))
-    summary = EnergySummary(scaling.norm.tolist())
+    summary = EnergySummary(scaling)
     features = summary(network).numpy()
     assert features.shape == (6, summary.n_features) == (6, 5)
     total = scaling.to_network(physical.sum(axis=(2, 3))[:, :, None, None])[:, :, 0, 0]
@@ -138,24 +138,40 @@ def test_energy_summary_measures_total_energy_hottest_pixel_and_batch_spread() -
     assert features[0, 4] > 0.0
     same = summary(network[:1].expand(4, -1, -1, -1)).numpy()
     np.testing.assert_allclose(same[:, 4], 0.0, atol=1e-6)  # a collapsed batch has no spread
+    per_sample = EnergySummary(scaling, batch_spread=False)
+    assert per_sample.n_features == 4
+    np.testing.assert_allclose(per_sample(network).numpy(), features[:, :4])
 
 
 def test_discriminator_with_energy_summary_sees_the_energy_scale_of_a_fixed_shape() -> None:
     module = ImageGAN(scales=[SCALE_GEV], energy_summary=True, discriminator_filters=4)
     assert module.discriminator.energy is not None
+    assert module.discriminator.energy.batch_spread
     assert ImageGAN(scales=[SCALE_GEV], discriminator_filters=4).discriminator.energy is None
-    images = torch.rand(3, 1, 64, 64).mul(0.4).requires_grad_(True)
-    module.discriminator(images).sum().backward()
-    assert images.grad is not None
-    # the summary carries gradient: the total-energy path alone moves the logit
+    critic = ImageGAN(scales=[SCALE_GEV], energy_summary=True, loss="wgan_gp")
+    assert critic.discriminator.energy is not None
+    assert not critic.discriminator.energy.batch_spread  # the penalty needs per-sample critics
+    # only the total-energy feature reaches the logit: its gradient must reach the pixels
     weights = module.discriminator.dense.weight
     with torch.no_grad():
         weights.zero_()
         weights[0, -3] = 1.0  # the total energy
+    images = torch.rand(3, 1, 64, 64).mul(0.4).requires_grad_(True)
+    module.discriminator(images).sum().backward()
+    assert images.grad is not None
+    assert torch.all(images.grad > 0)  # every pixel adds energy
     brighter = module.discriminator(images.detach() * 1.05)
     assert torch.all(brighter > module.discriminator(images.detach()))
-    with pytest.raises(ValueError, match="2 energy norms"):
-        Discriminator(1, 0, 4, energy_norms=[1.0, 2.0])
+    with pytest.raises(ValueError, match="a pixel scaling of 2"):
+        Discriminator(1, 0, 4, energy_scaling=PixelScaling([1.0, 2.0], 1.0))
+
+
+def test_gan_saved_before_the_energy_summary_still_loads(tmp_path: Path) -> None:
+    path = saved_gan(tmp_path / "old.ckpt")
+    record = torch.load(path, weights_only=True)
+    del record["hyper_parameters"]["energy_summary"]
+    torch.save(record, path)
+    assert load_gan(path).discriminator.energy is None
 
 
 # --- config checks -----------------------------------------------------------------------

@@ -59,6 +59,8 @@ def load_gan(path: str | os.PathLike[str]) -> ImageGAN:
             path, f"checkpoint of a {record.get('class')}, expected a GAN ({ImageGAN.__name__})"
         )
     hparams = dict(checkpoint.get("hyper_parameters") or {})
+    if "loss" in hparams:  # a GAN saved before the option existed
+        hparams.setdefault("energy_summary", False)
     missing = [key for key in ImageGAN.ARCHITECTURE if key not in hparams]
     if missing:
         raise CheckpointError(path, f"not a GAN checkpoint (no hyper-parameters {missing})")

@@ -15,18 +15,17 @@ Energy summary (``gan.energy_summary``, after CaloGAN): convolutions on log-scal
 shapes well but the energy scale poorly, since an error dt on a hot pixel is an error of
 log(1 + E_max / E0) dt (about 9 dt) in log E. The discriminator can also be given, per
 channel, the image's total energy and its hottest pixel, both in the pixel scaling's log units,
-and the spread of the totals over the batch (a minibatch feature: a generator that collapses
-to one energy is caught). They join the convolutional features at the dense layer.
+and (for the BCE discriminator, not the WGAN-GP critic) the spread of the totals over the batch
+(a minibatch feature: a generator that collapses to one energy is caught). They join the
+convolutional features at the dense layer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 from torch import Tensor, nn
 
-from hepdl.gan.scaling import T_MAX
+from hepdl.gan.scaling import PixelScaling
 
 __all__ = ["Discriminator", "EnergySummary", "Generator", "init_weights"]
 
@@ -84,31 +83,34 @@ class Generator(nn.Module):
 
 
 class EnergySummary(nn.Module):
-    """Images in network units -> per channel the total and hottest pixel, and the batch spread.
+    """Images in network units -> per channel the total and hottest pixel (and the batch spread).
 
     Args:
-        norms: log(1 + E_max / E0) of each channel: the pixel scaling's normalisation, which
-            turns network values t back into E / E0 = exp(t norm) - 1.
+        scaling: The pixel scaling the images are in; the total is summed in physical units and
+            scaled back, so it is the network value of one pixel holding the whole image.
+        batch_spread: Add the spread of the totals over the batch (a minibatch feature). Off for
+            the WGAN-GP critic, whose gradient penalty treats samples one at a time.
     """
 
-    def __init__(self, norms: Sequence[float]) -> None:
+    def __init__(self, scaling: PixelScaling, batch_spread: bool = True) -> None:
         super().__init__()
-        self.norms: Tensor
-        self.register_buffer("norms", torch.as_tensor(list(norms), dtype=torch.float32))
+        self.scaling = scaling
+        self.batch_spread = batch_spread
 
     @property
     def n_features(self) -> int:
-        """Features per image: total and hottest pixel per channel, and the batch spread."""
-        return 2 * len(self.norms) + 1
+        """Features per image: total and hottest pixel per channel (and the batch spread)."""
+        return 2 * len(self.scaling.scales) + int(self.batch_spread)
 
     def forward(self, images: Tensor) -> Tensor:
-        """(N, C, H, W) network values -> (N, 2 C + 1) features."""
-        norms = self.norms.to(images.dtype)
-        relative = torch.expm1(images.clamp(0.0, T_MAX) * norms.view(1, -1, 1, 1))
-        total = torch.log1p(relative.sum(dim=(2, 3))) / norms
-        hottest = images.amax(dim=(2, 3))
-        spread = total.std(dim=0, correction=0).mean().expand(len(images), 1)
-        return torch.cat([total, hottest, spread], dim=1)
+        """(N, C, H, W) network values -> (N, n_features) features."""
+        physical = self.scaling.to_physical_torch(images)
+        total = self.scaling.to_network_torch(physical.sum(dim=(2, 3), keepdim=True)).flatten(1)
+        features = [total, images.amax(dim=(2, 3))]
+        if self.batch_spread:
+            spread = total.std(dim=0, correction=0).mean()
+            features.append(spread.expand(len(images), 1))
+        return torch.cat(features, dim=1)
 
 
 class Discriminator(nn.Module):
@@ -119,8 +121,8 @@ class Discriminator(nn.Module):
         n_conditions: Number of conditioning values (0: unconditional), given as planes.
         filters: Filters of the first convolution; doubled per layer.
         norm: ``batch`` (BCE loss) or ``layer`` (WGAN-GP critic).
-        energy_norms: The pixel scaling's log(1 + E_max / E0) per channel, to give the dense
-            layer the :class:`EnergySummary` of each image; empty: none.
+        energy_scaling: The pixel scaling of the images, to give the dense layer the
+            :class:`EnergySummary` of each image (None: none).
     """
 
     def __init__(
@@ -129,7 +131,7 @@ class Discriminator(nn.Module):
         n_conditions: int,
         filters: int,
         norm: str = "batch",
-        energy_norms: Sequence[float] = (),
+        energy_scaling: PixelScaling | None = None,
     ) -> None:
         super().__init__()
         if norm not in ("batch", "layer"):
@@ -148,10 +150,12 @@ class Discriminator(nn.Module):
                 nn.LeakyReLU(0.2, inplace=True),
             ]
         self.features = nn.Sequential(*layers, nn.Flatten())
-        if energy_norms and len(energy_norms) != channels:
-            msg = f"{channels} channels but {len(energy_norms)} energy norms"
-            raise ValueError(msg)
-        self.energy = EnergySummary(energy_norms) if energy_norms else None
+        self.energy = None
+        if energy_scaling is not None:
+            if len(energy_scaling.scales) != channels:
+                msg = f"{channels} channels but a pixel scaling of {len(energy_scaling.scales)}"
+                raise ValueError(msg)
+            self.energy = EnergySummary(energy_scaling, batch_spread=norm == "batch")
         extra = self.energy.n_features if self.energy is not None else 0
         self.dense = nn.Linear(8 * f * 4 * 4 + extra, 1)
         self.apply(init_weights)

@@ -104,7 +104,7 @@ class ImageGAN(pl.LightningModule):
             n_conditions,
             discriminator_filters,
             norm="layer" if loss == "wgan_gp" else "batch",
-            energy_norms=self.scaling.norm.tolist() if energy_summary else (),
+            energy_scaling=self.scaling if energy_summary else None,
         )
 
     @property

@@ -58,6 +58,11 @@ class PixelScaling:
         t = np.clip(np.asarray(network, dtype=np.float64), 0.0, T_MAX)
         return (self.offset * np.expm1(t * norm)).astype(np.float32)
 
+    def to_network_torch(self, physical: torch.Tensor) -> torch.Tensor:
+        """As :meth:`to_network`, for a tensor (same device and dtype; differentiable)."""
+        norm = torch.as_tensor(self.norm, dtype=physical.dtype, device=physical.device)
+        return torch.log1p(physical.clamp(min=0.0) / self.offset) / norm.view(-1, 1, 1)
+
     def to_physical_torch(self, network: torch.Tensor) -> torch.Tensor:
         """As :meth:`to_physical`, for a tensor (same device and dtype)."""
         norm = torch.as_tensor(self.norm, dtype=network.dtype, device=network.device)
