@@ -69,6 +69,14 @@ def test_truth_fat_jets_are_on_by_default_and_a_boolean() -> None:
     expect_error({**raw, "detector": {"fatjet": {"truth": "no"}}}, "detector.fatjet.truth")
 
 
+def test_selection_cannot_count_large_r_jets_the_detector_does_not_keep() -> None:
+    raw = config_with(JZ4={**JZ4, "events": 10, "shards": 1})
+    assert validate_config(raw)["detector"]["fatjet"]["pt_min_gev"] == 200.0
+    softer = {**raw, "selection": {"jet_pt_min_gev": 150.0}}
+    expect_error(softer, "selection.jet_pt_min_gev", "150.0 GeV", "detector.fatjet.pt_min_gev")
+    validate_config({**softer, "detector": {"fatjet": {"pt_min_gev": 150.0}}})
+
+
 def expect_error(config: Any, key: str, *fragments: str) -> ConfigError:
     with pytest.raises(ConfigError) as caught:
         validate_config(config, source="test.yaml")

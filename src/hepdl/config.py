@@ -114,6 +114,16 @@ def _check_physics(config: Config, source: str) -> None:
                     source,
                 )
             slices.append((sample["pileup_mu"], low, high, name))
+    kept_gev = config["detector"]["fatjet"]["pt_min_gev"]
+    counted_gev = config["selection"]["jet_pt_min_gev"]
+    if counted_gev < kept_gev:
+        raise ConfigError(
+            "selection.jet_pt_min_gev",
+            f"the selection counts large-R jets above {counted_gev} GeV, but the detector keeps "
+            f"none below detector.fatjet.pt_min_gev = {kept_gev} GeV; lower that to "
+            f"{counted_gev} or less",
+            source,
+        )
     # Slices of one pile-up condition must tile pT-hat without double counting; a pile-up
     # copy of a slice (a different mu) is a different sample set and may repeat its range.
     slices.sort()
