@@ -4,7 +4,7 @@ For one signal sample (RPV 1400/850 by default), measured in the same run:
 
 * pythia: :func:`hepdl.generate.generate_shard` (its event loop; initialisation excluded);
 * fastsim: :func:`hepdl.detector.simulate_shard` on those events (writing the ROOT file
-  included): together the cost of one simulated event, 1 / (1/pythia + 1/fastsim), before the
+  included; without truth large-R jets, as the full config): together the cost of one simulated event, 1 / (1/pythia + 1/fastsim), before the
   images stage even runs;
 * gan: :meth:`hepdl.gan.module.ImageGAN.generate`, whole images in GeV (the scaling undone), in
   batches on ``--device``, after a warm-up batch, CUDA synchronised. The networks are the
@@ -74,6 +74,7 @@ def main() -> None:
             {
                 "results": str(Path(folder) / "results"),
                 "samples": {"RPV_1400_850": {**SAMPLE, "events": args.events, "shards": 1}},
+                "detector": {"fatjet": {"truth": False}},  # as the full config: images need none
             }
         )
         pythia = min(
