@@ -5,10 +5,11 @@
 #   3. the GAN study (config/gan.yaml): three signal mass points, gan and cgan at published
 #      width, validated against the real-vs-real noise floor (#6),
 #   4. the unconditional GAN again with gan.energy_summary, on the same images (#6).
-# Each step's output goes to OUT_DIR (default gpu-checks/); a failing step does not stop the
-# later ones, and the exit status says whether all passed.
+# OUT_DIR receives four logs (cnn.log, gan_speed.log, gan_study.log, gan_energy_summary.log) and
+# validation.json (every model's metrics); each step also prints its numbers. A failing or
+# timed-out step does not stop the later ones; the exit status says whether all passed.
 #
-# Usage: bash bench/gpu_checks.sh [OUT_DIR] [--quick]
+# Usage: bash bench/gpu_checks.sh [--quick] [OUT_DIR]     (OUT_DIR default: gpu-checks)
 #   --quick: tiny sizes (about 4 min on 2 CPU cores), to check the script before a GPU run.
 # Needs hepdl and Snakemake installed. On a machine without internet whose Python has torch but
 # not the rest, carry cp312 wheels of the missing packages (Snakemake's ILP solver, pulp, is not
@@ -19,81 +20,106 @@
 #   bash bench/gpu_checks.sh OUT_DIR
 set -uo pipefail
 
-out=${1:-gpu-checks}
-quick=${2:-}
-mkdir -p "$out"
+quick=false
+out=gpu-checks
+for arg in "$@"; do
+  case $arg in
+    --quick) quick=true ;;
+    -*) echo "unknown option $arg; usage: bash bench/gpu_checks.sh [--quick] [OUT_DIR]" >&2; exit 2 ;;
+    *) out=$arg ;;
+  esac
+done
+mkdir -p "$out" && out=$(cd "$out" && pwd) || exit 2
+cd "$(dirname "$0")/.." || exit 2  # the repository root: configs, bench/ and the Snakefile
+scratch=$(mktemp -d) || exit 2
 export PYTHONUNBUFFERED=1
 failed=0
 
-step() {  # step NAME COMMAND...: run, log to OUT_DIR/NAME.log, remember a failure
-  local name=$1
-  shift
+step() {  # step NAME SECONDS COMMAND...: run under a time limit, log to OUT_DIR/NAME.log
+  local name=$1 limit=$2
+  shift 2
   echo "== $name: $*"
-  local start=$SECONDS
-  if "$@" >"$out/$name.log" 2>&1; then
+  local start=$SECONDS status
+  timeout "$limit" "$@" >>"$out/$name.log" 2>&1
+  status=$?
+  if ((status == 0)); then
     echo "   ok in $((SECONDS - start)) s"
     grep -Ev '^#|^ +[|*]|^ *$' "$out/$name.log" | tail -n 6  # the numbers, not Pythia's banners
   else
-    echo "   FAILED ($?) in $((SECONDS - start)) s; tail of $out/$name.log:"
+    echo "   FAILED (status $status$( ((status == 124)) && echo ", over ${limit} s")) in $((SECONDS - start)) s:"
     tail -n 20 "$out/$name.log"
     failed=1
   fi
+  return "$status"
 }
 
-if [[ $quick == --quick ]]; then
+rm -f "$out"/{cnn,gan_speed,gan_study,gan_energy_summary}.log "$out/validation.json"
+if $quick; then
   device=cpu
   cnn=(--steps 2 --warmup 1 --batch 32 --workers 0)
   gan=(--events 20 --images 64 --batch-size 32 --filters 8 --repeat 1)
-  # config/gan.yaml shrunk: every sample 150 events in one shard, GANs of a few tiny steps
-  config=$out/gan-quick.yaml
-  python3 - "$config" <<'PY'
-import sys, yaml
-config = yaml.safe_load(open("config/gan.yaml"))
-config["results"] = "results-gan-quick"
-for spec in config["samples"].values():
-    spec.update(events=150, shards=1)
-config["train"].update(threads=1, num_workers=0)
-config["gan"].update(max_epochs=1, limit_train_batches=2, generator_filters=4,
-                     discriminator_filters=4, batch_size=16, select_events=10,
-                     generate_events=40, validation_events=20)
-yaml.safe_dump(config, open(sys.argv[1], "w"))
-PY
   cores=2
 else
   device=cuda
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/cnn.log" ||
+    failed=1
   cnn=(--published --steps 20 --warmup 5 --workers 8)
   gan=(--images 65536 --batch-size 4096)
-  config=config/gan.yaml
   cores=16
 fi
 
-step cnn_fp32 python3 bench/train.py --device "$device" "${cnn[@]}"
-step cnn_bf16 python3 bench/train.py --device "$device" "${cnn[@]}" --precision bf16-mixed
-step cnn_bf16_nhwc python3 bench/train.py --device "$device" "${cnn[@]}" --precision bf16-mixed \
-  --channels-last
-step gan_speed python3 bench/gan.py --device "$device" "${gan[@]}"
-step gan_study python3 -m snakemake --configfile "$config" --cores "$cores" --scheduler greedy \
-  --until validate_gan
-results=$(python3 -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['results'])" "$config")
-
-energy_config=$out/gan-energy-summary.yaml
-python3 - "$config" "$energy_config" <<'PY'
+# The study's config, and the same with the energy summary. --quick shrinks config/gan.yaml:
+# every sample 150 events in one shard, GANs of a few tiny steps.
+config=$scratch/gan.yaml
+energy_config=$scratch/gan-energy-summary.yaml
+python3 - "$quick" "$config" "$energy_config" <<'PY' || exit 2
 import sys, yaml
-config = yaml.safe_load(open(sys.argv[1]))
+quick, study, energy = sys.argv[1] == "true", sys.argv[2], sys.argv[3]
+config = yaml.safe_load(open("config/gan.yaml"))
+if quick:
+    config["results"] = "results-gan-quick"
+    for spec in config["samples"].values():
+        spec.update(events=150, shards=1)
+    config["train"].update(threads=1, num_workers=0)
+    config["gan"].update(max_epochs=1, limit_train_batches=2, generator_filters=4,
+                         discriminator_filters=4, batch_size=16, select_events=10,
+                         generate_events=40, validation_events=20)
+yaml.safe_dump(config, open(study, "w"))
 config["gan"]["energy_summary"] = True
-yaml.safe_dump(config, open(sys.argv[2], "w"))
+yaml.safe_dump(config, open(energy, "w"))
 PY
+results=$(python3 -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['results'])" \
+  "$config") || exit 2
 energy=$results/gan/gan-energy-summary
-step gan_energy_summary bash -c "set -e
-  hepdl train gan --config $energy_config --model gan --output $energy/model.ckpt --no-progress
-  hepdl generate-gan --config $energy_config --model gan --checkpoint $energy/model.ckpt \
-    --output $energy/generated.h5
-  hepdl validate-gan --config $energy_config --model gan --generated $energy/generated.h5 \
-    --output-dir $energy"
-for model in gan cgan gan-energy-summary; do
-  if [[ -f $results/gan/$model/validation.json ]]; then
-    cp "$results/gan/$model/validation.json" "$out/validation-$model.json"
-  fi
-done
+
+energy_summary_gan() {
+  hepdl train gan --config "$energy_config" --model gan --output "$energy/model.ckpt" \
+    --no-progress &&
+    hepdl generate-gan --config "$energy_config" --model gan --checkpoint "$energy/model.ckpt" \
+      --output "$energy/generated.h5" &&
+    hepdl validate-gan --config "$energy_config" --model gan --generated "$energy/generated.h5" \
+      --output-dir "$energy"
+}
+
+step cnn 240 python3 bench/train.py --device "$device" "${cnn[@]}"
+step cnn 240 python3 bench/train.py --device "$device" "${cnn[@]}" --precision bf16-mixed
+step cnn 240 python3 bench/train.py --device "$device" "${cnn[@]}" --precision bf16-mixed \
+  --channels-last
+step gan_speed 240 python3 bench/gan.py --device "$device" "${gan[@]}"
+rm -f "$results"/gan/*/validation.json
+step gan_study 900 python3 -m snakemake --configfile "$config" --cores "$cores" \
+  --scheduler greedy --show-failed-logs --until validate_gan
+export energy_config energy
+export -f energy_summary_gan  # timeout runs programs, not functions: run it in a child bash
+step gan_energy_summary 600 bash -c energy_summary_gan
+
+# One file of every model's metrics: what came back is what this run produced.
+python3 - "$out/validation.json" "$results"/gan/*/validation.json <<'PY' || failed=1
+import json, pathlib, sys
+files = [pathlib.Path(name) for name in sys.argv[2:] if pathlib.Path(name).is_file()]
+merged = {path.parent.name: json.loads(path.read_text()) for path in files}
+pathlib.Path(sys.argv[1]).write_text(json.dumps(merged, indent=1))
+print(f"validation.json: {sorted(merged)}")
+PY
+rm -rf "$scratch"
 exit $failed
