@@ -159,13 +159,32 @@ def _cmd_features(args: argparse.Namespace) -> None:
     )
 
 
+def _shard_features_arg(config: dict[str, Any], args: argparse.Namespace) -> Path | None:
+    """The shard's feature table that decides the skim: --features, else the contract path
+    (none needed without a skim)."""
+    from hepdl.reco.stage import features_path
+
+    if args.features is not None:
+        return Path(args.features)
+    if config["preselection"] == "none":
+        return None
+    return features_path(config, args.sample, args.shard)
+
+
 def _cmd_images(args: argparse.Namespace) -> None:
     from hepdl.images.stage import images_shard
     from hepdl.reco.merge import shard_path
 
     config = load_config(args.config)
     detector = args.input or shard_path(config, "detector", ".root", args.sample, args.shard)
-    result = images_shard(config, args.sample, args.shard, detector, output=args.output)
+    result = images_shard(
+        config,
+        args.sample,
+        args.shard,
+        detector,
+        output=args.output,
+        features_file=_shard_features_arg(config, args),
+    )
     rate = result.n_events / result.histogram_seconds if result.histogram_seconds > 0 else 0.0
     print(
         f"images: {args.sample} shard {args.shard}: {result.n_events} events in "
@@ -179,7 +198,14 @@ def _cmd_graphs(args: argparse.Namespace) -> None:
 
     config = load_config(args.config)
     detector = args.input or shard_path(config, "detector", ".root", args.sample, args.shard)
-    result = graphs_shard(config, args.sample, args.shard, detector, output=args.output)
+    result = graphs_shard(
+        config,
+        args.sample,
+        args.shard,
+        detector,
+        output=args.output,
+        features_file=_shard_features_arg(config, args),
+    )
     print(
         f"graphs: {args.sample} shard {args.shard}: {result.n_events} graphs, {result.n_nodes} "
         f"nodes, {result.n_edges} edges in {result.seconds:.1f} s -> {result.path}"
@@ -203,7 +229,7 @@ def _cmd_merge(args: argparse.Namespace) -> None:
     outputs = outputs or split_paths(config, args.kind, suffix)
     merged = load_events(config, features)
     if args.kind == "features":
-        sizes = merge_features(merged, outputs, config)
+        sizes = merge_features(merged, outputs, config, skim_output=args.skim)
     else:
         # By default, the shard files of the same (sample, shard) as the feature tables.
         inputs = args.inputs or [
@@ -259,12 +285,18 @@ def _add_preprocessing_stages(stages: argparse._SubParsersAction[argparse.Argume
         "--xsec", type=Path, help="the sample's xsec.json (default: {results}/events/{sample}/)"
     )
     features.set_defaults(func=_cmd_features)
-    _add_shard_stage(stages, "images", "3-channel eta-phi images of one shard (HDF5)").set_defaults(
-        func=_cmd_images
-    )
-    _add_shard_stage(stages, "graphs", "tower and track graphs of one shard (HDF5)").set_defaults(
-        func=_cmd_graphs
-    )
+    for name, help_text, func in (
+        ("images", "3-channel eta-phi images of one shard's skimmed events (HDF5)", _cmd_images),
+        ("graphs", "tower and track graphs of one shard's skimmed events (HDF5)", _cmd_graphs),
+    ):
+        stage = _add_shard_stage(stages, name, help_text)
+        stage.add_argument(
+            "--features",
+            type=Path,
+            help="the shard's feature table, whose passBaseline decides the skim (default: "
+            "{results}/features/{sample}/{shard}.parquet; unused with preselection: none)",
+        )
+        stage.set_defaults(func=func)
 
     merge = stages.add_parser(
         "merge", help="shuffle the shards of all samples into the train/val/test splits"
@@ -284,6 +316,12 @@ def _add_preprocessing_stages(stages: argparse._SubParsersAction[argparse.Argume
     )
     merge.add_argument(
         "--outputs", nargs=3, type=Path, metavar=("TRAIN", "VAL", "TEST"), help="split files"
+    )
+    merge.add_argument(
+        "--skim",
+        type=Path,
+        help="with --kind features: the per-sample skim record (default: "
+        "{results}/features/skim.json)",
     )
     merge.set_defaults(func=_cmd_merge)
 
@@ -308,11 +346,22 @@ def _cmd_train(args: argparse.Namespace) -> None:
             config["train"][key] = getattr(args, key)
     _lightning_logs_once()
     progress = not args.no_progress
+    if args.kind != "gan":
+        from hepdl.errors import ConfigError
+        from hepdl.train.settings import model_kind
+
+        args.model = args.model or args.kind
+        if model_kind(config, args.model) != args.kind:
+            raise ConfigError(
+                "train.models", f"--model {args.model} is a {model_kind(config, args.model)}, "
+                f"not a {args.kind}"
+            )
     if args.kind == "gbdt":
         from hepdl.train.gbdt import train_gbdt
 
         gbdt = train_gbdt(
             config,
+            args.model,
             train_file=args.train,
             val_file=args.val,
             output=args.output,
@@ -350,6 +399,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
         result = train_gnn(
             config,
+            args.model,
             train_file=args.train,
             val_file=args.val,
             output=args.output,
@@ -359,7 +409,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
     elif args.kind == "cnn":
         result = train_cnn(
             config,
-            args.model or "cnn",
+            args.model,
             train_file=args.train,
             val_file=args.val,
             output=args.output,
@@ -369,6 +419,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
     elif args.kind == "mlp":
         result = train_mlp(
             config,
+            args.model,
             train_file=args.train,
             val_file=args.val,
             output=args.output,
@@ -378,6 +429,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
     else:
         result = train_cnn_jets(
             config,
+            args.model,
             cnn_model=args.cnn_model,
             images=dict(zip(("train", "val"), args.images, strict=True)) if args.images else None,
             features=(
@@ -444,6 +496,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         config,
         _predictions_arg(config, args.predictions),
         features=args.features,
+        skim=args.skim,
         output=args.output,
         plots_dir=args.plots_dir,
         costs=_costs_arg(config, args.costs),
@@ -452,10 +505,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     best = ", ".join(
         f"{name} {m['tpr_at_benchmark_fpr']:.3f}"
         for name, m in result.metrics.items()
-        if name != "cuts" and m["tpr_at_benchmark_fpr"] is not None
+        if name not in ("cuts", "skim") and m["tpr_at_benchmark_fpr"] is not None
     )
     print(
-        f"evaluate: cuts tpr {cuts['tpr']:.3f} at fpr {cuts['fpr']:.3g}; signal efficiency at "
+        f"evaluate: cuts tpr {cuts['tpr']:.3f} at fpr {cuts['fpr']:.3g} (background N_eff "
+        f"{cuts['background']['n_eff']:.1f}{', UNMEASURED' if cuts['unmeasured'] else ''}); "
+        f"signal efficiency at "
         f"that fpr: {best}; {len(result.plots)} plots in {result.seconds:.1f} s "
         f"-> {result.metrics_file}"
     )
@@ -504,8 +559,16 @@ def _add_model_stages(stages: argparse._SubParsersAction[argparse.ArgumentParser
             )
         sub.set_defaults(func=_cmd_train, model=None)
         if kind == "cnn":
-            sub.add_argument("--model", help="CNN name, a key of train.cnn.channels (default cnn)")
-        elif kind == "gan":
+            sub.add_argument(
+                "--model",
+                help="CNN name, a key of train.cnn.channels or a seed replica {name}_seed{k} "
+                "(default cnn)",
+            )
+        elif kind != "gan":
+            sub.add_argument(
+                "--model", help=f"{kind} or a seed replica {kind}_seed{{k}} (default {kind})"
+            )
+        if kind == "gan":
             sub.add_argument("--model", choices=["gan", "cgan"], help="which GAN (default gan)")
         elif kind == "gbdt":
             sub.add_argument("--threads", type=int, help="CPU threads (default: from the config)")
@@ -541,6 +604,9 @@ def _add_model_stages(stages: argparse._SubParsersAction[argparse.ArgumentParser
         )
         sub.add_argument("--output", type=Path, help="table or metrics file")
     evaluate.add_argument("--features", type=Path, help="features test split")
+    evaluate.add_argument(
+        "--skim", type=Path, help="the features merge's skim record (default: contract)"
+    )
     evaluate.add_argument("--plots-dir", type=Path, help="default: {results}/plots")
     evaluate.add_argument(
         "--costs",

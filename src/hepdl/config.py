@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import os
 from collections.abc import Iterator, Mapping
 from importlib import resources
@@ -104,8 +105,8 @@ def _check_physics(config: Config, source: str) -> None:
                 "m_neutralino < m_gluino",
                 source,
             )
-        if process == "qcd":
-            low, high = sample["pthat_min_gev"], sample["pthat_max_gev"]
+        if process in ("qcd", "qcd_biased"):
+            low, high = sample["pthat_min_gev"], sample.get("pthat_max_gev", math.inf)
             if low >= high:
                 raise ConfigError(
                     f"{key}.pthat_max_gev",

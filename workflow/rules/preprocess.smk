@@ -40,7 +40,9 @@ rule features:
 
 rule images:
     input:
-        DETECTOR_FILE,
+        detector=DETECTOR_FILE,
+        # Its passBaseline decides which events are built (the skim, config "preselection").
+        features=rules.features.output[0],
     output:
         f"{RESULTS}/images/{{sample}}/{{shard}}.h5",
     log:
@@ -50,6 +52,7 @@ rule images:
     params:
         config=EFFECTIVE_CONFIG,
         images=config["images"],
+        preselection=config["preselection"],
     threads: 1
     resources:
         mem_mb=4000,
@@ -58,12 +61,15 @@ rule images:
         "../../envs/preprocess.yaml"
     shell:
         "hepdl images --config {params.config} --sample {wildcards.sample}"
-        " --shard {wildcards.shard} --input {input} --output {output} 2> {log}"
+        " --shard {wildcards.shard} --input {input.detector} --features {input.features}"
+        " --output {output} 2> {log}"
 
 
 rule graphs:
     input:
-        DETECTOR_FILE,
+        detector=DETECTOR_FILE,
+        # Its passBaseline decides which events are built (the skim, config "preselection").
+        features=rules.features.output[0],
     output:
         f"{RESULTS}/graphs/{{sample}}/{{shard}}.h5",
     log:
@@ -73,6 +79,7 @@ rule graphs:
     params:
         config=EFFECTIVE_CONFIG,
         graphs=config["graphs"],
+        preselection=config["preselection"],
     threads: 1
     resources:
         mem_mb=4000,
@@ -81,20 +88,23 @@ rule graphs:
         "../../envs/preprocess.yaml"
     shell:
         "hepdl graphs --config {params.config} --sample {wildcards.sample}"
-        " --shard {wildcards.shard} --input {input} --output {output} 2> {log}"
+        " --shard {wildcards.shard} --input {input.detector} --features {input.features}"
+        " --output {output} 2> {log}"
 
 
 rule merge_features:
     input:
         expand(rules.features.output[0], zip, sample=SHARD_SAMPLES, shard=SHARD_INDICES),
     output:
-        expand(f"{RESULTS}/features/{{split}}.parquet", split=SPLITS),
+        splits=expand(f"{RESULTS}/features/{{split}}.parquet", split=SPLITS),
+        skim=f"{RESULTS}/features/skim.json",
     log:
         "logs/merge/features.log",
     params:
         config=EFFECTIVE_CONFIG,
         splits=config["splits"],
         seed=config["seed"],
+        preselection=config["preselection"],
     threads: 1
     resources:
         mem_mb=2000,
@@ -103,7 +113,7 @@ rule merge_features:
         "../../envs/preprocess.yaml"
     shell:
         "hepdl merge --config {params.config} --kind features --features {input}"
-        " --outputs {output} 2> {log}"
+        " --outputs {output.splits} --skim {output.skim} 2> {log}"
 
 
 rule merge_images:
@@ -120,6 +130,7 @@ rule merge_images:
         config=EFFECTIVE_CONFIG,
         splits=config["splits"],
         seed=config["seed"],
+        preselection=config["preselection"],
     threads: 1
     resources:
         mem_mb=config["splits"]["merge_buffer_mb"] + 2000,
@@ -145,6 +156,7 @@ rule merge_graphs:
         config=EFFECTIVE_CONFIG,
         splits=config["splits"],
         seed=config["seed"],
+        preselection=config["preselection"],
     threads: 1
     resources:
         mem_mb=config["splits"]["merge_buffer_mb"] + 2000,
@@ -159,7 +171,7 @@ rule merge_graphs:
 rule plot_inputs:
     input:
         images=f"{RESULTS}/images/train.h5",
-        features=rules.merge_features.output,
+        features=rules.merge_features.output.splits,
     output:
         expand(
             f"{RESULTS}/plots/inputs/{{name}}.{{fmt}}",

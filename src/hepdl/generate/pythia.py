@@ -53,13 +53,16 @@ def process_settings(sample: Sample, slha_file: str | None = None) -> list[str]:
             f"PhaseSpace:pTHatMax = {sample.pthat_max_gev}",
         ]
     if sample.process == "qcd_biased":
-        return [
+        settings = [
             "HardQCD:all = on",
             f"PhaseSpace:pTHatMin = {sample.pthat_min_gev}",
             "PhaseSpace:bias2Selection = on",
             f"PhaseSpace:bias2SelectionPow = {sample.bias_power}",
             f"PhaseSpace:bias2SelectionRef = {sample.pthat_min_gev}",
         ]
+        if sample.pthat_max_gev is not None:  # a biased slice: the bias spends its events near the top
+            settings.append(f"PhaseSpace:pTHatMax = {sample.pthat_max_gev}")
+        return settings
     if sample.process == "minbias":
         return ["SoftQCD:inelastic = on"]
     msg = f"sample {sample.name}: unknown process '{sample.process}'"

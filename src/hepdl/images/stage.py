@@ -26,6 +26,7 @@ from hepdl.errors import InputFileError
 from hepdl.images.histogram import CHANNELS, ImageSpec, SparseImages, sparse_event_images
 from hepdl.io.atomic import atomic_path
 from hepdl.reco.inputs import event_column, read_deposits
+from hepdl.reco.stage import skim_mask
 from hepdl.samples import get_sample
 
 __all__ = [
@@ -140,18 +141,26 @@ def images_shard(
     shard: int,
     detector_file: str | os.PathLike[str],
     output: str | os.PathLike[str] | None = None,
+    *,
+    features_file: str | os.PathLike[str] | None = None,
 ) -> ImagesResult:
     """Histogram the images of one shard and write them atomically.
 
+    Only the events the skim keeps (the config's ``preselection``, read from the shard's
+    feature table ``features_file``) are built.
+
     Raises:
-        ConfigError: for an unknown sample or shard.
-        InputFileError: naming a missing or malformed detector file.
+        ConfigError: for an unknown sample or shard, or a skim without a feature table.
+        InputFileError: naming a missing or malformed detector or feature file.
     """
     start = time.perf_counter()
     sample = get_sample(config, sample_name)
     sample.shard_events(shard)
     path = Path(output) if output is not None else images_path(config, sample.name, shard)
     events = read_deposits(detector_file)
+    events = events[
+        skim_mask(config, features_file, event_column(events, "Number"), detector_file)
+    ]
     spec = ImageSpec.from_config(config)
     histogram_start = time.perf_counter()
     try:

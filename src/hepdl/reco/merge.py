@@ -4,10 +4,17 @@
 and assigns their events to the splits (:mod:`hepdl.reco.splits`); :func:`merge_features`
 writes ``results/features/{split}.parquet``. The image and graph merges start from the same
 :class:`MergedEvents`, so every split holds the same events in the same order everywhere.
+
+The skim (the config's ``preselection``) happens here: only the events it keeps are assigned to
+the splits, and :func:`skim_record` counts, per sample, the generated events, those passing the
+baseline and the signal region, raw and weighted, before anything is dropped. The features merge
+writes that record as ``results/features/skim.json``: the denominator of every efficiency
+quoted relative to all generated events, and the cut-flow's first rows.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +26,8 @@ from numpy.typing import NDArray
 
 import hepdl
 from hepdl.errors import ConfigError, InputFileError
+from hepdl.io.atomic import write_json_atomic
+from hepdl.reco.selection import preselected
 from hepdl.reco.splits import SPLITS, SplitAssignment, assign_splits, split_fractions
 from hepdl.reco.stage import read_features, write_features
 
@@ -29,9 +38,15 @@ __all__ = [
     "event_blocks",
     "load_events",
     "merge_features",
+    "read_skim",
     "shard_path",
+    "skim_path",
+    "skim_record",
     "split_paths",
 ]
+
+#: Per-sample counts of :func:`skim_record`, raw (``n_*``) and weighted (``weight_*``).
+SKIM_STEPS = ("generated", "baseline", "signal_region")
 
 
 @dataclass(frozen=True)
@@ -43,11 +58,15 @@ class MergedEvents:
         columns: Every feature-table column over all shards, concatenated in input order,
             plus ``normweight`` (weight / the largest weight of all events).
         assignment: Where each event goes.
+        skim: Per sample, its events before the skim (:func:`skim_record`).
+        preselection: The skim applied (the config's ``preselection``).
     """
 
     files: list[Path]
     columns: dict[str, NDArray[Any]]
     assignment: SplitAssignment
+    skim: dict[str, dict[str, Any]]
+    preselection: str
 
     def split_columns(self, split: str) -> dict[str, NDArray[Any]]:
         """The columns of the events of ``split``, in written order."""
@@ -88,16 +107,79 @@ def split_paths(config: Mapping[str, Any], kind: str, suffix: str) -> dict[str, 
     return {split: Path(config["results"]) / kind / f"{split}{suffix}" for split in SPLITS}
 
 
+def skim_path(config: Mapping[str, Any]) -> Path:
+    """Contract path ``{results}/features/skim.json`` of the per-sample skim record."""
+    return Path(config["results"]) / "features" / "skim.json"
+
+
+def skim_record(tables: Sequence[Mapping[str, NDArray[Any]]]) -> dict[str, dict[str, Any]]:
+    """Per sample, over all its shards: events generated, passing the baseline and the signal
+    region, raw (``n_*``) and weighted (``weight_*``, expected events at the luminosity), with
+    the sum of squared weights of each (``weight2_*``, for N_eff) and the sample's label."""
+    record: dict[str, dict[str, Any]] = {}
+    for table in tables:
+        if not len(table["sample"]):
+            continue
+        entry = record.setdefault(
+            str(table["sample"][0]),
+            {"label": int(table["label"][0]), **{f"{k}_{s}": 0 for k in ("n", "weight", "weight2") for s in SKIM_STEPS}},
+        )
+        weight = np.asarray(table["weight"], dtype=np.float64)
+        masks = {
+            "generated": np.ones(len(weight), dtype=bool),
+            "baseline": np.asarray(table["passBaseline"], dtype=bool),
+            "signal_region": np.asarray(table["passSR"], dtype=bool),
+        }
+        for step, mask in masks.items():
+            entry[f"n_{step}"] += int(mask.sum())
+            entry[f"weight_{step}"] += float(weight[mask].sum())
+            entry[f"weight2_{step}"] += float(np.square(weight[mask]).sum())
+    return dict(sorted(record.items()))
+
+
+def read_skim(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """The skim record written by the features merge.
+
+    Raises:
+        InputFileError: naming the file, if it is missing or not a skim record.
+    """
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+        samples = record["samples"]
+        for entry in samples.values():
+            for step in SKIM_STEPS:
+                float(entry[f"weight_{step}"]), int(entry[f"n_{step}"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise InputFileError(path, f"not a skim record ({err}); rerun the features merge") from None
+    return dict(samples)
+
+
+def _check_split_classes(
+    assignment: SplitAssignment, label: NDArray[Any], before: NDArray[Any], preselection: str
+) -> None:
+    """Every class present before the skim must be in every split after it."""
+    for split, order in assignment.order.items():
+        for value, name in ((1, "signal"), (0, "background")):
+            if np.any(before == value) and not np.any(label[order] == value):
+                raise ConfigError(
+                    "preselection",
+                    f"after the {preselection!r} skim the {split} split has no {name} event; "
+                    f"generate more events of the {name} samples or loosen the selection",
+                )
+
+
 def load_events(
     config: Mapping[str, Any], feature_files: Sequence[str | os.PathLike[str]]
 ) -> MergedEvents:
-    """Read the per-shard feature tables and assign their events to the splits.
+    """Read the per-shard feature tables, skim them and assign the kept events to the splits.
 
     Raises:
-        ConfigError: if the split fractions do not add up to 1.
+        ConfigError: if the split fractions do not add up to 1, or the skim leaves a split
+            without signal or without background.
         InputFileError: naming a file that is unreadable, lacks a column, or repeats events.
     """
     fractions = split_fractions(config)
+    preselection = str(config["preselection"])
     if not feature_files:
         raise ConfigError("samples", "no feature tables to merge")
     files = [Path(path) for path in feature_files]
@@ -108,10 +190,18 @@ def load_events(
             raise InputFileError(
                 path, f"columns {sorted(table)} differ from those of {files[0]}: {sorted(names)}"
             )
+        if "passBaseline" not in table:
+            raise InputFileError(path, "feature table without passBaseline; rerun the features stage")
         samples = set(table["sample"].tolist())
         if len(samples) > 1:
             raise InputFileError(path, f"feature table mixes the samples {sorted(samples)}")
+    skim = skim_record(tables)
+    labels_before = np.concatenate([t["label"] for t in tables])
     sample_of_table = [str(t["sample"][0]) if len(t["sample"]) else "" for t in tables]
+    tables = [
+        {name: values[preselected(preselection, t["passBaseline"])] for name, values in t.items()}
+        for t in tables
+    ]
     try:
         assignment = assign_splits(
             config["seed"], fractions, sample_of_table, [t["event_number"] for t in tables]
@@ -119,9 +209,12 @@ def load_events(
     except ValueError as err:
         raise InputFileError(", ".join(map(str, files)), str(err)) from None
     columns = {name: np.concatenate([t[name] for t in tables]) for name in names}
+    _check_split_classes(assignment, columns["label"], labels_before, preselection)
     max_weight = float(np.max(columns["weight"])) if len(columns["weight"]) else 1.0
     columns["normweight"] = (columns["weight"] / max_weight).astype(np.float32)
-    return MergedEvents(files=files, columns=columns, assignment=assignment)
+    return MergedEvents(
+        files=files, columns=columns, assignment=assignment, skim=skim, preselection=preselection
+    )
 
 
 def check_event_numbers(
@@ -158,9 +251,14 @@ def event_blocks(total: int, bytes_per_event: int, buffer_mb: int) -> Iterator[t
 
 
 def merge_features(
-    merged: MergedEvents, outputs: Mapping[str, str | os.PathLike[str]], config: Mapping[str, Any]
+    merged: MergedEvents,
+    outputs: Mapping[str, str | os.PathLike[str]],
+    config: Mapping[str, Any],
+    *,
+    skim_output: str | os.PathLike[str] | None = None,
 ) -> dict[str, int]:
-    """Write ``features/{split}.parquet`` for every split; returns the events per split."""
+    """Write ``features/{split}.parquet`` for every split and the skim record (default
+    :func:`skim_path`); returns the events per split."""
     sizes = {}
     for split in SPLITS:
         columns = merged.split_columns(split)
@@ -170,9 +268,20 @@ def merge_features(
             "fractions": split_fractions(config),
             "seed": config["seed"],
             "max_weight": merged.max_weight,
+            "preselection": merged.preselection,
             "inputs": [str(path) for path in merged.files],
             "hepdl_version": hepdl.__version__,
         }
         write_features(outputs[split], columns, metadata)
         sizes[split] = len(columns["event_number"])
+    target = Path(skim_output) if skim_output is not None else skim_path(config)
+    write_json_atomic(
+        target,
+        {
+            "preselection": merged.preselection,
+            "luminosity_ifb": config["luminosity_ifb"],
+            "inputs": [str(path) for path in merged.files],
+            "samples": merged.skim,
+        },
+    )
     return sizes

@@ -16,7 +16,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["SelectionCuts", "pass_baseline", "pass_signal_region"]
+__all__ = ["PRESELECTIONS", "SelectionCuts", "pass_baseline", "pass_signal_region", "preselected"]
+
+#: The skims an analysis can start from (the config's ``preselection``).
+PRESELECTIONS = ("baseline", "none")
 
 
 @dataclass(frozen=True)
@@ -100,3 +103,22 @@ def pass_signal_region(
         pass_baseline(n, leading_pt_gev, cuts) & central & (four | five_or_more)
     )
     return result
+
+
+def preselected(preselection: str, pass_baseline_flags: ArrayLike) -> NDArray[np.bool_]:
+    """Which events the skim keeps: those passing the baseline, or every event.
+
+    Args:
+        preselection: The config's ``preselection``, one of :data:`PRESELECTIONS`.
+        pass_baseline_flags: Per event, whether it passes the baseline (``passBaseline``).
+
+    Raises:
+        ValueError: for an unknown preselection.
+    """
+    flags = np.asarray(pass_baseline_flags).astype(bool)
+    if preselection == "baseline":
+        return flags
+    if preselection == "none":
+        return np.ones_like(flags)
+    msg = f"unknown preselection {preselection!r}; expected one of {PRESELECTIONS}"
+    raise ValueError(msg)

@@ -2,7 +2,7 @@
 
 ``results/features/{sample}/{shard}.parquet`` holds one row per event, in the order of the
 detector file: ``sample``, ``shard``, ``event_number``, the shallow-baseline variables
-(:func:`hepdl.reco.jets.feature_names`), ``passSR``, the physical event ``weight`` (cross-section
+(:func:`hepdl.reco.jets.feature_names`), ``passBaseline`` (the skim), ``passSR``, the physical event ``weight`` (cross-section
 x luminosity, :mod:`hepdl.weights`), the ``generator_weight``, ``label`` (1 signal, 0
 background) and the masses ``mg``, ``mn`` (GeV; 0 for background). Every later stage reads
 the labels, weights and masses from this table, so they are computed once.
@@ -24,11 +24,11 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 import hepdl
-from hepdl.errors import InputFileError
+from hepdl.errors import ConfigError, InputFileError
 from hepdl.io.atomic import atomic_path
 from hepdl.reco.inputs import EVENT_FIELDS, event_column, read_collections
 from hepdl.reco.jets import fatjet_fields, feature_names, jet_features
-from hepdl.reco.selection import SelectionCuts, pass_signal_region
+from hepdl.reco.selection import SelectionCuts, pass_baseline, pass_signal_region, preselected
 from hepdl.samples import Sample, get_sample
 from hepdl.weights import sample_event_weights
 
@@ -39,6 +39,7 @@ __all__ = [
     "features_path",
     "features_shard",
     "read_features",
+    "skim_mask",
 ]
 
 FEATURES_METADATA_KEY = b"hepdl"
@@ -101,6 +102,7 @@ def feature_table(
     for name in feature_names(cuts.n_jets_stored):
         columns[name] = features[name]
     columns["n_jet"] = features["n_jet"].astype(np.int32)
+    columns["passBaseline"] = pass_baseline(features["n_jet"], features["jet1_pt_gev"], cuts)
     columns["passSR"] = pass_signal_region(
         features["n_jet"],
         features["jet1_pt_gev"],
@@ -209,3 +211,43 @@ def features_shard(
         n_pass=int(np.sum(columns["passSR"])),
         seconds=time.perf_counter() - start,
     )
+
+
+def skim_mask(
+    config: dict[str, Any],
+    features_file: str | os.PathLike[str] | None,
+    event_number: NDArray[Any],
+    detector_file: str | os.PathLike[str],
+) -> NDArray[np.bool_]:
+    """Which events of a detector shard the skim keeps, from the shard's feature table.
+
+    Images and graphs are built for these events alone, so the skim is decided once, by the
+    features stage, and the per-shard files of every kind hold the same events.
+
+    Args:
+        config: A validated config (``preselection``).
+        features_file: The shard's feature table; may be None only without a skim.
+        event_number: ``Event.Number`` of every event of the detector file, in file order.
+        detector_file: The detector file (for the error message).
+
+    Raises:
+        ConfigError: if the config skims but no feature table is given.
+        InputFileError: naming both files, if they hold different events.
+    """
+    numbers = np.asarray(event_number, dtype=np.int64)
+    if config["preselection"] == "none":
+        return np.ones(len(numbers), dtype=bool)
+    if features_file is None:
+        raise ConfigError(
+            "preselection",
+            f"the {config['preselection']!r} skim needs the shard's feature table (--features)",
+        )
+    table = read_features(features_file, ["event_number", "passBaseline"])
+    if not np.array_equal(np.asarray(table["event_number"], dtype=np.int64), numbers):
+        raise InputFileError(
+            features_file,
+            f"its events differ from those of {detector_file} ({len(table['event_number'])} "
+            f"against {len(numbers)}); rerun the shard's features",
+        )
+    mask: NDArray[np.bool_] = preselected(config["preselection"], table["passBaseline"])
+    return mask
