@@ -50,6 +50,7 @@ rule evaluate:
     input:
         predictions=list(PREDICTIONS.values()),
         features=SPLIT_FILES["features"]["test"],
+        skim=rules.merge_features.output.skim,
         costs=COSTS,
     output:
         metrics=f"{RESULTS}/evaluation/metrics.json",
@@ -59,6 +60,12 @@ rule evaluate:
             category="Summary",
         ),
         table=f"{RESULTS}/evaluation/summary.csv",
+        cutflow=f"{RESULTS}/evaluation/cutflow.csv",
+        cutflow_html=report(
+            f"{RESULTS}/evaluation/cutflow.html",
+            caption="../report/cutflow.rst",
+            category="Summary",
+        ),
         plots=EVALUATION_PLOTS,
     log:
         "logs/evaluate.log",
@@ -78,7 +85,7 @@ rule evaluate:
         "../../envs/train.yaml"
     shell:
         "hepdl evaluate --config {params.config} --predictions {input.predictions}"
-        " --features {input.features} --output {output.metrics}"
+        " --features {input.features} --skim {input.skim} --output {output.metrics}"
         " --plots-dir {params.plots} {params.costs} > {log} 2>&1"
 
 

@@ -2,11 +2,18 @@
 # MLP on the 23 jet variables, the CNN score combined with the jet variables, and the graph
 # network on the event graphs. Each writes {results}/models/{model}/: the model file (the rule's
 # output), checkpoints, logs, config; the networks also their training cost (costs.json).
+from hepdl.train.settings import cnn_of_cnn_jets
 from hepdl.train.settings import models as trained_models
 
-# Name -> kind of every model the config trains (checked here, before any job starts).
+# Name -> kind of every model the config trains, seed replicas included (train.seeds; checked
+# here, before any job starts).
 MODELS = trained_models(config)
-CNN_MODELS = [name for name, kind in MODELS.items() if kind == "cnn"]
+
+
+def models_of(kind):
+    """The wildcard constraint of one kind's training rule: its models and their replicas."""
+    return "|".join(name for name, k in MODELS.items() if k == kind) or f"no_{kind}"
+
 SPLIT_FILES = {
     kind: {split: f"{RESULTS}/{kind}/{split}.{suffix}" for split in ("train", "val", "test")}
     for kind, suffix in (("images", "h5"), ("features", "parquet"), ("graphs", "h5"))
@@ -29,7 +36,7 @@ rule train_cnn:
     benchmark:
         "benchmarks/train/{cnn}.tsv"
     wildcard_constraints:
-        cnn="|".join(CNN_MODELS) or "no_cnn",
+        cnn=models_of("cnn"),
     params:
         config=EFFECTIVE_CONFIG,
         settings=config["train"]["cnn"],
@@ -55,12 +62,14 @@ rule train_mlp:
         train=SPLIT_FILES["features"]["train"],
         val=SPLIT_FILES["features"]["val"],
     output:
-        model=f"{RESULTS}/models/mlp/model.ckpt",
-        costs=f"{RESULTS}/models/mlp/costs.json",
+        model=f"{RESULTS}/models/{{mlp}}/model.ckpt",
+        costs=f"{RESULTS}/models/{{mlp}}/costs.json",
     log:
-        "logs/train/mlp.log",
+        "logs/train/{mlp}.log",
     benchmark:
-        "benchmarks/train/mlp.tsv"
+        "benchmarks/train/{mlp}.tsv"
+    wildcard_constraints:
+        mlp=models_of("mlp"),
     params:
         config=EFFECTIVE_CONFIG,
         settings=config["train"]["mlp"],
@@ -76,7 +85,8 @@ rule train_mlp:
     conda:
         "../../envs/train.yaml"
     shell:
-        "{params.launch} hepdl train mlp --config {params.config} --train {input.train}"
+        "{params.launch} hepdl train mlp --config {params.config} --model {wildcards.mlp}"
+        " --train {input.train}"
         " --val {input.val} --output {output.model} --no-progress {params.layout}"
         " {params.resume} > {log} 2>&1"
 
@@ -86,11 +96,13 @@ rule train_gbdt:
         train=SPLIT_FILES["features"]["train"],
         val=SPLIT_FILES["features"]["val"],
     output:
-        f"{RESULTS}/models/gbdt/model.json",
+        f"{RESULTS}/models/{{gbdt}}/model.json",
     log:
-        "logs/train/gbdt.log",
+        "logs/train/{gbdt}.log",
     benchmark:
-        "benchmarks/train/gbdt.tsv"
+        "benchmarks/train/{gbdt}.tsv"
+    wildcard_constraints:
+        gbdt=models_of("gbdt"),
     params:
         config=EFFECTIVE_CONFIG,
         settings=config["train"]["gbdt"],
@@ -104,22 +116,25 @@ rule train_gbdt:
     conda:
         "../../envs/train.yaml"
     shell:
-        "hepdl train gbdt --config {params.config} --train {input.train} --val {input.val}"
+        "hepdl train gbdt --config {params.config} --model {wildcards.gbdt}"
+        " --train {input.train} --val {input.val}"
         " --output {output} --threads {threads} > {log} 2>&1"
 
 
 rule train_cnn_jets:
     input:
-        cnn=f"{RESULTS}/models/{config['train']['cnn_jets']['cnn']}/model.ckpt",
+        cnn=lambda wildcards: f"{RESULTS}/models/{cnn_of_cnn_jets(config, wildcards.cnn_jets)}/model.ckpt",
         images=[SPLIT_FILES["images"]["train"], SPLIT_FILES["images"]["val"]],
         features=[SPLIT_FILES["features"]["train"], SPLIT_FILES["features"]["val"]],
     output:
-        model=f"{RESULTS}/models/cnn_jets/model.ckpt",
-        costs=f"{RESULTS}/models/cnn_jets/costs.json",
+        model=f"{RESULTS}/models/{{cnn_jets}}/model.ckpt",
+        costs=f"{RESULTS}/models/{{cnn_jets}}/costs.json",
     log:
-        "logs/train/cnn_jets.log",
+        "logs/train/{cnn_jets}.log",
     benchmark:
-        "benchmarks/train/cnn_jets.tsv"
+        "benchmarks/train/{cnn_jets}.tsv"
+    wildcard_constraints:
+        cnn_jets=models_of("cnn_jets"),
     params:
         config=EFFECTIVE_CONFIG,
         settings=config["train"]["cnn_jets"],
@@ -135,7 +150,8 @@ rule train_cnn_jets:
     conda:
         "../../envs/train.yaml"
     shell:
-        "{params.launch} hepdl train cnn_jets --config {params.config} --cnn-model {input.cnn}"
+        "{params.launch} hepdl train cnn_jets --config {params.config}"
+        " --model {wildcards.cnn_jets} --cnn-model {input.cnn}"
         " --images {input.images} --features {input.features} --output {output.model}"
         " --no-progress {params.layout} {params.resume} > {log} 2>&1"
 
@@ -145,12 +161,14 @@ rule train_gnn:
         train=SPLIT_FILES["graphs"]["train"],
         val=SPLIT_FILES["graphs"]["val"],
     output:
-        model=f"{RESULTS}/models/gnn/model.ckpt",
-        costs=f"{RESULTS}/models/gnn/costs.json",
+        model=f"{RESULTS}/models/{{gnn}}/model.ckpt",
+        costs=f"{RESULTS}/models/{{gnn}}/costs.json",
     log:
-        "logs/train/gnn.log",
+        "logs/train/{gnn}.log",
     benchmark:
-        "benchmarks/train/gnn.tsv"
+        "benchmarks/train/{gnn}.tsv"
+    wildcard_constraints:
+        gnn=models_of("gnn"),
     params:
         config=EFFECTIVE_CONFIG,
         settings=config["train"]["gnn"],
@@ -166,6 +184,7 @@ rule train_gnn:
     conda:
         "../../envs/train.yaml"
     shell:
-        "{params.launch} hepdl train gnn --config {params.config} --train {input.train}"
+        "{params.launch} hepdl train gnn --config {params.config} --model {wildcards.gnn}"
+        " --train {input.train}"
         " --val {input.val} --output {output.model} --no-progress {params.layout}"
         " {params.resume} > {log} 2>&1"

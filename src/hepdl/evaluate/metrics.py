@@ -30,6 +30,7 @@ __all__ = [
     "benchmark_point",
     "bootstrap_metrics",
     "classifier_metrics",
+    "roc_band",
     "roc_curve",
     "tpr_at_fpr",
 ]
@@ -208,3 +209,38 @@ def bootstrap_metrics(
                 )
         metrics[name]["bootstrap"] = replicates
     return metrics
+
+
+def roc_band(
+    score: ArrayLike,
+    label: ArrayLike,
+    weight: ArrayLike,
+    fpr_grid: ArrayLike,
+    *,
+    replicates: int,
+    seed: int,
+) -> tuple[Array, Array]:
+    """The 68% band (16th and 84th percentiles) of the signal efficiency at each background
+    efficiency of ``fpr_grid``, over Poisson-bootstrap replicates of the events.
+
+    Returns:
+        Lower and upper signal efficiency per grid point (NaN without replicates).
+    """
+    s, y, w = _check(score, label, weight)
+    grid = np.asarray(fpr_grid, dtype=np.float64)
+    order = np.argsort(-s, kind="stable")
+    s, y, w = s[order], y[order], w[order]
+    rng = np.random.default_rng(seed)
+    curves = []
+    for _ in range(replicates):
+        wt = w * rng.poisson(1.0, size=len(w))
+        if not (wt[y].sum() > 0 and wt[~y].sum() > 0):
+            continue
+        roc = _roc_sorted(s, y, wt)
+        index = np.searchsorted(roc.fpr, grid * (1 + 1e-9) + 1e-300, side="right") - 1
+        curves.append(roc.tpr[np.maximum(index, 0)])
+    if not curves:
+        nan = np.full(len(grid), np.nan)
+        return nan, nan.copy()
+    low, high = np.percentile(np.asarray(curves), [16, 84], axis=0)
+    return low, high

@@ -66,12 +66,41 @@ def save(
     return written
 
 
-def plot_roc(rocs: Mapping[str, Roc], cuts: WorkingPoint, title: str = "") -> Any:
-    """Background rejection (1 / background efficiency, log) against signal efficiency."""
+def plot_roc(
+    rocs: Mapping[str, Roc],
+    cuts: WorkingPoint,
+    title: str = "",
+    *,
+    bands: Mapping[str, tuple[NDArray[Any], NDArray[Any], NDArray[Any]]] | None = None,
+    published: Mapping[str, tuple[float, float]] | None = None,
+) -> Any:
+    """Background rejection (1 / background efficiency, log) against signal efficiency.
+
+    Args:
+        rocs: Per classifier, its ROC curve.
+        cuts: The cut-based benchmark's point.
+        title: Plot title.
+        bands: Per classifier, (background efficiency grid, lower, upper signal efficiency):
+            its bootstrap band, drawn around the curve.
+        published: Labelled reference points, label -> (background, signal efficiency).
+    """
     fig, ax = _figure()
     for name, roc in rocs.items():
         keep = roc.fpr > 0
-        ax.plot(roc.tpr[keep], 1.0 / roc.fpr[keep], label=f"{label_of(name)}, AUC {roc.auc:.3f}")
+        (line,) = ax.plot(
+            roc.tpr[keep], 1.0 / roc.fpr[keep], label=f"{label_of(name)}, AUC {roc.auc:.3f}"
+        )
+        if bands and name in bands:
+            grid, low, high = bands[name]
+            ok = np.isfinite(low) & np.isfinite(high) & (grid > 0)
+            ax.fill_betweenx(
+                1.0 / grid[ok], low[ok], high[ok], color=line.get_color(), alpha=0.2, linewidth=0
+            )
+    for (label, (fpr, tpr)), marker in zip((published or {}).items(), "osD^v", strict=False):
+        ax.plot(
+            [tpr], [1.0 / fpr], marker, markerfacecolor="none", markeredgecolor="black",
+            markersize=10, label=label,
+        )
     if cuts.fpr > 0:
         ax.plot([cuts.tpr], [1.0 / cuts.fpr], "k*", markersize=16, label=label_of("cuts"))
         ax.axhline(1.0 / cuts.fpr, color="grey", linestyle=":", linewidth=1)

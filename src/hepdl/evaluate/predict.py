@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from hepdl.errors import InputFileError
 from hepdl.io.atomic import atomic_path
 from hepdl.train.settings import (
+    cnn_of_cnn_jets,
     features_file,
     graphs_file,
     images_file,
@@ -152,7 +153,7 @@ def predict(
             )
             cnn_logit = None
             if kind == "cnn_jets":
-                cnn = config["train"]["cnn_jets"]["cnn"]
+                cnn = cnn_of_cnn_jets(config, name)
                 cnn_path = Path(cnn_predictions or predictions_file(config, cnn))
                 cnn_scores = read_predictions(cnn_path)
                 check_same_events(cnn_path, cnn_scores, truth)
@@ -179,7 +180,7 @@ def rule_inputs(config: Mapping[str, Any], name: str) -> dict[str, str]:
         inputs["features"] = str(features_file(config, "test"))
     if kind == "cnn_jets":
         inputs["cnn_predictions"] = str(
-            predictions_file(config, config["train"]["cnn_jets"]["cnn"])
+            predictions_file(config, cnn_of_cnn_jets(config, name))
         )
     return inputs
 

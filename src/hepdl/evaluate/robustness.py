@@ -22,6 +22,7 @@ from hepdl.evaluate.metrics import bootstrap_metrics
 from hepdl.evaluate.predict import read_predictions
 from hepdl.evaluate.tables import write_table
 from hepdl.samples import get_sample
+from hepdl.train.settings import base_model
 
 __all__ = ["robustness"]
 
@@ -54,7 +55,12 @@ def robustness(
     results = Path(config["results"])
     output = Path(output or results / "evaluation" / "robustness.csv")
     plot = Path(plot or results / "plots" / "robustness")
-    tables = {name: read_predictions(path) for name, path in predictions.items()}
+    # The nominal training of each model: its seed replicas are the evaluation's business.
+    tables = {
+        name: read_predictions(path)
+        for name, path in predictions.items()
+        if base_model(name) == name
+    }
     first = next(iter(tables.values()))
     for name, table in tables.items():
         if not np.array_equal(table["sample"], first["sample"]):

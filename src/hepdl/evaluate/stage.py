@@ -32,11 +32,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hepdl.errors import InputFileError
-from hepdl.evaluate.metrics import benchmark_point, bootstrap_metrics, roc_curve
+from hepdl.evaluate.background import background_measurement, mean_generated_weights
+from hepdl.evaluate.cutflow import cutflow_rows, skim_efficiencies, write_cutflow
+from hepdl.evaluate.metrics import benchmark_point, bootstrap_metrics, roc_band, roc_curve
 from hepdl.evaluate.predict import check_same_events, read_predictions
+from hepdl.evaluate.seeds import SEED_KEYS, combine_seeds, group_replicas
 from hepdl.evaluate.tables import write_table
 from hepdl.io.atomic import write_json_atomic
-from hepdl.train.settings import features_file, model_kind
+from hepdl.reco.merge import read_skim, skim_path
+from hepdl.train.settings import base_model, features_file, model_kind
 from hepdl.train.splits import FeatureSplit, feature_columns, select_samples
 
 __all__ = [
@@ -54,6 +58,14 @@ log = logging.getLogger(__name__)
 #: Signal efficiency at the cuts' background efficiency in Bhimji et al. (talk, 3-channel CNN).
 PAPER = {"cuts": 0.41, "cnn": 0.77}
 
+#: The published working point, relative to the baseline skim: the cut-based signal region of
+#: the authors' evaluation notebook (weighted test set) and the talk's CNN at its background
+#: efficiency. Label -> (background efficiency, signal efficiency), for the ROC plot.
+PUBLISHED_POINTS = {
+    "Cuts, published (3.39e-4, 0.419)": (3.39e-4, 0.419),
+    "CNN, published (0.77 at the cuts' FPR)": (3.39e-4, 0.77),
+}
+
 
 @dataclass(frozen=True)
 class EvaluateResult:
@@ -66,7 +78,9 @@ class EvaluateResult:
 
 
 def plot_names(config: Mapping[str, Any], models: Sequence[str]) -> list[str]:
-    """Base names (without suffix) of the plots :func:`evaluate` writes for ``models``."""
+    """Base names (without suffix) of the plots :func:`evaluate` writes for ``models`` (of their
+    seed replicas, the nominal trainings only)."""
+    models = [m for m in models if base_model(m) == m]
     names = ["roc", *(f"scores_{m}" for m in models)]
     for model in models:
         if model_kind(config, model) == "cnn":
@@ -134,12 +148,23 @@ def _ms(seconds: float | None) -> str:
     return "n/a" if seconds is None else f"{seconds * 1e3:.1f}"
 
 
+def _spread_cell(m: Mapping[str, Any]) -> str:
+    spread = m.get("tpr_at_benchmark_fpr_seed_spread")
+    source = m.get("seed_spread_source")
+    if spread is None:
+        return ""
+    note = f" ({m.get('seeds')} seeds)" if source == "measured" else " (stated, measured once)"
+    return f"{spread:.3f}{note}"
+
+
 def summary_rows(metrics: Mapping[str, Mapping[str, Any]]) -> list[dict[str, str]]:
-    """Rows of the summary table: AUC, efficiency at the benchmark FPR, gain, paper value,
-    and for networks with recorded costs: parameters, ms per training step, MiB per batch."""
+    """Rows of the summary table: AUC, efficiency at the benchmark FPR (mean over seeds, with
+    the combined error), its seed spread and bootstrap error apart, the gain, the paper's
+    value, and for networks with recorded costs: parameters, ms per step, MiB per batch."""
     rows = []
     for name, m in metrics.items():
         paper = PAPER.get(name)
+        bootstrap = m.get("tpr_at_benchmark_fpr_bootstrap_err", m.get("tpr_at_benchmark_fpr_err"))
         rows.append(
             {
                 "classifier": name,
@@ -147,6 +172,8 @@ def summary_rows(metrics: Mapping[str, Mapping[str, Any]]) -> list[dict[str, str
                 "tpr_at_benchmark_fpr": _fmt(
                     m.get("tpr_at_benchmark_fpr"), m.get("tpr_at_benchmark_fpr_err")
                 ),
+                "seed_spread": _spread_cell(m),
+                "bootstrap_err": f"{bootstrap:.3f}" if bootstrap is not None else "",
                 "significance_gain": _fmt(
                     m.get("significance_gain"), m.get("significance_gain_err")
                 ),
@@ -181,21 +208,63 @@ def comparison_text(metrics: Mapping[str, Mapping[str, Any]], n_events: int) -> 
     return text + "."
 
 
+def background_warning(cuts: Mapping[str, Any], min_neff: float) -> str:
+    """The report's warning about the working point's background ("" when it is measured)."""
+    background = cuts["background"]
+    if cuts["fpr"] == 0:
+        return (
+            "No background event of the test split passes the cuts: the benchmark's background "
+            "efficiency is not measured and the comparison at it is not meaningful; the "
+            "background samples need more events in the signal region."
+        )
+    if background["unmeasured"]:
+        return (
+            f"The working point is unmeasured: the background in the cuts' signal region has "
+            f"N_eff = {background['n_eff']:.1f} effective test events, below "
+            f"{min_neff:g} (evaluate.min_background_neff); every number at it rests on them."
+        )
+    return ""
+
+
+def _unmeasured_text(background: Mapping[str, Any]) -> str:
+    bounded = {n: s for n, s in background["samples"].items() if "upper_bound" in s}
+    if not bounded:
+        return ""
+    names = ", ".join(f"{n} (< {s['upper_bound']:.3g} events)" for n, s in bounded.items())
+    return (
+        f" Background samples with no test event in the signal region, entered with their "
+        f"68% upper bound (1.14 events x their per-event weight): {names}; they make "
+        f"{background['fpr_err_unmeasured']:.3g} of the background efficiency's error."
+    )
+
+
 def _write_summary(
-    folder: Path, metrics: Mapping[str, Mapping[str, Any]], n_boot: int, n_events: int
+    folder: Path,
+    metrics: Mapping[str, Mapping[str, Any]],
+    n_boot: int,
+    n_events: int,
+    *,
+    min_neff: float,
+    preselection: str,
 ) -> None:
     cuts = metrics["cuts"]
+    background = cuts["background"]
+    generated = cuts["relative_to_generated"]
     intro = (
-        f"<p>Test split; benchmark (cut-based signal region): signal efficiency "
-        f"{cuts['tpr']:.3f}, background efficiency {cuts['fpr']:.3g}. Uncertainties: standard "
-        f"deviation over {n_boot} Poisson-bootstrap replicates of the test events.</p>"
+        f"<p>Test split, skimmed with preselection <code>{html.escape(preselection)}</code>: every efficiency is relative to the skim, as published. Benchmark (cut-based "
+        f"signal region): signal efficiency {cuts['tpr']:.3f}, background efficiency "
+        f"{cuts['fpr']:.3g} &plusmn; {background['fpr_err']:.2g} (statistical "
+        f"{background['fpr_err_stat']:.2g}, N_eff = {background['n_eff']:.1f} effective "
+        f"background events of {background['n_events']}); relative to all generated events "
+        f"{_maybe(generated['tpr'])} and {_maybe(generated['fpr'])} (published, skim-relative: "
+        f"0.419 and 3.39e-4).{html.escape(_unmeasured_text(background))} Errors on "
+        f"classifiers: the standard deviation over seeds (where several were trained) and over "
+        f"{n_boot} Poisson-bootstrap replicates of the test events, combined in quadrature and "
+        f"apart.</p>"
     )
-    if cuts["fpr"] == 0:
-        intro += (
-            "<p><b>No background event of the test split passes the cuts</b>: the benchmark's "
-            "background efficiency is not measured and the comparison at it is not meaningful; "
-            "the background samples need more events in the signal region.</p>"
-        )
+    warning = background_warning(cuts, min_neff)
+    if warning:
+        intro += f"<p><b>Warning:</b> {html.escape(warning)}</p>"
     comparison = comparison_text(metrics, n_events)
     if comparison:
         intro += f"<p>{html.escape(comparison)}</p>"
@@ -215,6 +284,8 @@ def _write_summary(
             "classifier": "Classifier",
             "auc": "AUC",
             "tpr_at_benchmark_fpr": "Signal eff. at benchmark bkg. eff.",
+            "seed_spread": "Seed spread",
+            "bootstrap_err": "Bootstrap error",
             "significance_gain": "S/&radic;B gain over cuts",
             "paper_tpr_at_benchmark_fpr": "Paper (arXiv:1711.03573)",
             "parameters": "Parameters",
@@ -224,9 +295,53 @@ def _write_summary(
     )
 
 
+def _maybe(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3g}"
+
+
 def _bins_mj(mj: NDArray[Any]) -> NDArray[Any]:
     top = max(2500.0, float(np.quantile(mj, 0.99))) if len(mj) else 2500.0
     return np.linspace(0.0, top, 31)
+
+
+def _relative_to_generated(
+    metrics: Mapping[str, Any], efficiencies: Mapping[str, float | None]
+) -> dict[str, float | None]:
+    """A classifier's skim-relative numbers scaled to all generated events.
+
+    Events the skim drops are rejected by every selection, so the efficiencies scale by the
+    skim's and the ROC curve continues in a straight line from (eps_b, eps_s) to (1, 1):
+    AUC_generated = eps_s eps_b AUC_skim + (1 - eps_b)(1 + eps_s) / 2.
+    """
+    signal, background = efficiencies["signal"], efficiencies["background"]
+    if signal is None or background is None:
+        return {"tpr_at_benchmark_fpr": None, "auc": None}
+    tpr, auc = metrics.get("tpr_at_benchmark_fpr"), metrics.get("auc")
+    return {
+        "tpr_at_benchmark_fpr": tpr * signal if tpr is not None else None,
+        "auc": (
+            signal * background * auc + (1 - background) * (1 + signal) / 2
+            if auc is not None
+            else None
+        ),
+    }
+
+
+def _model_metrics(
+    replica_metrics: Mapping[str, dict[str, Any]],
+    settings: Mapping[str, Any],
+) -> dict[str, dict[str, Any]]:
+    """Per model: the mean over its seed replicas and their errors (:mod:`.seeds`), with the
+    nominal replica's other numbers and every replica's own metrics."""
+    stated = settings.get("seed_spread") or {}
+    models: dict[str, dict[str, Any]] = {}
+    for name, replicas in group_replicas([n for n in replica_metrics if n != "cuts"]).items():
+        nominal = dict(replica_metrics[replicas[0]])
+        combined = combine_seeds({r: replica_metrics[r] for r in replicas}, stated.get(name))
+        models[name] = {**{k: v for k, v in nominal.items() if k not in SEED_KEYS}, **combined}
+        if len(replicas) > 1:
+            models[name]["per_replica"] = {r: replica_metrics[r] for r in replicas}
+    return models
 
 
 def evaluate(
@@ -234,24 +349,29 @@ def evaluate(
     predictions: Mapping[str, str | os.PathLike[str]],
     *,
     features: str | os.PathLike[str] | None = None,
+    skim: str | os.PathLike[str] | None = None,
     output: str | os.PathLike[str] | None = None,
     plots_dir: str | os.PathLike[str] | None = None,
     costs: Mapping[str, str | os.PathLike[str]] | None = None,
 ) -> EvaluateResult:
-    """Compare the classifiers with the cut-based benchmark and write metrics, table and plots.
+    """Compare the classifiers with the cut-based benchmark and write metrics, tables and plots.
 
     Args:
         config: A validated config (``train.samples``, ``evaluate`` block).
-        predictions: Per model name, its predictions file.
+        predictions: Per model name (seed replicas included), its predictions file.
         features: Features test split (default ``{results}/features/test.parquet``).
+        skim: The skim record of the features merge (default
+            :func:`hepdl.reco.merge.skim_path`): the cut-flow and the generated-relative
+            numbers.
         output: The metrics file (default ``{results}/evaluation/metrics.json``); the summary
-            table goes beside it.
+            and cut-flow tables go beside it.
         plots_dir: Plot folder (default ``{results}/plots``).
         costs: Per network, its ``costs.json`` (:mod:`hepdl.train.costs`), added to its
             metrics and to the summary table.
 
     Raises:
-        InputFileError: for a missing predictions or costs file, or predictions of other events.
+        InputFileError: for a missing predictions, skim or costs file, or predictions of other
+            events.
     """
     from hepdl.evaluate import plots  # noqa: PLC0415 (matplotlib)
 
@@ -260,9 +380,11 @@ def evaluate(
     output = Path(output or results / "evaluation" / "metrics.json")
     plots_dir = Path(plots_dir or results / "plots")
     settings = config["evaluate"]
+    samples = config["train"]["samples"]
+    skim_record = read_skim(skim or skim_path(config))
     names = feature_columns(config)
     test = FeatureSplit.open(features or features_file(config, "test"), names)
-    rows = select_samples(test.sample, config["train"]["samples"], test.path)
+    rows = select_samples(test.sample, samples, test.path)
     label, weight, pass_sr = test.label[rows], test.weight[rows], test.pass_sr[rows]
     scores: dict[str, NDArray[np.float64]] = {}
     for name, path in predictions.items():
@@ -273,26 +395,85 @@ def evaluate(
         raise InputFileError(
             test.path, "the test split needs signal and background events of train.samples"
         )
-    metrics = bootstrap_metrics(
-        scores, label, weight, pass_sr, replicates=settings["bootstrap"], seed=int(config["seed"])
+    seed = int(config["seed"])
+    replica_metrics = bootstrap_metrics(
+        scores, label, weight, pass_sr, replicates=settings["bootstrap"], seed=seed
     )
+    background_rows = label == 0
+    headline = sorted(skim_record) if samples is None else list(samples)
+    efficiencies = skim_efficiencies(skim_record, samples)
+    cuts = dict(replica_metrics["cuts"])
+    cuts["background"] = background_measurement(
+        test.sample[rows][background_rows],
+        weight[background_rows],
+        pass_sr[background_rows],
+        generated_weight=mean_generated_weights(skim_record, headline),
+        min_neff=settings["min_background_neff"],
+    )
+    cuts["unmeasured"] = cuts["background"]["unmeasured"]
+    cuts["relative_to_generated"] = {
+        "tpr": cuts["tpr"] * efficiencies["signal"] if efficiencies["signal"] else None,
+        "fpr": cuts["fpr"] * efficiencies["background"] if efficiencies["background"] else None,
+    }
+    metrics: dict[str, dict[str, Any]] = {"cuts": cuts}
+    metrics.update(_model_metrics(replica_metrics, settings))
+    for name in list(metrics)[1:]:
+        metrics[name]["relative_to_generated"] = _relative_to_generated(metrics[name], efficiencies)
     for name, path in (costs or {}).items():
         if name in metrics:
             metrics[name]["costs"] = read_costs(path)
+    metrics["skim"] = {
+        "preselection": config["preselection"],
+        "signal_efficiency": efficiencies["signal"],
+        "background_efficiency": efficiencies["background"],
+    }
     metrics = {name: _finite(m) for name, m in metrics.items()}
-    if metrics["cuts"]["fpr"] == 0:
-        log.warning(
-            "%s: no background event passes the cuts; the benchmark working point is unmeasured",
-            test.path,
-        )
+    warning = background_warning(cuts, settings["min_background_neff"])
+    if warning:
+        log.warning("%s: %s", test.path, warning)
     write_json_atomic(output, metrics)
-    _write_summary(output.parent, metrics, settings["bootstrap"], len(rows))
+    table_metrics = {k: v for k, v in metrics.items() if k != "skim"}
+    _write_summary(
+        output.parent,
+        table_metrics,
+        settings["bootstrap"],
+        len(rows),
+        min_neff=settings["min_background_neff"],
+        preselection=config["preselection"],
+    )
+    write_cutflow(
+        output.parent,
+        cutflow_rows(skim_record, samples),
+        luminosity_ifb=config["luminosity_ifb"],
+        preselection=config["preselection"],
+    )
 
     formats = settings["plot_formats"]
-    cuts = benchmark_point(pass_sr, label, weight)
-    rocs = {name: roc_curve(s, label, weight) for name, s in scores.items()}
-    written = plots.save(plots.plot_roc(rocs, cuts), plots_dir / "roc", formats)
-    for name, s in scores.items():
+    working_point = benchmark_point(pass_sr, label, weight)
+    nominal = [name for name in metrics if name not in ("cuts", "skim")]
+    rocs = {name: roc_curve(scores[name], label, weight) for name in nominal}
+    grid = np.logspace(np.log10(max(working_point.fpr, 1e-12)) - 2, 0, 120)
+    bands = {
+        name: (
+            grid,
+            *roc_band(
+                scores[name],
+                label,
+                weight,
+                grid,
+                replicates=min(settings["bootstrap"], 100),
+                seed=seed,
+            ),
+        )
+        for name in nominal
+    }
+    written = plots.save(
+        plots.plot_roc(rocs, working_point, bands=bands, published=PUBLISHED_POINTS),
+        plots_dir / "roc",
+        formats,
+    )
+    for name in nominal:
+        s = scores[name]
         written += plots.save(
             plots.plot_scores(name, s, label, weight), plots_dir / f"scores_{name}", formats
         )

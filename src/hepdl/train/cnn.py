@@ -12,7 +12,7 @@ import lightning.pytorch as pl
 from hepdl.errors import ConfigError, InputFileError
 from hepdl.train.datamodules import ImageDataModule
 from hepdl.train.modules import ImageClassifier
-from hepdl.train.settings import images_file, model_file, model_kind, model_seed
+from hepdl.train.settings import base_model, images_file, model_file, model_kind, model_seed
 from hepdl.train.splits import ImageSplit
 from hepdl.train.trainer import FitResult, fit_classifier
 
@@ -25,7 +25,7 @@ def cnn_hparams(config: Mapping[str, Any], name: str, split: ImageSplit) -> dict
         raise ConfigError("train.cnn.channels", f"{name!r} is not a CNN of this config")
     settings = config["train"]["cnn"]
     return {
-        "channels": list(settings["channels"][name]),
+        "channels": list(settings["channels"][base_model(name)]),
         "scales": list(split.scales),
         "image_shape": list(split.image_shape),
         "conv_filters": list(settings["conv_filters"]),

@@ -22,7 +22,13 @@ from hepdl.train.checkpoint import load_model
 from hepdl.train.datamodules import FeatureDataModule
 from hepdl.train.modules import FeatureClassifier, ImageClassifier
 from hepdl.train.score import score_images
-from hepdl.train.settings import features_file, images_file, model_file, model_seed
+from hepdl.train.settings import (
+    cnn_of_cnn_jets,
+    features_file,
+    images_file,
+    model_file,
+    model_seed,
+)
 from hepdl.train.splits import (
     FeatureSplit,
     ImageSplit,
@@ -91,6 +97,7 @@ def _fit_features(
 
 def train_mlp(
     config: Mapping[str, Any],
+    name: str = "mlp",
     *,
     train_file: str | os.PathLike[str] | None = None,
     val_file: str | os.PathLike[str] | None = None,
@@ -102,6 +109,7 @@ def train_mlp(
 
     Args:
         config: A validated config (``train.mlp`` block).
+        name: ``mlp`` or one of its seed replicas.
         train_file: Features training split (default ``{results}/features/train.parquet``).
         val_file: Features validation split (default ``{results}/features/val.parquet``).
         output: Model file (default ``{results}/models/mlp/model.ckpt``).
@@ -114,10 +122,10 @@ def train_mlp(
         "val": FeatureSplit.open(val_file or features_file(config, "val"), names),
     }
     inputs = {k: s.inputs for k, s in splits.items()}
-    output = Path(output or model_file(config, "mlp"))
+    output = Path(output or model_file(config, name))
     return _fit_features(
         config,
-        "mlp",
+        name,
         settings=config["train"]["mlp"],
         names=names,
         inputs=inputs,
@@ -140,6 +148,7 @@ def cnn_jets_names(config: Mapping[str, Any]) -> list[str]:
 
 def train_cnn_jets(
     config: Mapping[str, Any],
+    name: str = "cnn_jets",
     *,
     cnn_model: str | os.PathLike[str] | None = None,
     images: Mapping[str, str | os.PathLike[str]] | None = None,
@@ -152,7 +161,9 @@ def train_cnn_jets(
 
     Args:
         config: A validated config (``train.cnn_jets`` block; its ``cnn`` names the CNN).
-        cnn_model: The CNN's model file (default ``{results}/models/{cnn}/model.ckpt``).
+        name: ``cnn_jets`` or one of its seed replicas, which reads the same replica of its CNN.
+        cnn_model: The CNN's model file (default that of
+            :func:`hepdl.train.settings.cnn_of_cnn_jets`).
         images: Images split files by split (``train``, ``val``); default the contract paths.
         features: Features split files by split; default the contract paths.
         output: Model file (default ``{results}/models/cnn_jets/model.ckpt``).
@@ -164,7 +175,7 @@ def train_cnn_jets(
         CheckpointError: for a missing or wrong CNN model file.
     """
     settings = config["train"]["cnn_jets"]
-    cnn = load_model(cnn_model or model_file(config, settings["cnn"]), ImageClassifier)
+    cnn = load_model(cnn_model or model_file(config, cnn_of_cnn_jets(config, name)), ImageClassifier)
     splits: dict[str, FeatureSplit] = {}
     inputs: dict[str, NDArray[np.float32]] = {}
     for split in ("train", "val"):
@@ -176,10 +187,10 @@ def train_cnn_jets(
             cnn, image_path, config, batch_size=config["train"]["cnn"]["eval_batch_size"]
         )
         inputs[split] = cnn_jets_inputs(logits, splits[split])
-    output = Path(output or model_file(config, "cnn_jets"))
+    output = Path(output or model_file(config, name))
     return _fit_features(
         config,
-        "cnn_jets",
+        name,
         settings=settings,
         names=cnn_jets_names(config),
         inputs=inputs,

@@ -65,6 +65,7 @@ def _matrix(
 
 def train_gbdt(
     config: Mapping[str, Any],
+    name: str = "gbdt",
     *,
     train_file: str | os.PathLike[str] | None = None,
     val_file: str | os.PathLike[str] | None = None,
@@ -76,6 +77,7 @@ def train_gbdt(
 
     Args:
         config: A validated config (``train.gbdt`` block).
+        name: ``gbdt`` or one of its seed replicas (:func:`hepdl.train.settings.replica_names`).
         train_file: Features training split (default ``{results}/features/train.parquet``).
         val_file: Features validation split (default ``{results}/features/val.parquet``).
         output: Model file (default ``{results}/models/gbdt/model.json``).
@@ -87,7 +89,7 @@ def train_gbdt(
     start = time.perf_counter()
     settings = config["train"]["gbdt"]
     names = feature_columns(config)
-    output = Path(output or model_file(config, "gbdt"))
+    output = Path(output or model_file(config, name))
     matrices = {}
     for split, path in (
         ("train", train_file or features_file(config, "train")),
@@ -113,7 +115,7 @@ def train_gbdt(
         "min_child_weight": settings["min_child_weight"],
         "lambda": settings["reg_lambda"],
         "max_bin": settings["max_bin"],
-        "seed": model_seed(config, "gbdt"),
+        "seed": model_seed(config, name),
         "nthread": threads,
     }
     history: dict[str, Any] = {}

@@ -51,6 +51,7 @@ def gnn_hparams(config: Mapping[str, Any], name: str = "gnn") -> dict[str, Any]:
 
 def train_gnn(
     config: Mapping[str, Any],
+    name: str = "gnn",
     *,
     train_file: str | os.PathLike[str] | None = None,
     val_file: str | os.PathLike[str] | None = None,
@@ -77,12 +78,12 @@ def train_gnn(
     require_torch_geometric()
     train_path = Path(train_file or graphs_file(config, "train"))
     val_path = Path(val_file or graphs_file(config, "val"))
-    output = Path(output or model_file(config, "gnn"))
+    output = Path(output or model_file(config, name))
     GraphFile.open(train_path)
     GraphFile.open(val_path)
-    seed = model_seed(config, "gnn")
+    seed = model_seed(config, name)
     pl.seed_everything(seed, workers=True, verbose=False)
-    module = GraphClassifier(**gnn_hparams(config))
+    module = GraphClassifier(**gnn_hparams(config, name))
     settings = config["train"]["gnn"]
     datamodule = GraphDataModule.for_training(config, settings, train_path, val_path, seed=seed)
     return fit_classifier(

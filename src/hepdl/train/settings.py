@@ -5,10 +5,16 @@ The config's ``train`` block names the models: every key of ``train.cnn.channels
 the total energy), ``gbdt`` and ``mlp`` are the shallow baselines on the jet variables,
 ``cnn_jets`` combines a CNN's score with them and ``gnn`` is the graph network on the event
 graphs (``train.gnn``). ``train.models`` lists those the DAG trains.
+
+With ``train.seeds`` = n each model is trained n times, as the replicas ``{model}``,
+``{model}_seed1`` ... ``{model}_seed{n-1}``: the same settings, another training seed
+(:func:`model_seed` mixes the name in), each a model of its own with its own files. A replica
+of ``cnn_jets`` reads the replica of its CNN with the same index.
 """
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +25,10 @@ from hepdl.models.channels import check_channels
 
 __all__ = [
     "FEATURE_MODELS",
+    "base_model",
+    "cnn_of_cnn_jets",
+    "replica_index",
+    "replica_names",
     "GRAPH_MODELS",
     "features_file",
     "graphs_file",
@@ -38,6 +48,34 @@ FEATURE_MODELS = {"gbdt": "gbdt", "mlp": "mlp", "cnn_jets": "cnn_jets"}
 GRAPH_MODELS = {"gnn": "gnn"}
 
 
+#: A seed replica's name: the model's, then ``_seed`` and the replica index (from 1).
+_REPLICA = re.compile(r"^(?P<base>.+)_seed(?P<index>[1-9][0-9]*)$")
+
+
+def base_model(name: str) -> str:
+    """The model a seed replica ``{model}_seed{k}`` belongs to (``name`` itself otherwise)."""
+    match = _REPLICA.match(name)
+    return match["base"] if match else name
+
+
+def replica_index(name: str) -> int:
+    """0 for a model's nominal training, k for its replica ``{model}_seed{k}``."""
+    match = _REPLICA.match(name)
+    return int(match["index"]) if match else 0
+
+
+def replica_names(name: str, seeds: int) -> list[str]:
+    """``name`` and its seed replicas: the ``seeds`` trainings of one model."""
+    return [name, *(f"{name}_seed{k}" for k in range(1, seeds))]
+
+
+def cnn_of_cnn_jets(config: Mapping[str, Any], name: str) -> str:
+    """The CNN (replica) whose score the ``cnn_jets`` replica ``name`` combines."""
+    cnn = str(config["train"]["cnn_jets"]["cnn"])
+    index = replica_index(name)
+    return replica_names(cnn, index + 1)[index]
+
+
 def model_kind(config: Mapping[str, Any], name: str) -> str:
     """The kind (``cnn``, ``gbdt``, ``mlp``, ``cnn_jets``, ``gnn``) of the model ``name``.
 
@@ -45,6 +83,7 @@ def model_kind(config: Mapping[str, Any], name: str) -> str:
         ConfigError: naming ``train.models`` for an unknown model.
     """
     cnns = config["train"]["cnn"]["channels"]
+    name = base_model(name)
     if name in cnns:
         check_channels(cnns[name], key=f"train.cnn.channels.{name}")
         return "cnn"
@@ -65,7 +104,17 @@ def models(config: Mapping[str, Any]) -> dict[str, str]:
             (``train.cnn_jets.cnn``) is not trained.
     """
     names = list(config["train"]["models"])
-    kinds = {name: model_kind(config, name) for name in names}
+    replicas = [n for n in names if base_model(n) != n]
+    if replicas:
+        raise ConfigError(
+            "train.models",
+            f"{replicas}: names ending in _seed<k> are the seed replicas of train.seeds",
+        )
+    kinds = {
+        replica: model_kind(config, name)
+        for name in names
+        for replica in replica_names(name, int(config["train"]["seeds"]))
+    }
     unknown = [s for s in config["train"]["samples"] or [] if s not in config["samples"]]
     if unknown:
         raise ConfigError(
