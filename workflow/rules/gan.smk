@@ -40,8 +40,9 @@ rule train_gan:
     conda:
         "../../envs/train.yaml"
     shell:
-        "hepdl train gan --config {params.config} --model {wildcards.gan} --train {input.train}"
-        " --val {input.val} --output {output} --no-progress {params.resume} > {log} 2>&1"
+        "hepdl train gan --config {params.config:q} --model {wildcards.gan:q}"
+        " --train {input.train:q} --val {input.val:q} --output {output:q} --no-progress"
+        " {params.resume:q} > {log:q} 2>&1"
 
 
 rule generate_gan:
@@ -66,8 +67,8 @@ rule generate_gan:
     conda:
         "../../envs/train.yaml"
     shell:
-        "hepdl generate-gan --config {params.config} --model {wildcards.gan}"
-        " --checkpoint {input} --output {output} > {log} 2>&1"
+        "hepdl generate-gan --config {params.config:q} --model {wildcards.gan:q}"
+        " --checkpoint {input:q} --output {output:q} > {log:q} 2>&1"
 
 
 rule validate_gan:
@@ -105,6 +106,6 @@ rule validate_gan:
     conda:
         "../../envs/train.yaml"
     shell:
-        "hepdl validate-gan --config {params.config} --model {wildcards.gan}"
-        " --generated {input.generated} --real {input.real} --output-dir {params.output_dir}"
-        " > {log} 2>&1"
+        "hepdl validate-gan --config {params.config:q} --model {wildcards.gan:q}"
+        " --generated {input.generated:q} --real {input.real:q}"
+        " --output-dir {params.output_dir:q} > {log:q} 2>&1"

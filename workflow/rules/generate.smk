@@ -20,8 +20,8 @@ rule generate:
     conda:
         "../../envs/simulation.yaml"
     shell:
-        "hepdl generate --config {params.config} --sample {wildcards.sample}"
-        " --shard {wildcards.shard} --output {output} 2> {log}"
+        "hepdl generate --config {params.config:q} --sample {wildcards.sample:q}"
+        " --shard {wildcards.shard:q} --output {output:q} 2> {log:q}"
 
 
 rule xsec:
@@ -40,5 +40,5 @@ rule xsec:
     conda:
         "../../envs/simulation.yaml"
     shell:
-        "hepdl xsec --config {params.config} --sample {wildcards.sample}"
-        " --inputs {input} --output {output} 2> {log}"
+        "hepdl xsec --config {params.config:q} --sample {wildcards.sample:q}"
+        " --inputs {input:q} --output {output:q} 2> {log:q}"

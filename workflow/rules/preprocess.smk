@@ -33,9 +33,9 @@ rule features:
     conda:
         "../../envs/preprocess.yaml"
     shell:
-        "hepdl features --config {params.config} --sample {wildcards.sample}"
-        " --shard {wildcards.shard} --input {input.detector} --xsec {input.xsec}"
-        " --output {output} 2> {log}"
+        "hepdl features --config {params.config:q} --sample {wildcards.sample:q}"
+        " --shard {wildcards.shard:q} --input {input.detector:q} --xsec {input.xsec:q}"
+        " --output {output:q} 2> {log:q}"
 
 
 rule images:
@@ -57,8 +57,8 @@ rule images:
     conda:
         "../../envs/preprocess.yaml"
     shell:
-        "hepdl images --config {params.config} --sample {wildcards.sample}"
-        " --shard {wildcards.shard} --input {input} --output {output} 2> {log}"
+        "hepdl images --config {params.config:q} --sample {wildcards.sample:q}"
+        " --shard {wildcards.shard:q} --input {input:q} --output {output:q} 2> {log:q}"
 
 
 rule graphs:
@@ -80,8 +80,8 @@ rule graphs:
     conda:
         "../../envs/preprocess.yaml"
     shell:
-        "hepdl graphs --config {params.config} --sample {wildcards.sample}"
-        " --shard {wildcards.shard} --input {input} --output {output} 2> {log}"
+        "hepdl graphs --config {params.config:q} --sample {wildcards.sample:q}"
+        " --shard {wildcards.shard:q} --input {input:q} --output {output:q} 2> {log:q}"
 
 
 rule merge_features:
@@ -102,8 +102,8 @@ rule merge_features:
     conda:
         "../../envs/preprocess.yaml"
     shell:
-        "hepdl merge --config {params.config} --kind features --features {input}"
-        " --outputs {output} 2> {log}"
+        "hepdl merge --config {params.config:q} --kind features --features {input:q}"
+        " --outputs {output:q} 2> {log:q}"
 
 
 rule merge_images:
@@ -127,8 +127,8 @@ rule merge_images:
     conda:
         "../../envs/preprocess.yaml"
     shell:
-        "hepdl merge --config {params.config} --kind images --features {input.features}"
-        " --inputs {input.images} --outputs {output} 2> {log}"
+        "hepdl merge --config {params.config:q} --kind images --features {input.features:q}"
+        " --inputs {input.images:q} --outputs {output:q} 2> {log:q}"
 
 
 rule merge_graphs:
@@ -152,8 +152,8 @@ rule merge_graphs:
     conda:
         "../../envs/preprocess.yaml"
     shell:
-        "hepdl merge --config {params.config} --kind graphs --features {input.features}"
-        " --inputs {input.graphs} --outputs {output} 2> {log}"
+        "hepdl merge --config {params.config:q} --kind graphs --features {input.features:q}"
+        " --inputs {input.graphs:q} --outputs {output:q} 2> {log:q}"
 
 
 rule plot_inputs:
@@ -178,5 +178,5 @@ rule plot_inputs:
     conda:
         "../../envs/preprocess.yaml"
     shell:
-        "hepdl plot-inputs --config {params.config} --images {input.images}"
-        " --features {input.features} --output-dir {params.out} 2> {log}"
+        "hepdl plot-inputs --config {params.config:q} --images {input.images:q}"
+        " --features {input.features:q} --output-dir {params.out:q} 2> {log:q}"

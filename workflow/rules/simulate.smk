@@ -31,8 +31,8 @@ rule simulate:
     conda:
         "../../envs/simulation.yaml"
     shell:
-        "hepdl simulate --config {params.config} --sample {wildcards.sample}"
-        " --shard {wildcards.shard} --input {input.events} --output {output} 2> {log}"
+        "hepdl simulate --config {params.config:q} --sample {wildcards.sample:q}"
+        " --shard {wildcards.shard:q} --input {input.events:q} --output {output:q} 2> {log:q}"
 
 
 rule validate_detector:
@@ -56,6 +56,6 @@ rule validate_detector:
     conda:
         "../../envs/simulation.yaml"
     shell:
-        "hepdl validate-detector --config {params.config} --sample {wildcards.sample}"
-        " --inputs {input.detector} --events {input.events} --output-dir {params.folder}"
-        " 2> {log}"
+        "hepdl validate-detector --config {params.config:q} --sample {wildcards.sample:q}"
+        " --inputs {input.detector:q} --events {input.events:q} --output-dir {params.folder:q}"
+        " 2> {log:q}"

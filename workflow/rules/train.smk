@@ -45,9 +45,9 @@ rule train_cnn:
     conda:
         "../../envs/train.yaml"
     shell:
-        "{params.launch} hepdl train cnn --config {params.config} --model {wildcards.cnn}"
-        " --train {input.train} --val {input.val} --output {output.model} {params.layout}"
-        " {params.resume} > {log} 2>&1"
+        "{params.launch:q} hepdl train cnn --config {params.config:q}"
+        " --model {wildcards.cnn:q} --train {input.train:q} --val {input.val:q}"
+        " --output {output.model:q} {params.layout:q} {params.resume:q} > {log:q} 2>&1"
 
 
 rule train_mlp:
@@ -76,9 +76,9 @@ rule train_mlp:
     conda:
         "../../envs/train.yaml"
     shell:
-        "{params.launch} hepdl train mlp --config {params.config} --train {input.train}"
-        " --val {input.val} --output {output.model} --no-progress {params.layout}"
-        " {params.resume} > {log} 2>&1"
+        "{params.launch:q} hepdl train mlp --config {params.config:q} --train {input.train:q}"
+        " --val {input.val:q} --output {output.model:q} --no-progress {params.layout:q}"
+        " {params.resume:q} > {log:q} 2>&1"
 
 
 rule train_gbdt:
@@ -104,8 +104,8 @@ rule train_gbdt:
     conda:
         "../../envs/train.yaml"
     shell:
-        "hepdl train gbdt --config {params.config} --train {input.train} --val {input.val}"
-        " --output {output} --threads {threads} > {log} 2>&1"
+        "hepdl train gbdt --config {params.config:q} --train {input.train:q} --val {input.val:q}"
+        " --output {output:q} --threads {threads:q} > {log:q} 2>&1"
 
 
 rule train_cnn_jets:
@@ -135,9 +135,10 @@ rule train_cnn_jets:
     conda:
         "../../envs/train.yaml"
     shell:
-        "{params.launch} hepdl train cnn_jets --config {params.config} --cnn-model {input.cnn}"
-        " --images {input.images} --features {input.features} --output {output.model}"
-        " --no-progress {params.layout} {params.resume} > {log} 2>&1"
+        "{params.launch:q} hepdl train cnn_jets --config {params.config:q}"
+        " --cnn-model {input.cnn:q} --images {input.images:q} --features {input.features:q}"
+        " --output {output.model:q} --no-progress {params.layout:q} {params.resume:q}"
+        " > {log:q} 2>&1"
 
 
 rule train_gnn:
@@ -166,6 +167,6 @@ rule train_gnn:
     conda:
         "../../envs/train.yaml"
     shell:
-        "{params.launch} hepdl train gnn --config {params.config} --train {input.train}"
-        " --val {input.val} --output {output.model} --no-progress {params.layout}"
-        " {params.resume} > {log} 2>&1"
+        "{params.launch:q} hepdl train gnn --config {params.config:q} --train {input.train:q}"
+        " --val {input.val:q} --output {output.model:q} --no-progress {params.layout:q}"
+        " {params.resume:q} > {log:q} 2>&1"
