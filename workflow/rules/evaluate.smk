@@ -31,7 +31,7 @@ rule predict:
     wildcard_constraints:
         model="|".join(MODELS) or "no_model",
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         # --images, --features, --cnn-predictions: the test data the model reads
         inputs=lambda wildcards, input: predict_input_arguments(input),
     threads: config["train"]["threads"]
@@ -65,7 +65,7 @@ rule evaluate:
     benchmark:
         "benchmarks/evaluate.tsv"
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         evaluate=config["evaluate"],
         samples=config["train"]["samples"],
         plots=lambda wildcards, output: Path(output.metrics).parent.parent / "plots",
@@ -102,7 +102,7 @@ rule robustness:
     log:
         "logs/robustness.log",
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         evaluate=config["evaluate"],
         plot=lambda wildcards, output: Path(output.plots[0]).with_suffix(""),
     threads: 1

@@ -28,7 +28,7 @@ rule train_gan:
     wildcard_constraints:
         gan="|".join(GAN_MODELS) or "no_gan",
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         settings=GAN_TRAINING,
         hardware=HARDWARE,
         seed=config["seed"],
@@ -57,7 +57,7 @@ rule generate_gan:
     wildcard_constraints:
         gan="|".join(GAN_MODELS) or "no_gan",
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         events=config["gan"]["generate_events"],
         interpolate=config["gan"]["interpolate"],
     threads: 1
@@ -93,7 +93,7 @@ rule validate_gan:
     wildcard_constraints:
         gan="|".join(GAN_MODELS) or "no_gan",
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         validation={
             key: config["gan"][key]
             for key in ("validation_events", "floor_splits", "flag_ratio", "pixel_threshold_gev")

@@ -9,7 +9,7 @@ rule generate:
     benchmark:
         "benchmarks/generate/{sample}/{shard}.tsv"
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         sample=sample_spec,
         generator=config["generator"],
         seed=config["seed"],
@@ -32,7 +32,7 @@ rule xsec:
     log:
         "logs/xsec/{sample}.log",
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
     threads: 1
     resources:
         mem_mb=500,

@@ -23,7 +23,7 @@ rule features:
     benchmark:
         "benchmarks/features/{sample}/{shard}.tsv"
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         selection=config["selection"],
         luminosity=config["luminosity_ifb"],
     threads: 1
@@ -48,7 +48,7 @@ rule images:
     benchmark:
         "benchmarks/images/{sample}/{shard}.tsv"
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         images=config["images"],
     threads: 1
     resources:
@@ -71,7 +71,7 @@ rule graphs:
     benchmark:
         "benchmarks/graphs/{sample}/{shard}.tsv"
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         graphs=config["graphs"],
     threads: 1
     resources:
@@ -92,7 +92,7 @@ rule merge_features:
     log:
         "logs/merge/features.log",
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         splits=config["splits"],
         seed=config["seed"],
     threads: 1
@@ -117,7 +117,7 @@ rule merge_images:
     benchmark:
         "benchmarks/merge/images.tsv"
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         splits=config["splits"],
         seed=config["seed"],
     threads: 1
@@ -142,7 +142,7 @@ rule merge_graphs:
     benchmark:
         "benchmarks/merge/graphs.tsv"
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         splits=config["splits"],
         seed=config["seed"],
     threads: 1
@@ -169,7 +169,7 @@ rule plot_inputs:
     log:
         "logs/plot_inputs.log",
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         out=lambda wildcards, output: Path(output[0]).parent,
     threads: 1
     resources:

@@ -21,7 +21,7 @@ rule simulate:
     benchmark:
         "benchmarks/simulate/{sample}/{shard}.tsv"
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         detector=config["detector"],
         seed=config["seed"],
     threads: 1
@@ -47,7 +47,7 @@ rule validate_detector:
     log:
         "logs/validate_detector/{sample}.log",
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         folder=lambda wildcards, output: Path(output.metrics).parent,
     threads: 1
     resources:

@@ -31,7 +31,7 @@ rule train_cnn:
     wildcard_constraints:
         cnn="|".join(CNN_MODELS) or "no_cnn",
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         settings=config["train"]["cnn"],
         hardware=HARDWARE,
         seed=config["seed"],
@@ -62,7 +62,7 @@ rule train_mlp:
     benchmark:
         "benchmarks/train/mlp.tsv"
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         settings=config["train"]["mlp"],
         hardware=HARDWARE,
         seed=config["seed"],
@@ -92,7 +92,7 @@ rule train_gbdt:
     benchmark:
         "benchmarks/train/gbdt.tsv"
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         settings=config["train"]["gbdt"],
         samples=config["train"]["samples"],
         weights=config["train"]["background_weights"],
@@ -121,7 +121,7 @@ rule train_cnn_jets:
     benchmark:
         "benchmarks/train/cnn_jets.tsv"
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         settings=config["train"]["cnn_jets"],
         hardware=HARDWARE,
         seed=config["seed"],
@@ -153,7 +153,7 @@ rule train_gnn:
     benchmark:
         "benchmarks/train/gnn.tsv"
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         settings=config["train"]["gnn"],
         hardware=HARDWARE,
         seed=config["seed"],
