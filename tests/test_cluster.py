@@ -257,13 +257,17 @@ def test_multi_node_training_command(multi_node: tuple[dict[str, Any], str]) -> 
 
 
 def test_training_launcher() -> None:
-    assert training_launcher({}) == training_layout_args({}) == ""
-    assert training_launcher({"nodes": 1, "tasks_per_node": 1, "mpi": "srun"}) == ""
+    assert training_launcher({}) == training_layout_args({}) == []
+    assert training_launcher({"nodes": 1, "tasks_per_node": 1, "mpi": "srun"}) == []
     resources = {"nodes": 4, "tasks_per_node": 4, "mpi": "srun", "cpus_per_task": 32}
-    assert training_launcher(resources) == (
-        "srun --nodes=4 --ntasks-per-node=4 --cpus-per-task=32 --kill-on-bad-exit=1"
-    )
-    assert training_layout_args(resources) == "--num-nodes 4 --devices 4"
+    assert training_launcher(resources) == [
+        "srun",
+        "--nodes=4",
+        "--ntasks-per-node=4",
+        "--cpus-per-task=32",
+        "--kill-on-bad-exit=1",
+    ]
+    assert training_layout_args(resources) == ["--num-nodes", "4", "--devices", "4"]
     with pytest.raises(ConfigError, match="need mpi: srun"):
         training_launcher({"nodes": 2})
     with pytest.raises(ConfigError, match="set-resources tasks_per_node"):

@@ -6,9 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from hepdl.config import load_config, validate_config, write_effective_config
+from hepdl.config import (
+    check_results_folder,
+    load_config,
+    pinned_config_path,
+    validate_config,
+    write_pinned_config,
+)
 from hepdl.errors import ConfigError
 from hepdl.gan.settings import gan_models, mass_grid
 
@@ -185,18 +190,49 @@ def test_unwritable_results_folder(tmp_path: Path) -> None:
     config = validate_config(
         {"results": str(blocker / "results"), **config_with(JZ4={**JZ4, "events": 1, "shards": 1})}
     )
-    with pytest.raises(ConfigError) as caught:
-        write_effective_config(config)
-    assert caught.value.key == "results"
-    assert str(blocker / "results") in str(caught.value)
+    # The dry run's check, which writes nothing, and the real run's write fail alike.
+    for check in (check_results_folder, write_pinned_config):
+        with pytest.raises(ConfigError) as caught:
+            check(config)
+        assert caught.value.key == "results"
+        assert str(blocker / "results") in str(caught.value)
 
 
-def test_effective_config_round_trips_and_is_rewritten_only_on_change(tmp_path: Path) -> None:
+def test_results_folder_check_creates_nothing(tmp_path: Path) -> None:
+    config = validate_config(
+        {"results": str(tmp_path / "a/b"), **config_with(JZ4={**JZ4, "events": 1, "shards": 1})}
+    )
+    check_results_folder(config)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_pinned_config_round_trips_and_is_never_rewritten(tmp_path: Path) -> None:
     config = validate_config(
         {"results": str(tmp_path / "r"), **config_with(JZ4={**JZ4, "events": 1, "shards": 1})}
     )
-    path = write_effective_config(config)
-    assert yaml.safe_load(path.read_text()) == config
+    path = write_pinned_config(config)
+    assert path == pinned_config_path(config)
+    assert path.parent == tmp_path / "r/configs"
+    assert load_config(path) == config
     stamp = path.stat().st_mtime_ns
-    write_effective_config(config)
+    write_pinned_config(config)
     assert path.stat().st_mtime_ns == stamp
+    # Another config is pinned beside it, and leaves the first as it was.
+    other = write_pinned_config({**config, "seed": config["seed"] + 1})
+    assert other != path
+    assert path.stat().st_mtime_ns == stamp
+    assert load_config(path) == config
+
+
+def test_changed_pinned_config_is_refused(tmp_path: Path) -> None:
+    config = validate_config(
+        {"results": str(tmp_path / "r"), **config_with(JZ4={**JZ4, "events": 1, "shards": 1})}
+    )
+    path = write_pinned_config(config)
+    path.write_text(path.read_text().replace(f"seed: {config['seed']}", "seed: 7"))
+    with pytest.raises(ConfigError, match="pinned config changed") as caught:
+        load_config(path)
+    assert str(path) in str(caught.value)
+    # Nor is it taken as the pin of its config by a later run.
+    with pytest.raises(ConfigError, match="pinned config changed"):
+        write_pinned_config(config)

@@ -83,11 +83,24 @@ def test_seeded_card_sources_the_card_from_its_folder(tmp_path: Path) -> None:
     wrapper = seeded_card(cards / "my_card.tcl", 4242, scratch)
     assert wrapper == scratch / WRAPPER_CARD
     lines = wrapper.read_text().splitlines()
-    assert "source my_card.tcl" in lines
+    assert "source {my_card.tcl}" in lines  # braced: Tcl substitutes nothing in the name
     assert lines[-1] == "set RandomSeed 4242"  # after the card: the config's seed wins
     # Delphes resolves `source` relative to the top card: both files are reachable there.
     assert (scratch / "my_card.tcl").read_text().startswith("source common.tcl")
     assert (scratch / "common.tcl").is_file()
+
+
+def test_seeded_card_refuses_a_path_tcl_cannot_quote(tmp_path: Path) -> None:
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    card = cards / "x}; exec touch pwned; {.tcl"
+    card.write_text("set Something 1\n")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    with pytest.raises(ConfigError, match="brace, backslash or newline") as caught:
+        seeded_card(card, 1, scratch)
+    assert caught.value.key == "detector.delphes_card"
+    assert not (scratch / WRAPPER_CARD).exists()
 
 
 def test_missing_delphes_says_how_to_install(tmp_path: Path) -> None:
@@ -133,7 +146,7 @@ from hepdl.io.delphes import DelphesWriter
 card, output, hepmc = map(Path, sys.argv[1:])
 text = card.read_text()
 assert Path.cwd() == card.parent, "Delphes runs in the wrapper card's folder"
-source = text.split("source ")[1].split()[0]
+source = text.split("source ")[1].split()[0].strip("{{}}")  # a braced Tcl word
 assert (card.parent / source).is_file(), "the sourced card is reachable"
 seed = int(text.split("set RandomSeed ")[1].split()[0])
 events = read_hepmc3(hepmc)

@@ -157,18 +157,19 @@ def training_layout(resources: Mapping[str, Any]) -> tuple[int, int]:
     return layout[0], layout[1]
 
 
-def training_launcher(resources: Mapping[str, Any]) -> str:
+def training_launcher(resources: Mapping[str, Any]) -> list[str]:
     """The launcher put before ``hepdl train``: empty for one process, else ``srun ...``.
 
     One process per GPU, ``tasks_per_node`` on each of ``nodes``; the ``mpi`` resource names the
-    launcher (``srun``) and makes the Slurm executor leave the command unwrapped.
+    launcher (``srun``) and makes the Slurm executor leave the command unwrapped. A list of
+    arguments, so the rule quotes each one (``{params.launch:q}``): ``mpi`` comes from a profile.
 
     Raises:
         ConfigError: for several processes without the ``mpi`` resource.
     """
     nodes, per_node = training_layout(resources)
     if nodes * per_node == 1:
-        return ""
+        return []
     launcher = resources.get("mpi")
     if not launcher or not isinstance(launcher, str):
         raise ConfigError(
@@ -183,12 +184,12 @@ def training_launcher(resources: Mapping[str, Any]) -> str:
         command.append(f"--cpus-per-task={cpus}")
     # One failed rank stops the others instead of leaving them waiting in an all-reduce.
     command.append("--kill-on-bad-exit=1")
-    return " ".join(command)
+    return command
 
 
-def training_layout_args(resources: Mapping[str, Any]) -> str:
+def training_layout_args(resources: Mapping[str, Any]) -> list[str]:
     """``--num-nodes N --devices G`` for ``hepdl train`` (empty for one process: the config's)."""
     nodes, per_node = training_layout(resources)
     if nodes * per_node == 1:
-        return ""
-    return f"--num-nodes {nodes} --devices {per_node}"
+        return []
+    return ["--num-nodes", str(nodes), "--devices", str(per_node)]

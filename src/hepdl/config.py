@@ -11,9 +11,11 @@ generated.
 from __future__ import annotations
 
 import copy
+import hashlib
 import itertools
 import math
 import os
+import re
 from collections.abc import Iterator, Mapping
 from importlib import resources
 from pathlib import Path
@@ -24,9 +26,18 @@ import yaml
 from jsonschema import validators
 
 from hepdl.errors import ConfigError, HepdlError
-from hepdl.io.atomic import ensure_writable_dir, write_text_atomic
+from hepdl.io.atomic import check_creatable_dir, ensure_writable_dir, write_text_atomic
 
-__all__ = ["Config", "load_config", "load_schema", "validate_config", "write_effective_config"]
+__all__ = [
+    "PINNED_CONFIG_FOLDER",
+    "Config",
+    "check_results_folder",
+    "load_config",
+    "load_schema",
+    "pinned_config_path",
+    "validate_config",
+    "write_pinned_config",
+]
 
 Config = dict[str, Any]
 
@@ -170,6 +181,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         text = config_path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError("<file>", f"cannot read config file: {err.strerror}", str(path)) from None
+    _check_pin(config_path, text)
     try:
         parsed = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -177,19 +189,81 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     return validate_config(parsed or {}, source=str(path))
 
 
-def write_effective_config(config: Config) -> Path:
-    """Write the validated config that a Snakemake run uses to ``{results}/config.yaml``.
+#: The folder of ``{results}`` where Snakemake runs pin their configs, one file per content.
+PINNED_CONFIG_FOLDER = "configs"
+#: Hex digits of the SHA-256 that name a pinned config (64 bits: configs never collide).
+_DIGEST_LENGTH = 16
+_PINNED_NAME = re.compile(rf"[0-9a-f]{{{_DIGEST_LENGTH}}}\.yaml")
 
-    Rules hand this file to the ``hepdl`` command line, so command-line ``--config`` overrides
-    reach every job. The file is rewritten only when its content changes, and its failure to
-    be written is how an unwritable results folder is reported before any job starts.
+
+def _config_text(config: Config) -> str:
+    return yaml.safe_dump(config, sort_keys=True)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:_DIGEST_LENGTH]
+
+
+def check_results_folder(config: Config) -> None:
+    """Check, writing nothing (a dry run too), that the results folder can be written.
+
+    Raises:
+        ConfigError: naming ``results``, if it could not be created or written to.
     """
     try:
-        results = ensure_writable_dir(config["results"])
+        check_creatable_dir(config["results"])
     except HepdlError as err:
         raise ConfigError("results", str(err)) from None
-    target = results / "config.yaml"
-    text = yaml.safe_dump(config, sort_keys=True)
-    if not target.exists() or target.read_text(encoding="utf-8") != text:
-        write_text_atomic(target, text)
+
+
+def pinned_config_path(config: Config) -> Path:
+    """Where a Snakemake run pins ``config``: ``{results}/configs/<digest>.yaml``.
+
+    The name is the start of the SHA-256 of the file's content, so another config (a
+    ``snakemake --config seed=7`` next to a running run) gets another file. Writes nothing: a dry
+    run only names the file in the commands it prints.
+    """
+    name = f"{_digest(_config_text(config))}.yaml"
+    return Path(config["results"]) / PINNED_CONFIG_FOLDER / name
+
+
+def write_pinned_config(config: Config) -> Path:
+    """Write the validated config the jobs of a Snakemake run read (see
+    :func:`pinned_config_path`) and return its path.
+
+    Rules hand this file to the ``hepdl`` command line, so command-line ``--config`` overrides
+    reach every job. The file is never rewritten (an existing one is checked instead) and is
+    written atomically; its failure to be written is how an unwritable results folder is
+    reported before any job starts.
+
+    Raises:
+        ConfigError: for an unwritable results folder, or an existing pinned file whose content
+            was changed.
+    """
+    target = pinned_config_path(config)
+    try:
+        ensure_writable_dir(target.parent)
+    except HepdlError as err:
+        raise ConfigError("results", str(err)) from None
+    if target.exists():
+        _check_pin(target, target.read_text(encoding="utf-8"))
+    else:
+        write_text_atomic(target, _config_text(config))
     return target
+
+
+def _check_pin(path: Path, text: str) -> None:
+    """Refuse a pinned config whose content no longer hashes to its name.
+
+    A job must read the config its run was scheduled with; an edited pinned file would give
+    it another one, silently.
+    """
+    pinned = path.parent.name == PINNED_CONFIG_FOLDER and _PINNED_NAME.fullmatch(path.name)
+    if pinned and _digest(text) != path.stem:
+        raise ConfigError(
+            "<file>",
+            "pinned config changed after its run pinned it (its SHA-256 does not start with "
+            "its name); a job reads only the config it was scheduled with: rerun snakemake, "
+            "which pins the current config under a new name",
+            str(path),
+        )

@@ -3,7 +3,12 @@
 from pathlib import Path
 
 from hepdl.cluster import check_slurm_account, training_launcher, training_layout_args
-from hepdl.config import validate_config, write_effective_config
+from hepdl.config import (
+    check_results_folder,
+    pinned_config_path,
+    validate_config,
+    write_pinned_config,
+)
 from hepdl.samples import get_sample
 
 # One validation for Snakemake and the command line: schema (defaults filled in) and
@@ -16,8 +21,20 @@ check_slurm_account(
     workflow.executor_plugin.name if workflow.executor_plugin else None,
 )
 
-# The validated config every job reads, so `snakemake --config key=value` reaches the jobs.
-EFFECTIVE_CONFIG = str(write_effective_config(config))
+# An unwritable results folder stops a dry run too, before any job (this check writes nothing).
+check_results_folder(config)
+
+# The validated config every job reads, so that `snakemake --config key=value` reaches the
+# jobs: {results}/configs/<sha256>.yaml, named by its content and never rewritten, so that
+# another snakemake (say `-n --config seed=7`) cannot change what a running one's jobs read.
+# Named here, written when a run starts (onstart: never on a dry run).
+PINNED_CONFIG = str(pinned_config_path(config))
+
+
+onstart:
+    write_pinned_config(config)
+
+
 RESULTS = config["results"]
 SAMPLES = sorted(config["samples"])
 
@@ -25,6 +42,14 @@ SAMPLES = sorted(config["samples"])
 def sample_spec(wildcards):
     """The sample's config entry: a rule parameter, so editing it reruns that sample only."""
     return config["samples"][wildcards.sample]
+
+
+def pinned_config(wildcards, input):
+    """The `config` parameter of every rule: PINNED_CONFIG. A function of `input`, so that
+    Snakemake counts it as derived from the (tracked) inputs and not as a rerun trigger: its
+    name changes with any key, and would rerun every job; each rule's own params hold the
+    settings its output depends on."""
+    return PINNED_CONFIG
 
 
 def launcher(wildcards, resources):

@@ -1,5 +1,6 @@
 # Stage 6: test-split scores of every model, their comparison with the cut-based benchmark
 # (metrics.json, summary table, plots for the report) and the robustness studies.
+from hepdl.evaluate.predict import input_arguments as predict_input_arguments
 from hepdl.evaluate.predict import rule_inputs as predict_rule_inputs
 from hepdl.evaluate.stage import plot_files
 
@@ -30,11 +31,9 @@ rule predict:
     wildcard_constraints:
         model="|".join(MODELS) or "no_model",
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         # --images, --features, --cnn-predictions: the test data the model reads
-        inputs=lambda wildcards, input: " ".join(
-            f"--{key.replace('_', '-')} {path}" for key, path in input.items() if key != "model"
-        ),
+        inputs=lambda wildcards, input: predict_input_arguments(input),
     threads: config["train"]["threads"]
     resources:
         mem_mb=4000,
@@ -42,8 +41,9 @@ rule predict:
     conda:
         "../../envs/train.yaml"
     shell:
-        "hepdl predict --config {params.config} --model {wildcards.model}"
-        " --model-file {input.model} {params.inputs} --output {output} --no-progress > {log} 2>&1"
+        "hepdl predict --config {params.config:q} --model {wildcards.model:q}"
+        " --model-file {input.model:q} {params.inputs:q} --output {output:q} --no-progress"
+        " > {log:q} 2>&1"
 
 
 rule evaluate:
@@ -72,11 +72,12 @@ rule evaluate:
     benchmark:
         "benchmarks/evaluate.tsv"
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         evaluate=config["evaluate"],
         samples=config["train"]["samples"],
         plots=lambda wildcards, output: Path(output.metrics).parent.parent / "plots",
-        costs=lambda wildcards, input: f"--costs {input.costs}" if input.costs else "",
+        # A list of arguments, so the shell command quotes each path.
+        costs=lambda wildcards, input: ["--costs", *input.costs] if input.costs else [],
     threads: 1
     resources:
         mem_mb=4000,
@@ -84,9 +85,9 @@ rule evaluate:
     conda:
         "../../envs/train.yaml"
     shell:
-        "hepdl evaluate --config {params.config} --predictions {input.predictions}"
-        " --features {input.features} --skim {input.skim} --output {output.metrics}"
-        " --plots-dir {params.plots} {params.costs} > {log} 2>&1"
+        "hepdl evaluate --config {params.config:q} --predictions {input.predictions:q}"
+        " --features {input.features:q} --skim {input.skim:q} --output {output.metrics:q}"
+        " --plots-dir {params.plots:q} {params.costs:q} > {log:q} 2>&1"
 
 
 rule robustness:
@@ -108,7 +109,7 @@ rule robustness:
     log:
         "logs/robustness.log",
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         evaluate=config["evaluate"],
         plot=lambda wildcards, output: Path(output.plots[0]).with_suffix(""),
     threads: 1
@@ -118,5 +119,5 @@ rule robustness:
     conda:
         "../../envs/train.yaml"
     shell:
-        "hepdl robustness --config {params.config} --predictions {input.predictions}"
-        " --output {output.table} --plot {params.plot} > {log} 2>&1"
+        "hepdl robustness --config {params.config:q} --predictions {input.predictions:q}"
+        " --output {output.table:q} --plot {params.plot:q} > {log:q} 2>&1"

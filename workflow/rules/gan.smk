@@ -28,7 +28,7 @@ rule train_gan:
     wildcard_constraints:
         gan="|".join(GAN_MODELS) or "no_gan",
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         settings=GAN_TRAINING,
         hardware=HARDWARE,
         seed=config["seed"],
@@ -40,8 +40,9 @@ rule train_gan:
     conda:
         "../../envs/train.yaml"
     shell:
-        "hepdl train gan --config {params.config} --model {wildcards.gan} --train {input.train}"
-        " --val {input.val} --output {output} --no-progress {params.resume} > {log} 2>&1"
+        "hepdl train gan --config {params.config:q} --model {wildcards.gan:q}"
+        " --train {input.train:q} --val {input.val:q} --output {output:q} --no-progress"
+        " {params.resume:q} > {log:q} 2>&1"
 
 
 rule generate_gan:
@@ -56,7 +57,7 @@ rule generate_gan:
     wildcard_constraints:
         gan="|".join(GAN_MODELS) or "no_gan",
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         events=config["gan"]["generate_events"],
         interpolate=config["gan"]["interpolate"],
     threads: 1
@@ -66,8 +67,8 @@ rule generate_gan:
     conda:
         "../../envs/train.yaml"
     shell:
-        "hepdl generate-gan --config {params.config} --model {wildcards.gan}"
-        " --checkpoint {input} --output {output} > {log} 2>&1"
+        "hepdl generate-gan --config {params.config:q} --model {wildcards.gan:q}"
+        " --checkpoint {input:q} --output {output:q} > {log:q} 2>&1"
 
 
 rule validate_gan:
@@ -92,7 +93,7 @@ rule validate_gan:
     wildcard_constraints:
         gan="|".join(GAN_MODELS) or "no_gan",
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         validation={
             key: config["gan"][key]
             for key in ("validation_events", "floor_splits", "flag_ratio", "pixel_threshold_gev")
@@ -105,6 +106,6 @@ rule validate_gan:
     conda:
         "../../envs/train.yaml"
     shell:
-        "hepdl validate-gan --config {params.config} --model {wildcards.gan}"
-        " --generated {input.generated} --real {input.real} --output-dir {params.output_dir}"
-        " > {log} 2>&1"
+        "hepdl validate-gan --config {params.config:q} --model {wildcards.gan:q}"
+        " --generated {input.generated:q} --real {input.real:q}"
+        " --output-dir {params.output_dir:q} > {log:q} 2>&1"

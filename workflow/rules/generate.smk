@@ -9,7 +9,7 @@ rule generate:
     benchmark:
         "benchmarks/generate/{sample}/{shard}.tsv"
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         sample=sample_spec,
         generator=config["generator"],
         seed=config["seed"],
@@ -20,8 +20,8 @@ rule generate:
     conda:
         "../../envs/simulation.yaml"
     shell:
-        "hepdl generate --config {params.config} --sample {wildcards.sample}"
-        " --shard {wildcards.shard} --output {output} 2> {log}"
+        "hepdl generate --config {params.config:q} --sample {wildcards.sample:q}"
+        " --shard {wildcards.shard:q} --output {output:q} 2> {log:q}"
 
 
 rule xsec:
@@ -32,7 +32,7 @@ rule xsec:
     log:
         "logs/xsec/{sample}.log",
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
     threads: 1
     resources:
         mem_mb=500,
@@ -40,5 +40,5 @@ rule xsec:
     conda:
         "../../envs/simulation.yaml"
     shell:
-        "hepdl xsec --config {params.config} --sample {wildcards.sample}"
-        " --inputs {input} --output {output} 2> {log}"
+        "hepdl xsec --config {params.config:q} --sample {wildcards.sample:q}"
+        " --inputs {input:q} --output {output:q} 2> {log:q}"

@@ -23,7 +23,7 @@ rule features:
     benchmark:
         "benchmarks/features/{sample}/{shard}.tsv"
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         selection=config["selection"],
         luminosity=config["luminosity_ifb"],
     threads: 1
@@ -33,9 +33,9 @@ rule features:
     conda:
         "../../envs/preprocess.yaml"
     shell:
-        "hepdl features --config {params.config} --sample {wildcards.sample}"
-        " --shard {wildcards.shard} --input {input.detector} --xsec {input.xsec}"
-        " --output {output} 2> {log}"
+        "hepdl features --config {params.config:q} --sample {wildcards.sample:q}"
+        " --shard {wildcards.shard:q} --input {input.detector:q} --xsec {input.xsec:q}"
+        " --output {output:q} 2> {log:q}"
 
 
 rule images:
@@ -50,7 +50,7 @@ rule images:
     benchmark:
         "benchmarks/images/{sample}/{shard}.tsv"
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         images=config["images"],
         preselection=config["preselection"],
     threads: 1
@@ -60,9 +60,9 @@ rule images:
     conda:
         "../../envs/preprocess.yaml"
     shell:
-        "hepdl images --config {params.config} --sample {wildcards.sample}"
-        " --shard {wildcards.shard} --input {input.detector} --features {input.features}"
-        " --output {output} 2> {log}"
+        "hepdl images --config {params.config:q} --sample {wildcards.sample:q}"
+        " --shard {wildcards.shard:q} --input {input.detector:q} --features {input.features:q}"
+        " --output {output:q} 2> {log:q}"
 
 
 rule graphs:
@@ -77,7 +77,7 @@ rule graphs:
     benchmark:
         "benchmarks/graphs/{sample}/{shard}.tsv"
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         graphs=config["graphs"],
         preselection=config["preselection"],
     threads: 1
@@ -87,9 +87,9 @@ rule graphs:
     conda:
         "../../envs/preprocess.yaml"
     shell:
-        "hepdl graphs --config {params.config} --sample {wildcards.sample}"
-        " --shard {wildcards.shard} --input {input.detector} --features {input.features}"
-        " --output {output} 2> {log}"
+        "hepdl graphs --config {params.config:q} --sample {wildcards.sample:q}"
+        " --shard {wildcards.shard:q} --input {input.detector:q} --features {input.features:q}"
+        " --output {output:q} 2> {log:q}"
 
 
 rule merge_features:
@@ -101,7 +101,7 @@ rule merge_features:
     log:
         "logs/merge/features.log",
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         splits=config["splits"],
         seed=config["seed"],
         preselection=config["preselection"],
@@ -112,8 +112,8 @@ rule merge_features:
     conda:
         "../../envs/preprocess.yaml"
     shell:
-        "hepdl merge --config {params.config} --kind features --features {input}"
-        " --outputs {output.splits} --skim {output.skim} 2> {log}"
+        "hepdl merge --config {params.config:q} --kind features --features {input:q}"
+        " --outputs {output.splits:q} --skim {output.skim:q} 2> {log:q}"
 
 
 rule merge_images:
@@ -127,7 +127,7 @@ rule merge_images:
     benchmark:
         "benchmarks/merge/images.tsv"
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         splits=config["splits"],
         seed=config["seed"],
         preselection=config["preselection"],
@@ -138,8 +138,8 @@ rule merge_images:
     conda:
         "../../envs/preprocess.yaml"
     shell:
-        "hepdl merge --config {params.config} --kind images --features {input.features}"
-        " --inputs {input.images} --outputs {output} 2> {log}"
+        "hepdl merge --config {params.config:q} --kind images --features {input.features:q}"
+        " --inputs {input.images:q} --outputs {output:q} 2> {log:q}"
 
 
 rule merge_graphs:
@@ -153,7 +153,7 @@ rule merge_graphs:
     benchmark:
         "benchmarks/merge/graphs.tsv"
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         splits=config["splits"],
         seed=config["seed"],
         preselection=config["preselection"],
@@ -164,8 +164,8 @@ rule merge_graphs:
     conda:
         "../../envs/preprocess.yaml"
     shell:
-        "hepdl merge --config {params.config} --kind graphs --features {input.features}"
-        " --inputs {input.graphs} --outputs {output} 2> {log}"
+        "hepdl merge --config {params.config:q} --kind graphs --features {input.features:q}"
+        " --inputs {input.graphs:q} --outputs {output:q} 2> {log:q}"
 
 
 rule plot_inputs:
@@ -181,7 +181,7 @@ rule plot_inputs:
     log:
         "logs/plot_inputs.log",
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         out=lambda wildcards, output: Path(output[0]).parent,
     threads: 1
     resources:
@@ -190,5 +190,5 @@ rule plot_inputs:
     conda:
         "../../envs/preprocess.yaml"
     shell:
-        "hepdl plot-inputs --config {params.config} --images {input.images}"
-        " --features {input.features} --output-dir {params.out} 2> {log}"
+        "hepdl plot-inputs --config {params.config:q} --images {input.images:q}"
+        " --features {input.features:q} --output-dir {params.out:q} 2> {log:q}"

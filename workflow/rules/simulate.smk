@@ -21,7 +21,7 @@ rule simulate:
     benchmark:
         "benchmarks/simulate/{sample}/{shard}.tsv"
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         detector=config["detector"],
         seed=config["seed"],
     threads: 1
@@ -31,8 +31,8 @@ rule simulate:
     conda:
         "../../envs/simulation.yaml"
     shell:
-        "hepdl simulate --config {params.config} --sample {wildcards.sample}"
-        " --shard {wildcards.shard} --input {input.events} --output {output} 2> {log}"
+        "hepdl simulate --config {params.config:q} --sample {wildcards.sample:q}"
+        " --shard {wildcards.shard:q} --input {input.events:q} --output {output:q} 2> {log:q}"
 
 
 rule validate_detector:
@@ -47,7 +47,7 @@ rule validate_detector:
     log:
         "logs/validate_detector/{sample}.log",
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         folder=lambda wildcards, output: Path(output.metrics).parent,
     threads: 1
     resources:
@@ -56,6 +56,6 @@ rule validate_detector:
     conda:
         "../../envs/simulation.yaml"
     shell:
-        "hepdl validate-detector --config {params.config} --sample {wildcards.sample}"
-        " --inputs {input.detector} --events {input.events} --output-dir {params.folder}"
-        " 2> {log}"
+        "hepdl validate-detector --config {params.config:q} --sample {wildcards.sample:q}"
+        " --inputs {input.detector:q} --events {input.events:q} --output-dir {params.folder:q}"
+        " 2> {log:q}"

@@ -38,7 +38,7 @@ rule train_cnn:
     wildcard_constraints:
         cnn=models_of("cnn"),
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         settings=config["train"]["cnn"],
         hardware=HARDWARE,
         seed=config["seed"],
@@ -52,9 +52,9 @@ rule train_cnn:
     conda:
         "../../envs/train.yaml"
     shell:
-        "{params.launch} hepdl train cnn --config {params.config} --model {wildcards.cnn}"
-        " --train {input.train} --val {input.val} --output {output.model} {params.layout}"
-        " {params.resume} > {log} 2>&1"
+        "{params.launch:q} hepdl train cnn --config {params.config:q}"
+        " --model {wildcards.cnn:q} --train {input.train:q} --val {input.val:q}"
+        " --output {output.model:q} {params.layout:q} {params.resume:q} > {log:q} 2>&1"
 
 
 rule train_mlp:
@@ -71,7 +71,7 @@ rule train_mlp:
     wildcard_constraints:
         mlp=models_of("mlp"),
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         settings=config["train"]["mlp"],
         hardware=HARDWARE,
         seed=config["seed"],
@@ -85,10 +85,10 @@ rule train_mlp:
     conda:
         "../../envs/train.yaml"
     shell:
-        "{params.launch} hepdl train mlp --config {params.config} --model {wildcards.mlp}"
-        " --train {input.train}"
-        " --val {input.val} --output {output.model} --no-progress {params.layout}"
-        " {params.resume} > {log} 2>&1"
+        "{params.launch:q} hepdl train mlp --config {params.config:q} --model {wildcards.mlp:q}"
+        " --train {input.train:q}"
+        " --val {input.val:q} --output {output.model:q} --no-progress {params.layout:q}"
+        " {params.resume:q} > {log:q} 2>&1"
 
 
 rule train_gbdt:
@@ -104,7 +104,7 @@ rule train_gbdt:
     wildcard_constraints:
         gbdt=models_of("gbdt"),
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         settings=config["train"]["gbdt"],
         samples=config["train"]["samples"],
         weights=config["train"]["background_weights"],
@@ -116,9 +116,9 @@ rule train_gbdt:
     conda:
         "../../envs/train.yaml"
     shell:
-        "hepdl train gbdt --config {params.config} --model {wildcards.gbdt}"
-        " --train {input.train} --val {input.val}"
-        " --output {output} --threads {threads} > {log} 2>&1"
+        "hepdl train gbdt --config {params.config:q} --model {wildcards.gbdt:q}"
+        " --train {input.train:q} --val {input.val:q}"
+        " --output {output:q} --threads {threads:q} > {log:q} 2>&1"
 
 
 rule train_cnn_jets:
@@ -136,7 +136,7 @@ rule train_cnn_jets:
     wildcard_constraints:
         cnn_jets=models_of("cnn_jets"),
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         settings=config["train"]["cnn_jets"],
         hardware=HARDWARE,
         seed=config["seed"],
@@ -150,10 +150,10 @@ rule train_cnn_jets:
     conda:
         "../../envs/train.yaml"
     shell:
-        "{params.launch} hepdl train cnn_jets --config {params.config}"
-        " --model {wildcards.cnn_jets} --cnn-model {input.cnn}"
-        " --images {input.images} --features {input.features} --output {output.model}"
-        " --no-progress {params.layout} {params.resume} > {log} 2>&1"
+        "{params.launch:q} hepdl train cnn_jets --config {params.config:q}"
+        " --model {wildcards.cnn_jets:q} --cnn-model {input.cnn:q}"
+        " --images {input.images:q} --features {input.features:q} --output {output.model:q}"
+        " --no-progress {params.layout:q} {params.resume:q} > {log:q} 2>&1"
 
 
 rule train_gnn:
@@ -170,7 +170,7 @@ rule train_gnn:
     wildcard_constraints:
         gnn=models_of("gnn"),
     params:
-        config=EFFECTIVE_CONFIG,
+        config=pinned_config,
         settings=config["train"]["gnn"],
         hardware=HARDWARE,
         seed=config["seed"],
@@ -184,7 +184,7 @@ rule train_gnn:
     conda:
         "../../envs/train.yaml"
     shell:
-        "{params.launch} hepdl train gnn --config {params.config} --model {wildcards.gnn}"
-        " --train {input.train}"
-        " --val {input.val} --output {output.model} --no-progress {params.layout}"
-        " {params.resume} > {log} 2>&1"
+        "{params.launch:q} hepdl train gnn --config {params.config:q} --model {wildcards.gnn:q}"
+        " --train {input.train:q}"
+        " --val {input.val:q} --output {output.model:q} --no-progress {params.layout:q}"
+        " {params.resume:q} > {log:q} 2>&1"

@@ -92,16 +92,37 @@ def seeded_card(card: Path, seed: int, scratch: Path) -> Path:
     the card (relative to the top card's folder in Delphes) still find their files.
     """
     card = card.resolve()
+    _check_tcl_safe(card)
     for entry in card.parent.iterdir():
         link = scratch / entry.name
         if not link.exists() and entry.name != WRAPPER_CARD:
             link.symlink_to(entry)
     wrapper = scratch / WRAPPER_CARD
     wrapper.write_text(
-        f"# hepdl: {card} with the config's seed\nsource {card.name}\nset RandomSeed {seed}\n",
+        f"# hepdl: {card} with the config's seed\nsource {{{card.name}}}\nset RandomSeed {seed}\n",
         encoding="utf-8",
     )
     return wrapper
+
+
+#: Characters that would end Tcl's braces or comment early, letting the rest run as Tcl.
+_TCL_UNSAFE = frozenset("{}\\\n")
+
+
+def _check_tcl_safe(card: Path) -> None:
+    """Check that ``card`` can go into the wrapper card verbatim: braced (``source {name}``),
+    Tcl substitutes nothing in it, neither ``$`` nor ``[...]``, unless the path holds a brace,
+    backslash or newline (which would also end the comment naming it).
+
+    Raises:
+        ConfigError: naming ``detector.delphes_card`` and the path, if it holds one.
+    """
+    if _TCL_UNSAFE & set(str(card)):
+        raise ConfigError(
+            "detector.delphes_card",
+            f"Delphes card path {str(card)!r} holds a brace, backslash or newline, which the "
+            "Tcl of the seeded wrapper card cannot quote; rename or move the card",
+        )
 
 
 @dataclass(frozen=True)

@@ -185,6 +185,18 @@ def rule_inputs(config: Mapping[str, Any], name: str) -> dict[str, str]:
     return inputs
 
 
+def input_arguments(inputs: Mapping[str, object]) -> list[str]:
+    """The test-data options of ``hepdl predict`` (``--images PATH`` ...) for the files of
+    :func:`rule_inputs` (all but ``model``), one list element per argument, so that the rule's
+    shell command quotes each path on its own."""
+    return [
+        argument
+        for key, path in inputs.items()
+        if key != "model"
+        for argument in (f"--{key.replace('_', '-')}", str(path))
+    ]
+
+
 def _gbdt_logits(model_path: Path, truth: FeatureSplit) -> NDArray[np.float64]:
     import xgboost as xgb  # noqa: PLC0415
 

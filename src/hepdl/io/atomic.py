@@ -15,7 +15,13 @@ from typing import Any
 
 from hepdl.errors import HepdlError
 
-__all__ = ["atomic_path", "ensure_writable_dir", "write_json_atomic", "write_text_atomic"]
+__all__ = [
+    "atomic_path",
+    "check_creatable_dir",
+    "ensure_writable_dir",
+    "write_json_atomic",
+    "write_text_atomic",
+]
 
 
 def ensure_writable_dir(folder: str | os.PathLike[str]) -> Path:
@@ -31,6 +37,26 @@ def ensure_writable_dir(folder: str | os.PathLike[str]) -> Path:
         raise HepdlError(f"cannot create output folder '{path}': {err.strerror}") from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise HepdlError(f"output folder '{path}' is not writable")
+    return path
+
+
+def check_creatable_dir(folder: str | os.PathLike[str]) -> Path:
+    """Check, creating nothing, that ``folder`` is a writable folder or could be created.
+
+    For checks that must not write (a dry run): its nearest existing ancestor must be a
+    writable folder.
+
+    Raises:
+        HepdlError: naming the folder, if it could not be created or written to.
+    """
+    path = Path(folder)
+    existing = next(candidate for candidate in (path, *path.parents) if candidate.exists())
+    if not existing.is_dir():
+        raise HepdlError(f"cannot create output folder '{path}': '{existing}' is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise HepdlError(
+            f"output folder '{existing if existing == path else path}' is not writable"
+        )
     return path
 
 
