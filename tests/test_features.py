@@ -121,6 +121,8 @@ def make_config(results: Path, **overrides: Any) -> dict[str, Any]:
         "RPV_1400_850": {**SIGNAL, "events": 30, "shards": 2},
         "JZ4": {**JZ4, "events": 20, "shards": 1},
     }
+    # Random events, for the stages' mechanics: no skim unless a test asks for one.
+    overrides.setdefault("preselection", "none")
     return validate_config({"results": str(results), "samples": samples, **overrides})
 
 

@@ -49,9 +49,12 @@ def build_shards(
         detector = write_delphes(results / f"{sample}_{shard}.root", events)
         xsec = results / "events" / sample / "xsec.json"
         files["features"].append(features_shard(config, sample, shard, detector, xsec).path)
-        files["images"].append(images_shard(config, sample, shard, detector).path)
+        table = files["features"][-1]
+        files["images"].append(images_shard(config, sample, shard, detector, features_file=table).path)
         if graphs:
-            files["graphs"].append(graphs_shard(config, sample, shard, detector).path)
+            files["graphs"].append(
+                graphs_shard(config, sample, shard, detector, features_file=table).path
+            )
     return files
 
 

@@ -505,7 +505,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     best = ", ".join(
         f"{name} {m['tpr_at_benchmark_fpr']:.3f}"
         for name, m in result.metrics.items()
-        if name not in ("cuts", "skim") and m["tpr_at_benchmark_fpr"] is not None
+        if name != "cuts" and m["tpr_at_benchmark_fpr"] is not None
     )
     print(
         f"evaluate: cuts tpr {cuts['tpr']:.3f} at fpr {cuts['fpr']:.3g} (background N_eff "

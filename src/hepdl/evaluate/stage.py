@@ -422,7 +422,7 @@ def evaluate(
     for name, path in (costs or {}).items():
         if name in metrics:
             metrics[name]["costs"] = read_costs(path)
-    metrics["skim"] = {
+    cuts["skim"] = {
         "preselection": config["preselection"],
         "signal_efficiency": efficiencies["signal"],
         "background_efficiency": efficiencies["background"],
@@ -432,10 +432,9 @@ def evaluate(
     if warning:
         log.warning("%s: %s", test.path, warning)
     write_json_atomic(output, metrics)
-    table_metrics = {k: v for k, v in metrics.items() if k != "skim"}
     _write_summary(
         output.parent,
-        table_metrics,
+        metrics,
         settings["bootstrap"],
         len(rows),
         min_neff=settings["min_background_neff"],
@@ -450,7 +449,7 @@ def evaluate(
 
     formats = settings["plot_formats"]
     working_point = benchmark_point(pass_sr, label, weight)
-    nominal = [name for name in metrics if name not in ("cuts", "skim")]
+    nominal = [name for name in metrics if name != "cuts"]
     rocs = {name: roc_curve(scores[name], label, weight) for name in nominal}
     grid = np.logspace(np.log10(max(working_point.fpr, 1e-12)) - 2, 0, 120)
     bands = {

@@ -155,16 +155,27 @@ def read_skim(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
 
 
 def _check_split_classes(
-    assignment: SplitAssignment, label: NDArray[Any], before: NDArray[Any], preselection: str
+    assignment: SplitAssignment,
+    label: NDArray[Any],
+    skim: Mapping[str, Mapping[str, Any]],
+    preselection: str,
 ) -> None:
-    """Every class present before the skim must be in every split after it."""
+    """Every class the samples have must be in every split after the skim.
+
+    Raises:
+        ConfigError: naming ``preselection``, the split and the samples of the missing class.
+    """
+    if preselection == "none":
+        return
     for split, order in assignment.order.items():
         for value, name in ((1, "signal"), (0, "background")):
-            if np.any(before == value) and not np.any(label[order] == value):
+            members = {s: e["n_baseline"] for s, e in skim.items() if e["label"] == value}
+            if members and not np.any(label[order] == value):
+                kept = ", ".join(f"{s} keeps {n}" for s, n in members.items())
                 raise ConfigError(
                     "preselection",
-                    f"after the {preselection!r} skim the {split} split has no {name} event; "
-                    f"generate more events of the {name} samples or loosen the selection",
+                    f"after the {preselection!r} skim the {split} split has no {name} event "
+                    f"({kept} of its events); generate more events of these samples",
                 )
 
 
@@ -196,7 +207,6 @@ def load_events(
         if len(samples) > 1:
             raise InputFileError(path, f"feature table mixes the samples {sorted(samples)}")
     skim = skim_record(tables)
-    labels_before = np.concatenate([t["label"] for t in tables])
     sample_of_table = [str(t["sample"][0]) if len(t["sample"]) else "" for t in tables]
     tables = [
         {name: values[preselected(preselection, t["passBaseline"])] for name, values in t.items()}
@@ -209,7 +219,7 @@ def load_events(
     except ValueError as err:
         raise InputFileError(", ".join(map(str, files)), str(err)) from None
     columns = {name: np.concatenate([t[name] for t in tables]) for name in names}
-    _check_split_classes(assignment, columns["label"], labels_before, preselection)
+    _check_split_classes(assignment, columns["label"], skim, preselection)
     max_weight = float(np.max(columns["weight"])) if len(columns["weight"]) else 1.0
     columns["normweight"] = (columns["weight"] / max_weight).astype(np.float32)
     return MergedEvents(
