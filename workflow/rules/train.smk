@@ -2,17 +2,12 @@
 # MLP on the 23 jet variables, the CNN score combined with the jet variables, and the graph
 # network on the event graphs. Each writes {results}/models/{model}/: the model file (the rule's
 # output), checkpoints, logs, config; the networks also their training cost (costs.json).
-from hepdl.train.settings import cnn_of_cnn_jets
+from hepdl.train.settings import cnn_of_cnn_jets, models_pattern
 from hepdl.train.settings import models as trained_models
 
 # Name -> kind of every model the config trains, seed replicas included (train.seeds; checked
 # here, before any job starts).
 MODELS = trained_models(config)
-
-
-def models_of(kind):
-    """The wildcard constraint of one kind's training rule: its models and their replicas."""
-    return "|".join(name for name, k in MODELS.items() if k == kind) or f"no_{kind}"
 
 SPLIT_FILES = {
     kind: {split: f"{RESULTS}/{kind}/{split}.{suffix}" for split in ("train", "val", "test")}
@@ -36,7 +31,7 @@ rule train_cnn:
     benchmark:
         "benchmarks/train/{cnn}.tsv"
     wildcard_constraints:
-        cnn=models_of("cnn"),
+        cnn=models_pattern(MODELS, "cnn"),
     params:
         config=pinned_config,
         settings=config["train"]["cnn"],
@@ -69,7 +64,7 @@ rule train_mlp:
     benchmark:
         "benchmarks/train/{mlp}.tsv"
     wildcard_constraints:
-        mlp=models_of("mlp"),
+        mlp=models_pattern(MODELS, "mlp"),
     params:
         config=pinned_config,
         settings=config["train"]["mlp"],
@@ -102,7 +97,7 @@ rule train_gbdt:
     benchmark:
         "benchmarks/train/{gbdt}.tsv"
     wildcard_constraints:
-        gbdt=models_of("gbdt"),
+        gbdt=models_pattern(MODELS, "gbdt"),
     params:
         config=pinned_config,
         settings=config["train"]["gbdt"],
@@ -134,7 +129,7 @@ rule train_cnn_jets:
     benchmark:
         "benchmarks/train/{cnn_jets}.tsv"
     wildcard_constraints:
-        cnn_jets=models_of("cnn_jets"),
+        cnn_jets=models_pattern(MODELS, "cnn_jets"),
     params:
         config=pinned_config,
         settings=config["train"]["cnn_jets"],
@@ -168,7 +163,7 @@ rule train_gnn:
     benchmark:
         "benchmarks/train/{gnn}.tsv"
     wildcard_constraints:
-        gnn=models_of("gnn"),
+        gnn=models_pattern(MODELS, "gnn"),
     params:
         config=pinned_config,
         settings=config["train"]["gnn"],

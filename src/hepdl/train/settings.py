@@ -38,6 +38,7 @@ __all__ = [
     "model_kind",
     "model_seed",
     "models",
+    "models_pattern",
     "predictions_file",
 ]
 
@@ -129,6 +130,12 @@ def models(config: Mapping[str, Any]) -> dict[str, str]:
                 f"{cnn!r} is not a CNN trained by this config (train.models: {names})",
             )
     return kinds
+
+
+def models_pattern(trained: Mapping[str, str], kind: str) -> str:
+    """The wildcard constraint of one kind's training rule: its models and seed replicas
+    (a pattern that matches nothing when the config trains none of that kind)."""
+    return "|".join(name for name, k in trained.items() if k == kind) or f"no_{kind}"
 
 
 def model_seed(config: Mapping[str, Any], model: str) -> int:
