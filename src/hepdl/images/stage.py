@@ -151,16 +151,15 @@ def images_shard(
 
     Raises:
         ConfigError: for an unknown sample or shard, or a skim without a feature table.
-        InputFileError: naming a missing or malformed detector or feature file.
+        InputFileError: naming a missing or malformed detector or feature file, or a
+            detector file without events or of another sample or shard.
     """
     start = time.perf_counter()
     sample = get_sample(config, sample_name)
     sample.shard_events(shard)
     path = Path(output) if output is not None else images_path(config, sample.name, shard)
-    events = read_deposits(detector_file)
-    events = events[
-        skim_mask(config, features_file, event_column(events, "Number"), detector_file)
-    ]
+    events = read_deposits(detector_file, sample=sample.name, shard=shard)
+    events = events[skim_mask(config, features_file, event_column(events, "Number"), detector_file)]
     spec = ImageSpec.from_config(config)
     histogram_start = time.perf_counter()
     try:

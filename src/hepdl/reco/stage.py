@@ -166,7 +166,8 @@ def features_shard(
 
     Raises:
         ConfigError: for an unknown sample or shard.
-        InputFileError: naming a missing or malformed input file.
+        InputFileError: naming a missing or malformed input file, a detector file without
+            events, or a detector file or ``xsec.json`` of another sample (or shard).
     """
     start = time.perf_counter()
     sample = get_sample(config, sample_name)
@@ -181,7 +182,12 @@ def features_shard(
             xsec_file, f"cross-section of sample {xsec.get('sample')!r}, not {sample.name!r}"
         )
     cuts = SelectionCuts.from_config(config)
-    events = read_collections(detector_file, {"Event": EVENT_FIELDS, "FatJet": fatjet_fields(cuts)})
+    events = read_collections(
+        detector_file,
+        {"Event": EVENT_FIELDS, "FatJet": fatjet_fields(cuts)},
+        sample=sample.name,
+        shard=shard,
+    )
     columns = feature_table(
         events.FatJet,
         event_column(events, "Number").astype(np.int64),
