@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hepdl.errors import InputFileError
-from hepdl.io.atomic import write_json_atomic
+from hepdl.io.atomic import check_output_path, write_json_atomic
 from hepdl.io.events import read_event_metadata
 
 __all__ = ["MB_TO_PB", "check_shard_set", "combine_shards", "write_sample_xsec"]
@@ -118,6 +118,7 @@ def write_sample_xsec(
     The inputs must be exactly the shards 0..shards-1 of ``sample`` (:func:`check_shard_set`),
     checked before anything is written.
     """
+    check_output_path(output)
     metadata = [(Path(path), read_event_metadata(path)) for path in inputs]
     check_shard_set(metadata, sample, shards)
     xsec = combine_shards([shard for _, shard in metadata])

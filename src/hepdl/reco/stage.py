@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 import hepdl
 from hepdl.errors import ConfigError, InputFileError
-from hepdl.io.atomic import atomic_path
+from hepdl.io.atomic import atomic_path, check_output_path
 from hepdl.reco.inputs import EVENT_FIELDS, event_column, read_collections
 from hepdl.reco.jets import fatjet_fields, feature_names, jet_features
 from hepdl.reco.selection import SelectionCuts, pass_baseline, pass_signal_region, preselected
@@ -172,7 +172,9 @@ def features_shard(
     start = time.perf_counter()
     sample = get_sample(config, sample_name)
     sample.shard_events(shard)  # a ConfigError for a shard the sample does not have
-    path = Path(output) if output is not None else features_path(config, sample.name, shard)
+    path = check_output_path(
+        Path(output) if output is not None else features_path(config, sample.name, shard)
+    )
     try:
         xsec = json.loads(Path(xsec_file).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
