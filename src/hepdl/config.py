@@ -124,7 +124,7 @@ def _check_finite(value: Any, path: tuple[Any, ...], source: str) -> None:
 #: centre-of-mass energy) describe other events than the file holds. Keys ending in ':' stand
 #: for their whole group. Pythia's keys are case-insensitive.
 _OWNED_SETTINGS: dict[str, str] = {
-    "Random:": "the per-shard seeds derived from 'seed'",
+    "Random:": "per shard, from 'seed'",
     "Beams:eCM": "generator.ecm_gev",
     "Beams:idA": "the proton-proton beams of every sample",
     "Beams:idB": "the proton-proton beams of every sample",
@@ -143,8 +143,8 @@ _OWNED_SETTINGS: dict[str, str] = {
     "PhaseSpace:bias2Selection": "the samples' bias_power",
     "PhaseSpace:bias2SelectionPow": "the samples' bias_power",
     "PhaseSpace:bias2SelectionRef": "the samples' pthat_min_gev",
-    "Next:": "hepdl's event loop and progress bar",
-    "Init:showChangedParticleData": "hepdl's event loop and progress bar",
+    "Next:": "for its event loop and progress bar",
+    "Init:showChangedParticleData": "for its event loop and progress bar",
 }
 
 
@@ -166,7 +166,7 @@ def _check_extra_settings(config: Config, source: str) -> None:
         if owner is not None:
             raise ConfigError(
                 f"generator.extra_settings.{index}",
-                f"'{setting}' overrides {key}, which hepdl sets from {owner}; set that instead",
+                f"'{setting}' overrides {key}, which hepdl sets itself ({owner})",
                 source,
             )
 

@@ -67,7 +67,7 @@ def read_collections(
         found = provenance.get(key)
         if found is not None and found != expected:
             raise InputFileError(
-                path, f"detector file of {key} {found!r}, not {expected!r} (sample {sample})"
+                path, f"detector file of {key} {found!r}, not {expected!r}"
             )
     if len(content.events) == 0:
         raise InputFileError(
