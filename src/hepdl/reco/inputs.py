@@ -66,9 +66,7 @@ def read_collections(
     for key, expected in (("sample", sample), ("shard", shard)):
         found = provenance.get(key)
         if found is not None and found != expected:
-            raise InputFileError(
-                path, f"detector file of {key} {found!r}, not {expected!r}"
-            )
+            raise InputFileError(path, f"detector file of {key} {found!r}, not {expected!r}")
     if len(content.events) == 0:
         raise InputFileError(
             path, f"detector file without events; every shard of {sample} has some (rerun simulate)"
