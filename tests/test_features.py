@@ -170,14 +170,15 @@ def test_background_has_label_0_and_no_masses(tmp_path: Path) -> None:
     assert set(table["mg"]) == set(table["mn"]) == {0.0}
 
 
-def test_empty_shard_gives_an_empty_table(tmp_path: Path) -> None:
+def test_a_detector_file_without_events_is_refused(tmp_path: Path) -> None:
+    # Every shard has events: a file without any is truncated or damaged, not a shard.
     config = make_config(tmp_path)
     collections = {name: array[:0] for name, array in random_events(4, 3).items()}
     detector = write_delphes(tmp_path / "empty.root", collections)
     xsec = write_xsec(tmp_path, "JZ4", 1997.0, 20.0)
-    result = features_shard(config, "JZ4", 0, detector, xsec)
-    assert result.n_events == 0
-    assert len(read_features(result.path)["weight"]) == 0
+    with pytest.raises(InputFileError, match=r"empty\.root: detector file without events"):
+        features_shard(config, "JZ4", 0, detector, xsec)
+    assert not (tmp_path / "features").exists()
 
 
 def test_missing_branch_and_wrong_xsec_are_named(tmp_path: Path) -> None:

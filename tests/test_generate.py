@@ -82,7 +82,7 @@ def test_shards_have_distinct_seeds_events_and_numbers(generated: dict[str, Shar
 
 def test_sample_xsec_combines_shards(generated: dict[str, ShardResult], tmp_path: Path) -> None:
     paths = [generated["signal0"].path, generated["signal1"].path]
-    xsec = write_sample_xsec(paths, tmp_path / "xsec.json")
+    xsec = write_sample_xsec(paths, tmp_path / "xsec.json", sample="RPV_1400_850", shards=2)
     assert xsec["n_events"] == 24
     assert xsec["definition"]["process"] == "rpv_gluino"
     sigmas = [read_event_metadata(p)["sigma_pb"] for p in paths]

@@ -27,7 +27,7 @@ from hepdl.images.stage import images_shard, read_shard_images
 from hepdl.plots.inputs import PLOT_NAMES, mean_images, plot_inputs
 from hepdl.reco.merge import load_events, merge_features, split_paths
 from hepdl.reco.splits import SPLITS, assign_splits
-from hepdl.reco.stage import features_shard, read_features
+from hepdl.reco.stage import features_shard, read_features, write_features
 
 from .test_features import event_records, make_config, random_events, write_delphes, write_xsec
 
@@ -274,14 +274,26 @@ def test_shard_files_that_disagree_are_refused(tmp_path: Path) -> None:
 
 
 def test_an_empty_shard_merges(tmp_path: Path) -> None:
+    # A shard whose events the baseline skim all rejects has an image file of 0 events, and
+    # an empty feature table merges too. (A detector file of 0 events is refused instead: a
+    # shard always has events; tests/test_hostile_inputs.py.)
     config = make_config(tmp_path)
     files = build_shards(tmp_path, config, graphs=False)
-    empty = {name: array[:0] for name, array in random_events(5, 1).items()}
-    detector = write_delphes(tmp_path / "empty.root", empty)
+    table = read_features(files["features"][0])
+    empty_table = write_features(
+        tmp_path / "e.parquet", {name: values[:0] for name, values in table.items()}, {}
+    )
+    skimming = make_config(tmp_path, preselection="baseline")
+    jetless = random_events(5, 3)
+    jetless["FatJet"] = jetless["FatJet"][:, :0]
+    detector = write_delphes(tmp_path / "jetless.root", jetless)
     xsec = tmp_path / "events/JZ4/xsec.json"
-    features = features_shard(config, "JZ4", 0, detector, xsec, output=tmp_path / "e.parquet")
-    images = images_shard(config, "JZ4", 0, detector, output=tmp_path / "e.h5")
-    merged = load_events(config, [*files["features"], features.path])
+    rejected = features_shard(skimming, "JZ4", 0, detector, xsec, output=tmp_path / "r.parquet")
+    images = images_shard(
+        skimming, "JZ4", 0, detector, output=tmp_path / "e.h5", features_file=rejected.path
+    )
+    assert images.n_events == 0
+    merged = load_events(config, [*files["features"], empty_table])
     outputs = {s: tmp_path / "out" / f"{s}.h5" for s in SPLITS}
     result = merge_images(merged, [*files["images"], images.path], outputs, config)
     assert sum(result.sizes.values()) == 50

@@ -57,7 +57,7 @@ def _cmd_xsec(args: argparse.Namespace) -> None:
     sample = get_sample(config, args.sample)
     inputs = args.inputs or [events_path(config, sample.name, k) for k in range(sample.shards)]
     output = args.output or Path(config["results"]) / "events" / sample.name / "xsec.json"
-    xsec = write_sample_xsec(inputs, output)
+    xsec = write_sample_xsec(inputs, output, sample=sample.name, shards=sample.shards)
     print(
         f"xsec: {xsec['sample']}: sigma = {xsec['sigma_pb']:.4g} +- {xsec['sigma_err_pb']:.2g} pb "
         f"from {len(inputs)} shards, {xsec['n_events']} events -> {output}"
@@ -353,8 +353,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
         args.model = args.model or args.kind
         if model_kind(config, args.model) != args.kind:
             raise ConfigError(
-                "train.models", f"--model {args.model} is a {model_kind(config, args.model)}, "
-                f"not a {args.kind}"
+                "train.models",
+                f"--model {args.model} is a {model_kind(config, args.model)}, not a {args.kind}",
             )
     if args.kind == "gbdt":
         from hepdl.train.gbdt import train_gbdt

@@ -29,12 +29,15 @@ from hepdl.errors import ConfigError, HepdlError
 from hepdl.io.atomic import check_creatable_dir, ensure_writable_dir, write_text_atomic
 
 __all__ = [
+    "MAX_EVENTS_PER_SHARD",
     "PINNED_CONFIG_FOLDER",
     "Config",
     "check_results_folder",
     "load_config",
     "load_schema",
+    "parse_config_text",
     "pinned_config_path",
+    "read_config_file",
     "validate_config",
     "write_pinned_config",
 ]
@@ -95,6 +98,79 @@ def _schema_error(error: jsonschema.ValidationError, source: str) -> ConfigError
     return ConfigError(key, error.message, source)
 
 
+#: Most events one shard (one generate job, one file) may hold: the schema's documented bound,
+#: which keeps a job's memory (every event is held until it is written) to a few GB.
+MAX_EVENTS_PER_SHARD = 1_000_000
+
+
+def _check_finite(value: Any, path: tuple[Any, ...], source: str) -> None:
+    """Refuse NaN and infinities anywhere in the config (YAML's ``.nan``, ``.inf``).
+
+    JSON schema bounds cannot: NaN compares false with every bound, so ``exclusiveMinimum: 0``
+    lets it through, and an infinite luminosity or mass passes ``minimum``.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(_dotted(path), f"{value} is not a finite number", source)
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_finite(item, (*path, key), source)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_finite(item, (*path, index), source)
+
+
+#: Pythia settings the pipeline sets itself, and what owns each: an extra setting that
+#: overrode one would make every shard's seed the same, or the metadata (sample definition,
+#: centre-of-mass energy) describe other events than the file holds. Keys ending in ':' stand
+#: for their whole group. Pythia's keys are case-insensitive.
+_OWNED_SETTINGS: dict[str, str] = {
+    "Random:": "per shard, from 'seed'",
+    "Beams:eCM": "generator.ecm_gev",
+    "Beams:idA": "the proton-proton beams of every sample",
+    "Beams:idB": "the proton-proton beams of every sample",
+    "Beams:eA": "generator.ecm_gev",
+    "Beams:eB": "generator.ecm_gev",
+    "Beams:frameType": "generator.ecm_gev",
+    "Tune:": "generator.tune_pp",
+    "ParticleDecays:limitTau0": "generator.stable_ctau_mm",
+    "ParticleDecays:tau0Max": "generator.stable_ctau_mm",
+    "SLHA:": "the samples' m_gluino_gev and m_neutralino_gev",
+    "SUSY:": "the samples' process",
+    "HardQCD:": "the samples' process",
+    "SoftQCD:": "the samples' process",
+    "PhaseSpace:pTHatMin": "the samples' pthat_min_gev",
+    "PhaseSpace:pTHatMax": "the samples' pthat_max_gev",
+    "PhaseSpace:bias2Selection": "the samples' bias_power",
+    "PhaseSpace:bias2SelectionPow": "the samples' bias_power",
+    "PhaseSpace:bias2SelectionRef": "the samples' pthat_min_gev",
+    "Next:": "for its event loop and progress bar",
+    "Init:showChangedParticleData": "for its event loop and progress bar",
+}
+
+
+def _owner_of_setting(key: str) -> str | None:
+    """What owns the Pythia setting ``key`` (see :data:`_OWNED_SETTINGS`), or None."""
+    folded = key.strip().casefold()
+    for owned, owner in _OWNED_SETTINGS.items():
+        pattern = owned.casefold()
+        if folded == pattern or (pattern.endswith(":") and folded.startswith(pattern)):
+            return owner
+    return None
+
+
+def _check_extra_settings(config: Config, source: str) -> None:
+    """Refuse ``generator.extra_settings`` that override a setting the pipeline owns."""
+    for index, setting in enumerate(config["generator"]["extra_settings"]):
+        key = setting.split("=", 1)[0].strip()
+        owner = _owner_of_setting(key)
+        if owner is not None:
+            raise ConfigError(
+                f"generator.extra_settings.{index}",
+                f"'{setting}' overrides {key}, which hepdl sets itself ({owner})",
+                source,
+            )
+
+
 def _check_physics(config: Config, source: str) -> None:
     """Cross-field checks the schema cannot express."""
     slices: list[tuple[float, float, float, str]] = []
@@ -105,6 +181,15 @@ def _check_physics(config: Config, source: str) -> None:
                 f"{key}.shards",
                 f"{sample['shards']} shards for {sample['events']} events; "
                 "expected at most one shard per event",
+                source,
+            )
+        per_shard = -(-sample["events"] // sample["shards"])
+        if per_shard > MAX_EVENTS_PER_SHARD:
+            raise ConfigError(
+                f"{key}.shards",
+                f"{sample['shards']} shards of {sample['events']} events hold up to {per_shard} "
+                f"events each; expected at most {MAX_EVENTS_PER_SHARD:,} per shard (use at "
+                f"least {-(-sample['events'] // MAX_EVENTS_PER_SHARD)} shards)",
                 source,
             )
         process = sample["process"]
@@ -165,13 +250,71 @@ def validate_config(config: Mapping[str, Any], source: str = "config") -> Config
     """
     if not isinstance(config, Mapping):
         raise ConfigError("<top level>", "expected a mapping of keys to values", source)
+    _check_finite(config, (), source)
     validated: Config = copy.deepcopy(dict(config))
     validator = _Validator(load_schema())
     errors = sorted(validator.iter_errors(validated), key=lambda e: list(e.absolute_path))
     if errors:
         raise _schema_error(jsonschema.exceptions.best_match(errors), source)
+    _check_extra_settings(validated, source)
     _check_physics(validated, source)
     return validated
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last
+    silently, so a second ``events:`` would override the first unnoticed)."""
+
+    source = "config"
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # '<<: *anchor' merges may be overridden by the mapping's own keys
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(
+                    str(key),
+                    f"given twice in one mapping (lines {seen[key]} and {line}); YAML would "
+                    "silently keep the last: remove one",
+                    self.source,
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_config_text(text: str, source: str) -> Any:
+    """Parse a YAML config, refusing duplicate keys (see :class:`_UniqueKeyLoader`).
+
+    Raises:
+        ConfigError: naming ``source``, for invalid YAML or a key given twice.
+    """
+    loader = _UniqueKeyLoader(text)
+    loader.source = source
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as err:
+        raise ConfigError("<file>", f"not valid YAML: {err}", source) from None
+    finally:
+        loader.dispose()
+
+
+def read_config_file(path: str | os.PathLike[str]) -> Any:
+    """The parsed content of a YAML config file, unvalidated (see :func:`parse_config_text`).
+
+    Snakemake parses its ``configfile`` itself, keeping duplicate keys silently; its rules
+    read each file again through this to refuse them.
+
+    Raises:
+        ConfigError: naming the file, if it cannot be read, is not YAML or repeats a key.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError("<file>", f"cannot read config file: {err.strerror}", str(path)) from None
+    return parse_config_text(text, str(path))
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
@@ -182,10 +325,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     except OSError as err:
         raise ConfigError("<file>", f"cannot read config file: {err.strerror}", str(path)) from None
     _check_pin(config_path, text)
-    try:
-        parsed = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ConfigError("<file>", f"not valid YAML: {err}", str(path)) from None
+    parsed = parse_config_text(text, str(path))
     return validate_config(parsed or {}, source=str(path))
 
 

@@ -6,10 +6,16 @@ from hepdl.cluster import check_slurm_account, training_launcher, training_layou
 from hepdl.config import (
     check_results_folder,
     pinned_config_path,
+    read_config_file,
     validate_config,
     write_pinned_config,
 )
 from hepdl.samples import get_sample
+
+# Snakemake's `configfile:` keeps the last of a key given twice; read each file again with
+# the command line's loader, which refuses that, naming the key and file.
+for _configfile in workflow.configfiles:
+    read_config_file(_configfile)
 
 # One validation for Snakemake and the command line: schema (defaults filled in) and
 # physics checks, failing here, before any job starts.

@@ -23,7 +23,7 @@ from hepdl.detector.rng import CounterRNG, detector_seed
 from hepdl.errors import InputFileError
 from hepdl.generate.pythia import pythia_output_to_stderr
 from hepdl.generate.stage import events_path
-from hepdl.io.atomic import ensure_writable_dir
+from hepdl.io.atomic import check_output_path
 from hepdl.io.delphes import DelphesWriter
 from hepdl.io.events import EventFile, read_events
 from hepdl.samples import get_sample, shard_seed
@@ -158,13 +158,14 @@ def simulate_shard(
         ConfigError: for an unknown sample or shard, a bad detector card (naming its key), or
             a missing Delphes installation (backend delphes, saying how to install it).
         InputFileError: naming the events file, if it is missing, truncated or foreign.
-        HepdlError: if the output folder cannot be written, before any work.
+        HepdlError: if the output cannot be written (its folder unwritable, or it is a
+            folder), before any work.
     """
     sample = get_sample(config, sample_name)
     sample.shard_events(shard)
     source = Path(events_file) if events_file else events_path(config, sample.name, shard)
     path = Path(output) if output is not None else detector_path(config, sample.name, shard)
-    ensure_writable_dir(path.parent)
+    check_output_path(path)
     detector = config["detector"]
     settings = SimulationSettings.from_config(config)
     card = load_card(detector["card"])

@@ -81,16 +81,30 @@ def read_predictions(path: str | os.PathLike[str]) -> dict[str, NDArray[Any]]:
     """Read a predictions file as numpy columns.
 
     Raises:
-        InputFileError: naming the file, if it is missing or lacks a column.
+        InputFileError: naming the file, if it is missing, truncated, lacks a column or holds
+            scores that are not finite (NaN sorts as neither high nor low: the ROC and AUC of
+            such scores are meaningless, not an error of their own).
     """
     path = Path(path)
     if not path.is_file():
         raise InputFileError(path, "predictions file not found (run hepdl predict first)")
-    table = pq.read_table(path)
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowInvalid) as err:
+        raise InputFileError(path, f"not a readable predictions file ({err})") from None
     missing = [c for c in PREDICTION_COLUMNS if c not in table.column_names]
     if missing:
         raise InputFileError(path, f"predictions file lacks the columns {missing}")
-    return {c: table.column(c).to_numpy(zero_copy_only=False) for c in table.column_names}
+    columns = {c: table.column(c).to_numpy(zero_copy_only=False) for c in table.column_names}
+    for name in ("score", "logit"):
+        bad = int(np.count_nonzero(~np.isfinite(np.asarray(columns[name], dtype=np.float64))))
+        if bad:
+            raise InputFileError(
+                path,
+                f"{bad} of {len(columns[name])} {name}s are not finite (NaN or inf); rerun "
+                "hepdl predict",
+            )
+    return columns
 
 
 def predict(
@@ -179,9 +193,7 @@ def rule_inputs(config: Mapping[str, Any], name: str) -> dict[str, str]:
     else:
         inputs["features"] = str(features_file(config, "test"))
     if kind == "cnn_jets":
-        inputs["cnn_predictions"] = str(
-            predictions_file(config, cnn_of_cnn_jets(config, name))
-        )
+        inputs["cnn_predictions"] = str(predictions_file(config, cnn_of_cnn_jets(config, name)))
     return inputs
 
 

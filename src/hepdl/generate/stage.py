@@ -27,7 +27,7 @@ from hepdl.generate.pythia import (
 )
 from hepdl.generate.slha import rpv_gluino_slha
 from hepdl.generate.xsec import MB_TO_PB
-from hepdl.io.atomic import ensure_writable_dir
+from hepdl.io.atomic import check_output_path
 from hepdl.io.events import write_events
 from hepdl.samples import Sample, get_sample, shard_seed
 
@@ -104,12 +104,13 @@ def generate_shard(
     Raises:
         ConfigError: for an unknown sample or shard.
         GenerationError: if Pythia fails to initialise (with its messages).
-        HepdlError: if the output folder cannot be written, before any event is generated.
+        HepdlError: if the output cannot be written (its folder unwritable, or it is a
+            folder), before any event is generated.
     """
     sample = get_sample(config, sample_name)
     n_events = sample.shard_events(shard)
     path = Path(output) if output is not None else events_path(config, sample.name, shard)
-    ensure_writable_dir(path.parent)
+    check_output_path(path)
     context = f"sample {sample.name} shard {shard}"
     seed = shard_seed(config["seed"], sample.name, shard)
     first_event = sum(sample.shard_events(k) for k in range(shard))

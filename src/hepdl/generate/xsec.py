@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from hepdl.errors import InputFileError
-from hepdl.io.atomic import write_json_atomic
+from hepdl.io.atomic import check_output_path, write_json_atomic
 from hepdl.io.events import read_event_metadata
 
-__all__ = ["MB_TO_PB", "combine_shards", "write_sample_xsec"]
+__all__ = ["MB_TO_PB", "check_shard_set", "combine_shards", "write_sample_xsec"]
 
 #: Pythia reports cross-sections in mb.
 MB_TO_PB = 1.0e9
@@ -64,10 +65,62 @@ def combine_shards(shards: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def check_shard_set(
+    metadata: Sequence[tuple[Path, dict[str, Any]]], sample: str, shards: int
+) -> None:
+    """Check that the files are the shards 0..shards-1 of ``sample``, each exactly once.
+
+    The cross-section is a mean over shards but ``sum_weights`` a sum: a missing or repeated
+    shard gives every event of the sample a wrong weight (2x for a shard given twice), with
+    no other sign of it.
+
+    Args:
+        metadata: Each input file with its shard metadata (``sample``, ``shard``).
+        sample: The sample the files must belong to.
+        shards: Its number of shards in the config.
+
+    Raises:
+        InputFileError: naming the file of another sample, of a shard the sample does not have
+            or repeating a shard, or naming the missing shards.
+    """
+    seen: dict[int, Path] = {}
+    for path, shard in metadata:
+        if shard.get("sample") != sample:
+            raise InputFileError(path, f"holds sample {shard.get('sample')!r}, not {sample!r}")
+        index = shard.get("shard")
+        if not isinstance(index, int) or not 0 <= index < shards:
+            raise InputFileError(
+                path, f"holds shard {index!r}, but {sample} has shards 0..{shards - 1}"
+            )
+        if index in seen:
+            raise InputFileError(
+                path, f"repeats shard {index} of {sample}, already read from {seen[index]}"
+            )
+        seen[index] = path
+    missing = sorted(set(range(shards)) - set(seen))
+    if missing:
+        raise InputFileError(
+            ", ".join(str(path) for path, _ in metadata) or "no inputs",
+            f"shards {missing} of {sample} are missing; the cross-section needs all "
+            f"{shards} shards, each once",
+        )
+
+
 def write_sample_xsec(
-    inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[str]
+    inputs: Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    *,
+    sample: str,
+    shards: int,
 ) -> dict[str, Any]:
-    """Read the metadata of a sample's shard files and write the combined ``xsec.json``."""
-    xsec = combine_shards([read_event_metadata(path) for path in inputs])
+    """Read the metadata of a sample's shard files and write the combined ``xsec.json``.
+
+    The inputs must be exactly the shards 0..shards-1 of ``sample`` (:func:`check_shard_set`),
+    checked before anything is written.
+    """
+    check_output_path(output)
+    metadata = [(Path(path), read_event_metadata(path)) for path in inputs]
+    check_shard_set(metadata, sample, shards)
+    xsec = combine_shards([shard for _, shard in metadata])
     write_json_atomic(output, xsec)
     return xsec

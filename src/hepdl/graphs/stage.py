@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 import hepdl
 from hepdl.errors import InputFileError
 from hepdl.graphs.build import NODE_FEATURES, GraphBatch, GraphSpec, build_graphs
-from hepdl.io.atomic import atomic_path
+from hepdl.io.atomic import atomic_path, check_output_path
 from hepdl.reco.inputs import event_column, read_deposits
 from hepdl.reco.stage import skim_mask
 from hepdl.samples import get_sample
@@ -132,16 +132,17 @@ def graphs_shard(
 
     Raises:
         ConfigError: for an unknown sample or shard, or a skim without a feature table.
-        InputFileError: naming a missing or malformed detector or feature file.
+        InputFileError: naming a missing or malformed detector or feature file, or a
+            detector file without events or of another sample or shard.
     """
     start = time.perf_counter()
     sample = get_sample(config, sample_name)
     sample.shard_events(shard)
-    path = Path(output) if output is not None else graphs_path(config, sample.name, shard)
-    events = read_deposits(detector_file)
-    events = events[
-        skim_mask(config, features_file, event_column(events, "Number"), detector_file)
-    ]
+    path = check_output_path(
+        Path(output) if output is not None else graphs_path(config, sample.name, shard)
+    )
+    events = read_deposits(detector_file, sample=sample.name, shard=shard)
+    events = events[skim_mask(config, features_file, event_column(events, "Number"), detector_file)]
     spec = GraphSpec.from_config(config)
     try:
         graphs = build_graphs(events.Tower, events.Track, spec)

@@ -253,6 +253,17 @@ def _requested(
     return wanted
 
 
+def _decompression_errors() -> tuple[type[BaseException], ...]:
+    """What uproot's decompressors raise on a damaged basket: none derives from OSError or
+    ValueError (zlib.error, cramjam's DecompressionError for LZMA and others; uproot itself
+    raises NotImplementedError for a basket header naming no known algorithm)."""
+    import zlib  # noqa: PLC0415
+
+    import cramjam  # noqa: PLC0415 (uproot's own dependency: its LZ4, ZSTD and LZMA codecs)
+
+    return (zlib.error, cramjam.DecompressionError, NotImplementedError)
+
+
 def read_delphes(
     path: str | os.PathLike[str],
     collections: Mapping[str, Sequence[str]] | Sequence[str] | None = None,
@@ -268,8 +279,9 @@ def read_delphes(
         The events (one record per event with one field per collection) and the metadata.
 
     Raises:
-        InputFileError: naming the file, if it is missing, truncated, not a ROOT file, has no
-            ``Delphes`` tree or lacks a requested branch.
+        InputFileError: naming the file, if it is missing, truncated, not a ROOT file, has
+            damaged (undecompressable) baskets, has no ``Delphes`` tree or lacks a requested
+            branch.
     """
     import uproot  # noqa: PLC0415 (see DelphesWriter.__enter__)
 
@@ -290,7 +302,13 @@ def read_delphes(
                 metadata = json.loads(str(root_file[METADATA_KEY]))
     except InputFileError:
         raise
-    except (OSError, ValueError, KeyError, uproot.deserialization.DeserializationError) as err:
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        uproot.deserialization.DeserializationError,
+        *_decompression_errors(),
+    ) as err:
         raise InputFileError(path, f"not a readable Delphes ROOT file ({err})") from None
     events = ak.zip(arrays, depth_limit=1) if arrays else ak.Array([])
     return DelphesFile(events=events, metadata=metadata)

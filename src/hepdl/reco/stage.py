@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 import hepdl
 from hepdl.errors import ConfigError, InputFileError
-from hepdl.io.atomic import atomic_path
+from hepdl.io.atomic import atomic_path, check_output_path
 from hepdl.reco.inputs import EVENT_FIELDS, event_column, read_collections
 from hepdl.reco.jets import fatjet_fields, feature_names, jet_features
 from hepdl.reco.selection import SelectionCuts, pass_baseline, pass_signal_region, preselected
@@ -166,12 +166,15 @@ def features_shard(
 
     Raises:
         ConfigError: for an unknown sample or shard.
-        InputFileError: naming a missing or malformed input file.
+        InputFileError: naming a missing or malformed input file, a detector file without
+            events, or a detector file or ``xsec.json`` of another sample (or shard).
     """
     start = time.perf_counter()
     sample = get_sample(config, sample_name)
     sample.shard_events(shard)  # a ConfigError for a shard the sample does not have
-    path = Path(output) if output is not None else features_path(config, sample.name, shard)
+    path = check_output_path(
+        Path(output) if output is not None else features_path(config, sample.name, shard)
+    )
     try:
         xsec = json.loads(Path(xsec_file).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
@@ -181,7 +184,12 @@ def features_shard(
             xsec_file, f"cross-section of sample {xsec.get('sample')!r}, not {sample.name!r}"
         )
     cuts = SelectionCuts.from_config(config)
-    events = read_collections(detector_file, {"Event": EVENT_FIELDS, "FatJet": fatjet_fields(cuts)})
+    events = read_collections(
+        detector_file,
+        {"Event": EVENT_FIELDS, "FatJet": fatjet_fields(cuts)},
+        sample=sample.name,
+        shard=shard,
+    )
     columns = feature_table(
         events.FatJet,
         event_column(events, "Number").astype(np.int64),

@@ -203,6 +203,7 @@ class FeatureSplit:
         Raises:
             InputFileError: naming the file, if it is missing or lacks a column.
         """
+        import pyarrow as pa  # noqa: PLC0415
         import pyarrow.parquet as pq  # noqa: PLC0415
 
         path = Path(path)
@@ -211,12 +212,12 @@ class FeatureSplit:
         truth = ["label", "weight", "passSR", "mg", "mn", "sample"]
         try:
             schema = pq.read_schema(path)
-        except OSError as err:
+            missing = [name for name in [*names, *truth] if name not in schema.names]
+            if missing:
+                raise InputFileError(path, f"features split file lacks the columns {missing}")
+            table = pq.read_table(path, columns=[*names, *truth])
+        except (OSError, pa.ArrowInvalid) as err:  # truncated: no footer, or a damaged page
             raise InputFileError(path, f"not a readable Parquet file ({err})") from None
-        missing = [name for name in [*names, *truth] if name not in schema.names]
-        if missing:
-            raise InputFileError(path, f"features split file lacks the columns {missing}")
-        table = pq.read_table(path, columns=[*names, *truth])
         column = {
             name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names
         }
