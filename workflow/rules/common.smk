@@ -6,6 +6,7 @@ from hepdl.cluster import check_slurm_account, training_launcher, training_layou
 from hepdl.config import (
     check_results_folder,
     pinned_config_path,
+    result_settings,
     validate_config,
     write_pinned_config,
 )
@@ -48,7 +49,8 @@ def pinned_config(wildcards, input):
     """The `config` parameter of every rule: PINNED_CONFIG. A function of `input`, so that
     Snakemake counts it as derived from the (tracked) inputs and not as a rerun trigger: its
     name changes with any key, and would rerun every job; each rule's own params hold the
-    settings its output depends on."""
+    settings its output depends on, without the keys that change no result
+    (hepdl.config.result_settings: the schema's `x-rerun: false`)."""
     return PINNED_CONFIG
 
 

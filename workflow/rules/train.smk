@@ -2,7 +2,7 @@
 # MLP on the 23 jet variables, the CNN score combined with the jet variables, and the graph
 # network on the event graphs. Each writes {results}/models/{model}/: the model file (the rule's
 # output), checkpoints, logs, config; the networks also their training cost (costs.json).
-from hepdl.train.settings import cnn_of_cnn_jets
+from hepdl.train.settings import cnn_of_cnn_jets, training_settings
 from hepdl.train.settings import models as trained_models
 
 # Name -> kind of every model the config trains, seed replicas included (train.seeds; checked
@@ -19,8 +19,19 @@ SPLIT_FILES = {
     for kind, suffix in (("images", "h5"), ("features", "parquet"), ("graphs", "h5"))
 }
 RESUME = "--resume" if config["train"]["resume"] else ""
-# Trainer settings shared by the networks: a change reruns them.
-HARDWARE = {key: value for key, value in config["train"].items() if not isinstance(value, dict)}
+
+
+def resume_flag(wildcards, input):
+    """`--resume` where train.resume asks for it. A function of `input`, so that Snakemake
+    counts it as derived and not as a rerun trigger: how a job starts changes no result (the
+    training resumes only a checkpoint of the same settings, hepdl.train.checkpoint)."""
+    return RESUME
+
+
+def settings_of(model):
+    """The `settings` parameter of a training rule: what training the wildcard `model` depends
+    on (hepdl.train.settings.training_settings), so that a change retrains that model only."""
+    return lambda wildcards: training_settings(config, wildcards[model])
 
 
 
@@ -39,10 +50,8 @@ rule train_cnn:
         cnn=models_of("cnn"),
     params:
         config=pinned_config,
-        settings=config["train"]["cnn"],
-        hardware=HARDWARE,
-        seed=config["seed"],
-        resume=RESUME,
+        settings=settings_of("cnn"),
+        resume=resume_flag,
         launch=launcher,
         layout=layout,
     threads: config["train"]["threads"]
@@ -72,10 +81,8 @@ rule train_mlp:
         mlp=models_of("mlp"),
     params:
         config=pinned_config,
-        settings=config["train"]["mlp"],
-        hardware=HARDWARE,
-        seed=config["seed"],
-        resume=RESUME,
+        settings=settings_of("mlp"),
+        resume=resume_flag,
         launch=launcher,
         layout=layout,
     threads: config["train"]["threads"]
@@ -105,10 +112,7 @@ rule train_gbdt:
         gbdt=models_of("gbdt"),
     params:
         config=pinned_config,
-        settings=config["train"]["gbdt"],
-        samples=config["train"]["samples"],
-        weights=config["train"]["background_weights"],
-        seed=config["seed"],
+        settings=settings_of("gbdt"),
     threads: config["train"]["threads"]
     resources:
         mem_mb=4000,
@@ -137,10 +141,8 @@ rule train_cnn_jets:
         cnn_jets=models_of("cnn_jets"),
     params:
         config=pinned_config,
-        settings=config["train"]["cnn_jets"],
-        hardware=HARDWARE,
-        seed=config["seed"],
-        resume=RESUME,
+        settings=settings_of("cnn_jets"),
+        resume=resume_flag,
         launch=launcher,
         layout=layout,
     threads: config["train"]["threads"]
@@ -171,10 +173,8 @@ rule train_gnn:
         gnn=models_of("gnn"),
     params:
         config=pinned_config,
-        settings=config["train"]["gnn"],
-        hardware=HARDWARE,
-        seed=config["seed"],
-        resume=RESUME,
+        settings=settings_of("gnn"),
+        resume=resume_flag,
         launch=launcher,
         layout=layout,
     threads: config["train"]["threads"]
