@@ -21,9 +21,9 @@ __all__ = [
     "GAN_KINDS",
     "IMAGE_SIZE",
     "gan_dir",
-    "gan_training_settings",
     "gan_models",
     "gan_samples",
+    "gan_training_settings",
     "generated_file",
     "is_conditional",
     "mass_grid",
@@ -39,7 +39,13 @@ IMAGE_SIZE = 64
 
 
 #: ``gan`` keys of the generate and validate stages: a trained GAN does not depend on them.
-LATER_STAGE_KEYS = ("interpolate", "generate_events", "validation_events", "floor_splits", "flag_ratio")
+LATER_STAGE_KEYS = (
+    "interpolate",
+    "generate_events",
+    "validation_events",
+    "floor_splits",
+    "flag_ratio",
+)
 
 #: ``train`` keys the GANs' Trainer reads that change its result (one device: no devices,
 #: num_nodes, strategy nor lr_scaling).

@@ -26,12 +26,10 @@ from hepdl.models.channels import check_channels
 
 __all__ = [
     "FEATURE_MODELS",
-    "base_model",
-    "cnn_of_cnn_jets",
-    "replica_index",
-    "replica_names",
     "GRAPH_MODELS",
     "TRAINER_KEYS",
+    "base_model",
+    "cnn_of_cnn_jets",
     "features_file",
     "graphs_file",
     "images_file",
@@ -41,6 +39,8 @@ __all__ = [
     "model_seed",
     "models",
     "predictions_file",
+    "replica_index",
+    "replica_names",
     "training_settings",
 ]
 
@@ -53,7 +53,15 @@ GRAPH_MODELS = {"gnn": "gnn"}
 
 #: ``train`` keys that only Lightning's Trainer reads: they change a network's result, not the
 #: GBDT's (xgboost).
-TRAINER_KEYS = ("accelerator", "devices", "num_nodes", "strategy", "lr_scaling", "precision", "deterministic")
+TRAINER_KEYS = (
+    "accelerator",
+    "devices",
+    "num_nodes",
+    "strategy",
+    "lr_scaling",
+    "precision",
+    "deterministic",
+)
 
 #: A seed replica's name: the model's, then ``_seed`` and the replica index (from 1).
 _REPLICA = re.compile(r"^(?P<base>.+)_seed(?P<index>[1-9][0-9]*)$")
