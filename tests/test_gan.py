@@ -387,6 +387,19 @@ def test_command_line_reports_a_wrong_checkpoint_as_one_line(
     assert "generate-gan gan: 3 images [unconditional]" in capsys.readouterr().out
 
 
+class _Killed(Exception):
+    """The job's end in the middle of a training."""
+
+
+class _KilledInEpoch(pl.Callback):
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.current_epoch == self.epoch:
+            raise _Killed
+
+
 def test_training_resumes_from_the_last_checkpoint(tmp_path: Path, splits: Path) -> None:
     images = splits / "images"
     kwargs = {
@@ -395,13 +408,17 @@ def test_training_resumes_from_the_last_checkpoint(tmp_path: Path, splits: Path)
         "output": tmp_path / "model.ckpt",
         "progress": False,
     }
-    first = train_gan(tiny_config(splits, limit_train_batches=1), "cgan", **kwargs)
-    assert first.epochs == 1
-    more = tiny_config(splits, limit_train_batches=1, max_epochs=2)
-    resumed = train_gan(more, "cgan", resume=True, **kwargs)
+    config = tiny_config(splits, limit_train_batches=1, max_epochs=2)
+    with pytest.raises(_Killed):  # the job ends (a Slurm time-out) after the first epoch
+        train_gan(config, "cgan", callbacks=[_KilledInEpoch(1)], **kwargs)
+    resumed = train_gan(config, "cgan", resume=True, **kwargs)
     assert resumed.epochs == 2
-    assert resumed.global_step == 2 * first.global_step
     record = torch.load(resumed.model_file, weights_only=True)[HEPDL_KEY]
     assert len(record["ks_history"]) == 1  # this run's epochs; the first is in the log
+    # Another learning rate: a fresh training of both epochs, not a continuation.
+    faster = tiny_config(splits, limit_train_batches=1, max_epochs=2, learning_rate=3e-3)
+    afresh = train_gan(faster, "cgan", resume=True, **kwargs)
+    assert afresh.global_step == resumed.global_step
+    assert len(torch.load(afresh.model_file, weights_only=True)[HEPDL_KEY]["ks_history"]) == 2
     log = (tmp_path / "training_log.csv").read_text()
     assert log.count("\n") >= 3

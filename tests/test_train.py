@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from hepdl.train.datamodules import BlockBatchSampler, ImageDataModule
 from hepdl.train.errors import CheckpointError, TrainingError
 from hepdl.train.features import train_mlp
 from hepdl.train.gbdt import load_gbdt, train_gbdt
-from hepdl.train.modules import ImageClassifier
+from hepdl.train.modules import ImageClassifier, WeightedClassifier
 from hepdl.train.splits import ImageSplit, balanced_weights
 
 from .synthetic_splits import make_config, write_splits
@@ -133,43 +135,99 @@ def _cnn_settings(config: dict[str, Any], **changes: Any) -> dict[str, Any]:
     return {**config["train"]["cnn"], **changes}
 
 
-def test_resume_continues_and_refuses_another_architecture(splits: Paths, tmp_path: Path) -> None:
+class _Killed(Exception):
+    """The job's end in the middle of a training."""
+
+
+def _killed_in_epoch(epoch: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Training dies at the first step of ``epoch`` (a Slurm time-out), after the previous
+    epoch's ``last.ckpt`` was written."""
+    step = WeightedClassifier.training_step
+
+    def dying(self: WeightedClassifier, batch: Any, batch_idx: int) -> Any:
+        if self.current_epoch == epoch:
+            raise _Killed
+        return step(self, batch, batch_idx)
+
+    monkeypatch.setattr(WeightedClassifier, "training_step", dying)
+
+
+def test_resume_continues_only_a_training_of_the_same_settings(
+    splits: Paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     config = make_config(
-        tmp_path, train={"cnn": _cnn_settings(make_config(tmp_path), max_epochs=1)}
+        tmp_path, train={"cnn": _cnn_settings(make_config(tmp_path), max_epochs=2)}
     )
-    first = _cnn(config, splits, tmp_path / "cnn")
-    assert first.epochs == 1
-    longer = make_config(tmp_path, train={"cnn": _cnn_settings(config, max_epochs=2)})
-    second = _cnn(longer, splits, tmp_path / "cnn", resume=True)
-    assert second.resumed_from == tmp_path / "cnn" / "checkpoints" / "last.ckpt"
-    assert second.epochs == 2
-    assert second.global_step == 2 * first.global_step
+    last = tmp_path / "cnn" / "checkpoints" / "last.ckpt"
+    with monkeypatch.context() as patch:
+        _killed_in_epoch(1, patch)
+        with pytest.raises(_Killed):
+            _cnn(config, splits, tmp_path / "cnn")
+    assert load_checkpoint(last)["epoch"] == 0
+    # The same settings: the rerun continues the killed training, as a fresh one would end.
+    resumed = _cnn(config, splits, tmp_path / "cnn", resume=True)
+    assert resumed.resumed_from == last
+    assert resumed.epochs == 2
+    assert resumed.global_step == _cnn(config, splits, tmp_path / "fresh").global_step
     assert len(list((tmp_path / "cnn" / "logs").glob("version_*"))) == 2
-    wider = make_config(tmp_path, train={"cnn": _cnn_settings(config, conv_filters=[6, 8])})
-    with pytest.raises(CheckpointError, match=r"different architecture \(conv_filters"):
-        _cnn(wider, splits, tmp_path / "cnn", resume=True)
+    # Another learning rate, another sample list, another architecture: a fresh training,
+    # and the log says which setting differs.
+    changes = {
+        "train.cnn.learning_rate": {"cnn": _cnn_settings(config, learning_rate=0.01)},
+        "train.samples": {"cnn": config["train"]["cnn"], "samples": ["RPV_1400_850", "JZ4"]},
+        "train.cnn.conv_filters": {"cnn": _cnn_settings(config, conv_filters=[6, 8])},
+    }
+    for key, train in changes.items():
+        caplog.clear()
+        changed = make_config(tmp_path, train=train)
+        with caplog.at_level(logging.WARNING, logger="hepdl.train.checkpoint"):
+            result = _cnn(changed, splits, tmp_path / "cnn", resume=True)
+        assert result.resumed_from is None
+        assert f"{key}: checkpoint" in caplog.text
+        assert "training afresh" in caplog.text
+        assert len(list((tmp_path / "cnn" / "logs").glob("version_*"))) == 1  # old logs gone
+    # A key that changes no result (more threads) still resumes.
+    faster = make_config(tmp_path, train={**changes["train.cnn.conv_filters"], "threads": 3})
+    assert _cnn(faster, splits, tmp_path / "cnn", resume=True).resumed_from == last
 
 
-def test_nan_loss_names_the_step_and_keeps_the_last_good_checkpoint(
-    splits: Paths, tmp_path: Path
+def test_resume_of_a_rewritten_split_file_trains_afresh(
+    splits: Paths, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     config = make_config(
         tmp_path, train={"cnn": _cnn_settings(make_config(tmp_path), max_epochs=1)}
     )
-    _cnn(config, splits, tmp_path / "cnn")
-    last = tmp_path / "cnn" / "checkpoints" / "last.ckpt"
-    good = last.read_bytes()
-    broken = tmp_path / "train.h5"
-    shutil.copy(splits["images"]["train"], broken)
-    with h5py.File(broken, "r+") as h5:
-        h5["data"][:] = np.nan
-    longer = make_config(tmp_path, train={"cnn": _cnn_settings(config, max_epochs=2)})
+    train_file = tmp_path / "train.h5"
+    shutil.copy(splits["images"]["train"], train_file)
+    _cnn(config, splits, tmp_path / "cnn", train_file=train_file)
+    shutil.copy(splits["images"]["train"], train_file)  # a merge rewrote it
+    with caplog.at_level(logging.WARNING, logger="hepdl.train.checkpoint"):
+        result = _cnn(config, splits, tmp_path / "cnn", train_file=train_file, resume=True)
+    assert result.resumed_from is None
+    assert "inputs.train.mtime_ns: checkpoint" in caplog.text
+
+
+def test_nan_loss_names_the_step_and_keeps_the_last_good_checkpoint(
+    splits: Paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = make_config(
+        tmp_path, train={"cnn": _cnn_settings(make_config(tmp_path), max_epochs=2)}
+    )
+    inputs = ImageClassifier._train_inputs
+
+    def broken_in_epoch_1(self: ImageClassifier, x: torch.Tensor) -> torch.Tensor:
+        return inputs(self, x) * (math.nan if self.current_epoch == 1 else 1.0)
+
+    monkeypatch.setattr(ImageClassifier, "_train_inputs", broken_in_epoch_1)
     with pytest.raises(
         TrainingError, match=r"train loss is nan at global step 15 \(epoch 1"
     ) as err:
-        _cnn(longer, splits, tmp_path / "cnn", resume=True, train_file=broken)
+        _cnn(config, splits, tmp_path / "cnn")
+    last = tmp_path / "cnn" / "checkpoints" / "last.ckpt"
     assert str(last) in str(err.value)
-    assert last.read_bytes() == good
+    kept = load_checkpoint(last)
+    assert kept["epoch"] == 0
+    assert all(torch.isfinite(value).all() for value in kept["state_dict"].values())
 
 
 def test_missing_and_mismatched_split_files_are_named(splits: Paths, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import math
 import os
 import re
 from collections.abc import Iterator, Mapping
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,11 @@ __all__ = [
     "check_results_folder",
     "load_config",
     "load_schema",
+    "non_result_keys",
     "parse_config_text",
     "pinned_config_path",
     "read_config_file",
+    "result_settings",
     "validate_config",
     "write_pinned_config",
 ]
@@ -50,6 +53,53 @@ def load_schema() -> dict[str, Any]:
     text = resources.files("hepdl").joinpath("schemas/config.schema.yaml").read_text("utf-8")
     schema: dict[str, Any] = yaml.safe_load(text)
     return schema
+
+
+#: The schema annotation of a key that changes no result: speed, memory, storage, logging, or
+#: which jobs run (``x-rerun: false``). Rule params leave such keys out, so a change reruns nothing.
+RERUN_ANNOTATION = "x-rerun"
+
+
+def _annotated_non_result(schema: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
+    """Dotted names of the keys below ``schema`` (an object's schema) marked ``x-rerun: false``."""
+    for name, subschema in schema.get("properties", {}).items():
+        if not isinstance(subschema, Mapping):
+            continue
+        key = f"{prefix}{name}"
+        if subschema.get(RERUN_ANNOTATION) is False:
+            yield key
+        yield from _annotated_non_result(subschema, f"{key}.")
+
+
+@cache
+def non_result_keys() -> frozenset[str]:
+    """Dotted names (``train.num_workers``) of the config keys that change no result, as the
+    schema marks them (``x-rerun: false``)."""
+    return frozenset(_annotated_non_result(load_schema()))
+
+
+def _without_non_result(value: Any, key: str) -> Any:
+    if not isinstance(value, Mapping):
+        return copy.deepcopy(value)
+    skipped = non_result_keys()
+    return {
+        name: _without_non_result(item, f"{key}.{name}")
+        for name, item in value.items()
+        if f"{key}.{name}" not in skipped
+    }
+
+
+def result_settings(config: Mapping[str, Any], block: str) -> Any:
+    """The config's ``block`` (a dotted key: ``train.cnn``, ``images``) without the keys that
+    change no result (:func:`non_result_keys`), at any depth.
+
+    A rule's params are its rerun triggers: built from this, they rerun a job only for a change
+    of what it writes, never for a worker count or a compression.
+    """
+    value: Any = config
+    for name in block.split("."):
+        value = value[name]
+    return _without_non_result(value, block)
 
 
 def _with_defaults(validator_class: type[Any]) -> type[Any]:

@@ -7,10 +7,12 @@ from hepdl.config import (
     check_results_folder,
     pinned_config_path,
     read_config_file,
+    result_settings,
     validate_config,
     write_pinned_config,
 )
 from hepdl.samples import get_sample
+from hepdl.train.settings import training_settings
 
 # Snakemake's `configfile:` keeps the last of a key given twice; read each file again with
 # the command line's loader, which refuses that, naming the key and file.
@@ -54,7 +56,8 @@ def pinned_config(wildcards, input):
     """The `config` parameter of every rule: PINNED_CONFIG. A function of `input`, so that
     Snakemake counts it as derived from the (tracked) inputs and not as a rerun trigger: its
     name changes with any key, and would rerun every job; each rule's own params hold the
-    settings its output depends on."""
+    settings its output depends on, without the keys that change no result
+    (hepdl.config.result_settings: the schema's `x-rerun: false`)."""
     return PINNED_CONFIG
 
 
@@ -103,3 +106,20 @@ def get_final_output():
     # Each GAN of gan.models, trained, generating and validated (validation.json and plots).
     targets += expand(f"{RESULTS}/gan/{{gan}}/validation.json", gan=GAN_MODELS)
     return targets
+
+
+# The training rules' helpers (train.smk has rules only).
+RESUME = "--resume" if config["train"]["resume"] else ""
+
+
+def resume_flag(wildcards, input):
+    """`--resume` where train.resume asks for it. A function of `input`, so that Snakemake
+    counts it as derived and not as a rerun trigger: how a job starts changes no result (the
+    training resumes only a checkpoint of the same settings, hepdl.train.checkpoint)."""
+    return RESUME
+
+
+def settings_of(model):
+    """The `settings` parameter of a training rule: what training the wildcard `model` depends
+    on (hepdl.train.settings.training_settings), so that a change retrains that model only."""
+    return lambda wildcards: training_settings(config, wildcards[model])

@@ -73,7 +73,7 @@ rule evaluate:
         "benchmarks/evaluate.tsv"
     params:
         config=pinned_config,
-        evaluate=config["evaluate"],
+        evaluate=result_settings(config, "evaluate"),
         samples=config["train"]["samples"],
         plots=lambda wildcards, output: Path(output.metrics).parent.parent / "plots",
         # A list of arguments, so the shell command quotes each path.
@@ -110,7 +110,7 @@ rule robustness:
         "logs/robustness.log",
     params:
         config=pinned_config,
-        evaluate=config["evaluate"],
+        evaluate=result_settings(config, "evaluate"),
         plot=lambda wildcards, output: Path(output.plots[0]).with_suffix(""),
     threads: 1
     resources:

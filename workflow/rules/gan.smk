@@ -2,17 +2,10 @@
 # {results}/gan/{gan}/: the model (best epoch by the KS metric), checkpoints, training log;
 # then the generated images, and their validation against the real test split (validation.json,
 # plots in the report).
-from hepdl.gan.settings import gan_models
+from hepdl.gan.settings import gan_models, gan_training_settings
 
 # Checked here, before any job starts: 64 x 64 images, known channels, signal samples.
 GAN_MODELS = gan_models(config)
-# Settings that change what a GAN learns: a change retrains it.
-GAN_TRAINING = {
-    key: value
-    for key, value in config["gan"].items()
-    if key
-    not in ("models", "interpolate", "generate_events", "validation_events", "floor_splits", "flag_ratio")
-}
 
 
 rule train_gan:
@@ -29,10 +22,9 @@ rule train_gan:
         gan="|".join(GAN_MODELS) or "no_gan",
     params:
         config=pinned_config,
-        settings=GAN_TRAINING,
-        hardware=HARDWARE,
-        seed=config["seed"],
-        resume=RESUME,
+        # What the GAN learns (hepdl.gan.settings.gan_training_settings): a change retrains it.
+        settings=lambda wildcards: gan_training_settings(config, wildcards.gan),
+        resume=resume_flag,
     threads: config["train"]["threads"]
     resources:
         mem_mb=8000,

@@ -11,7 +11,7 @@ rule generate:
     params:
         config=pinned_config,
         sample=sample_spec,
-        generator=config["generator"],
+        generator=result_settings(config, "generator"),
         seed=config["seed"],
     threads: 1
     resources:

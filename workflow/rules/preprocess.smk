@@ -51,7 +51,7 @@ rule images:
         "benchmarks/images/{sample}/{shard}.tsv"
     params:
         config=pinned_config,
-        images=config["images"],
+        images=result_settings(config, "images"),
         preselection=config["preselection"],
     threads: 1
     resources:
@@ -78,7 +78,7 @@ rule graphs:
         "benchmarks/graphs/{sample}/{shard}.tsv"
     params:
         config=pinned_config,
-        graphs=config["graphs"],
+        graphs=result_settings(config, "graphs"),
         preselection=config["preselection"],
     threads: 1
     resources:
@@ -102,7 +102,7 @@ rule merge_features:
         "logs/merge/features.log",
     params:
         config=pinned_config,
-        splits=config["splits"],
+        splits=result_settings(config, "splits"),
         seed=config["seed"],
         preselection=config["preselection"],
     threads: 1
@@ -128,7 +128,7 @@ rule merge_images:
         "benchmarks/merge/images.tsv"
     params:
         config=pinned_config,
-        splits=config["splits"],
+        splits=result_settings(config, "splits"),
         seed=config["seed"],
         preselection=config["preselection"],
     threads: 1
@@ -154,7 +154,7 @@ rule merge_graphs:
         "benchmarks/merge/graphs.tsv"
     params:
         config=pinned_config,
-        splits=config["splits"],
+        splits=result_settings(config, "splits"),
         seed=config["seed"],
         preselection=config["preselection"],
     threads: 1

@@ -22,7 +22,7 @@ rule simulate:
         "benchmarks/simulate/{sample}/{shard}.tsv"
     params:
         config=pinned_config,
-        detector=config["detector"],
+        detector=result_settings(config, "detector"),
         seed=config["seed"],
     threads: 1
     resources:

@@ -13,10 +13,6 @@ SPLIT_FILES = {
     kind: {split: f"{RESULTS}/{kind}/{split}.{suffix}" for split in ("train", "val", "test")}
     for kind, suffix in (("images", "h5"), ("features", "parquet"), ("graphs", "h5"))
 }
-RESUME = "--resume" if config["train"]["resume"] else ""
-# Trainer settings shared by the networks: a change reruns them.
-HARDWARE = {key: value for key, value in config["train"].items() if not isinstance(value, dict)}
-
 
 
 rule train_cnn:
@@ -34,10 +30,8 @@ rule train_cnn:
         cnn=models_pattern(MODELS, "cnn"),
     params:
         config=pinned_config,
-        settings=config["train"]["cnn"],
-        hardware=HARDWARE,
-        seed=config["seed"],
-        resume=RESUME,
+        settings=settings_of("cnn"),
+        resume=resume_flag,
         launch=launcher,
         layout=layout,
     threads: config["train"]["threads"]
@@ -67,10 +61,8 @@ rule train_mlp:
         mlp=models_pattern(MODELS, "mlp"),
     params:
         config=pinned_config,
-        settings=config["train"]["mlp"],
-        hardware=HARDWARE,
-        seed=config["seed"],
-        resume=RESUME,
+        settings=settings_of("mlp"),
+        resume=resume_flag,
         launch=launcher,
         layout=layout,
     threads: config["train"]["threads"]
@@ -100,10 +92,7 @@ rule train_gbdt:
         gbdt=models_pattern(MODELS, "gbdt"),
     params:
         config=pinned_config,
-        settings=config["train"]["gbdt"],
-        samples=config["train"]["samples"],
-        weights=config["train"]["background_weights"],
-        seed=config["seed"],
+        settings=settings_of("gbdt"),
     threads: config["train"]["threads"]
     resources:
         mem_mb=4000,
@@ -132,10 +121,8 @@ rule train_cnn_jets:
         cnn_jets=models_pattern(MODELS, "cnn_jets"),
     params:
         config=pinned_config,
-        settings=config["train"]["cnn_jets"],
-        hardware=HARDWARE,
-        seed=config["seed"],
-        resume=RESUME,
+        settings=settings_of("cnn_jets"),
+        resume=resume_flag,
         launch=launcher,
         layout=layout,
     threads: config["train"]["threads"]
@@ -166,10 +153,8 @@ rule train_gnn:
         gnn=models_pattern(MODELS, "gnn"),
     params:
         config=pinned_config,
-        settings=config["train"]["gnn"],
-        hardware=HARDWARE,
-        seed=config["seed"],
-        resume=RESUME,
+        settings=settings_of("gnn"),
+        resume=resume_flag,
         launch=launcher,
         layout=layout,
     threads: config["train"]["threads"]

@@ -12,8 +12,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from hepdl.config import result_settings
 from hepdl.errors import ConfigError
 from hepdl.models.channels import check_channels
+from hepdl.train.settings import model_seed
 
 __all__ = [
     "GAN_KINDS",
@@ -21,6 +23,7 @@ __all__ = [
     "gan_dir",
     "gan_models",
     "gan_samples",
+    "gan_training_settings",
     "generated_file",
     "is_conditional",
     "mass_grid",
@@ -33,6 +36,20 @@ GAN_KINDS = {"gan": False, "cgan": True}
 
 #: Pixels along eta and phi of the DCGAN's images (4 -> 8 -> 16 -> 32 -> 64).
 IMAGE_SIZE = 64
+
+
+#: ``gan`` keys of the generate and validate stages: a trained GAN does not depend on them.
+LATER_STAGE_KEYS = (
+    "interpolate",
+    "generate_events",
+    "validation_events",
+    "floor_splits",
+    "flag_ratio",
+)
+
+#: ``train`` keys the GANs' Trainer reads that change its result (one device: no devices,
+#: num_nodes, strategy nor lr_scaling).
+GAN_TRAINER_KEYS = ("accelerator", "precision", "deterministic")
 
 
 def is_conditional(name: str) -> bool:
@@ -144,3 +161,19 @@ def plot_names(name: str) -> list[str]:
     if is_conditional(name):
         names += ["mj_per_mass", "mj_shift"]
     return names
+
+
+def gan_training_settings(config: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """Every setting the training of GAN ``name`` depends on, besides its input files.
+
+    The ``gan`` block without the keys of the later stages and without those that change no
+    result (:func:`hepdl.config.result_settings`), the Trainer's ``train`` keys and the GAN's
+    seed, by dotted config name. The ``train_gan`` rule's params and the resume check use it.
+    """
+    gan = result_settings(config, "gan")
+    train = result_settings(config, "train")
+    return {
+        **{f"gan.{key}": value for key, value in gan.items() if key not in LATER_STAGE_KEYS},
+        **{f"train.{key}": train[key] for key in GAN_TRAINER_KEYS},
+        "seed": model_seed(config, name),
+    }

@@ -36,9 +36,20 @@ from hepdl.gan.metrics import ks_metric
 from hepdl.gan.module import ImageGAN
 from hepdl.gan.observables import ImageJets, image_observables
 from hepdl.gan.scaling import PixelScaling
-from hepdl.gan.settings import gan_dir, gan_samples, is_conditional, mass_grid
+from hepdl.gan.settings import (
+    gan_dir,
+    gan_samples,
+    gan_training_settings,
+    is_conditional,
+    mass_grid,
+)
 from hepdl.io.atomic import write_text_atomic
-from hepdl.train.checkpoint import AtomicCheckpointIO
+from hepdl.train.checkpoint import (
+    AtomicCheckpointIO,
+    TrainingRecord,
+    resume_point,
+    training_record,
+)
 from hepdl.train.errors import NonFiniteLossError, TrainingError
 from hepdl.train.settings import images_file, model_seed
 from hepdl.train.splits import ImageSplit
@@ -166,7 +177,8 @@ def train_gan(
         train_file: Images training split (default ``{results}/images/train.h5``).
         val_file: Images validation split (default ``{results}/images/val.h5``).
         output: Model file (default ``{results}/gan/{name}/model.ckpt``).
-        resume: Continue from ``checkpoints/last.ckpt``.
+        resume: Continue from ``checkpoints/last.ckpt`` (a training of the same settings and
+            inputs only).
         progress: Show a progress bar.
         callbacks: Extra Lightning callbacks (monitoring, tests).
 
@@ -200,13 +212,16 @@ def train_gan(
     )
     module = ImageGAN(**hparams)
     last = model_dir / "checkpoints" / "last.ckpt"
-    resumed_from = last if resume and last.exists() else None
-    if not resume:
+    record = training_record(
+        gan_training_settings(config, name), {"train": train_path, "val": val_path}
+    )
+    resumed_from = resume_point(last, record, resume)
+    if resumed_from is None:  # a fresh training: no old checkpoint may become its best
         for stale in ("checkpoints", "logs"):
             shutil.rmtree(model_dir / stale, ignore_errors=True)
     checkpoint = best_and_last_checkpoint(model_dir, "val_ks", save_on_train_epoch_end=True)
     selection = KSSelection(probe, ImageJets.from_config(config), seed)
-    extra: list[pl.Callback] = [selection, *callbacks, checkpoint]
+    extra: list[pl.Callback] = [selection, *callbacks, checkpoint, TrainingRecord(record)]
     if progress:
         extra.append(TQDMProgressBar(refresh_rate=config["train"]["progress_refresh_steps"]))
     hardware = config["train"]

@@ -5,15 +5,24 @@ Lightning writes ``checkpoints/best.ckpt`` (lowest validation loss) and ``checkp
 interrupted save never leaves a truncated file behind. The stage's declared output,
 ``model.ckpt``, is the best checkpoint without the optimiser state (:func:`export_model`), still
 loadable by Lightning's ``load_from_checkpoint``.
+
+Every checkpoint of a training also records what it was trained with (:class:`TrainingRecord`:
+the model's result settings and its input files' size and modification time), and a resume
+continues only a checkpoint whose record equals the current one (:func:`resume_point`):
+otherwise a changed learning rate, sample list or split file would silently continue (or
+re-export) the old model.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+import lightning.pytorch as pl
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
@@ -23,16 +32,25 @@ from hepdl.train.modules import WeightedClassifier
 
 __all__ = [
     "AtomicCheckpointIO",
+    "TrainingRecord",
     "check_architecture",
     "export_model",
+    "input_identity",
     "load_checkpoint",
     "load_model",
+    "record_differences",
+    "resume_point",
+    "training_record",
 ]
+
+log = logging.getLogger(__name__)
 
 Module = TypeVar("Module", bound=WeightedClassifier)
 
 #: Key of the hepdl record in an exported model file.
 HEPDL_KEY = "hepdl"
+#: Key of the training record (settings and inputs, as JSON) in every Lightning checkpoint.
+TRAINING_KEY = "hepdl_training"
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -177,3 +195,85 @@ def load_model(
             path, f"does not hold a {module_class.__name__} ({str(err).splitlines()[0]})"
         ) from None
     return module.eval()
+
+
+def input_identity(inputs: Mapping[str, str | os.PathLike[str]]) -> dict[str, dict[str, int]]:
+    """Size and modification time (ns) of each input file, by role (``train``, ``val``):
+    a rewritten split file differs, a moved results folder does not."""
+    identity = {}
+    for role, path in inputs.items():
+        stat = Path(path).stat()
+        identity[role] = {"bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return identity
+
+
+def training_record(
+    settings: Mapping[str, Any], inputs: Mapping[str, str | os.PathLike[str]]
+) -> dict[str, Any]:
+    """What a training's result depends on: its settings (by dotted config name, e.g.
+    :func:`hepdl.train.settings.training_settings`) and its input files (:func:`input_identity`),
+    as plain JSON values (tuples become lists)."""
+    record = {"settings": dict(settings), "inputs": input_identity(inputs)}
+    parsed: dict[str, Any] = json.loads(json.dumps(record, sort_keys=True))
+    return parsed
+
+
+class TrainingRecord(pl.Callback):
+    """Writes the training record into every checkpoint Lightning saves (best and last).
+
+    As a JSON string: ``torch.load(weights_only=True)`` reads it back, whatever its values.
+    """
+
+    def __init__(self, record: Mapping[str, Any]) -> None:
+        self.text = json.dumps(record, sort_keys=True)
+
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        """Add the record to ``checkpoint``."""
+        checkpoint[TRAINING_KEY] = self.text
+
+
+def _flat(value: Any, key: str = "") -> dict[str, Any]:
+    """Nested mappings as one mapping of dotted names, for naming a difference."""
+    if not isinstance(value, Mapping) or not value:
+        return {key: value}
+    flat: dict[str, Any] = {}
+    for name, item in value.items():
+        flat.update(_flat(item, f"{key}.{name}" if key else str(name)))
+    return flat
+
+
+def record_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """``name: checkpoint X, now Y`` for each setting or input that differs."""
+    old, new = _flat(saved), _flat(current)
+    return [
+        f"{key}: checkpoint {old.get(key)!r}, now {new.get(key)!r}"
+        for key in sorted(old.keys() | new.keys())
+        if old.get(key) != new.get(key)
+    ]
+
+
+def resume_point(last: Path, record: Mapping[str, Any], resume: bool) -> Path | None:
+    """``last`` if the training should resume from it, else None (train afresh).
+
+    It resumes only if asked, the checkpoint exists and its training record equals ``record``
+    (:func:`training_record`); a checkpoint of other settings or inputs is left with a
+    warning naming what differs, since continuing it would give neither result.
+    """
+    if not resume or not last.exists():
+        return None
+    text = load_checkpoint(last).get(TRAINING_KEY)
+    if text is None:
+        log.warning("%s records no training settings (an older hepdl); training afresh", last)
+        return None
+    differences = record_differences(json.loads(text), record)
+    if differences:
+        log.warning(
+            "%s was trained with other settings or inputs (%s); training afresh, since "
+            "continuing it would give a model of neither",
+            last,
+            "; ".join(differences),
+        )
+        return None
+    return last

@@ -10,9 +10,17 @@ from typing import Any
 import lightning.pytorch as pl
 
 from hepdl.errors import ConfigError, InputFileError
+from hepdl.train.checkpoint import training_record
 from hepdl.train.datamodules import ImageDataModule
 from hepdl.train.modules import ImageClassifier
-from hepdl.train.settings import base_model, images_file, model_file, model_kind, model_seed
+from hepdl.train.settings import (
+    base_model,
+    images_file,
+    model_file,
+    model_kind,
+    model_seed,
+    training_settings,
+)
 from hepdl.train.splits import ImageSplit
 from hepdl.train.trainer import FitResult, fit_classifier
 
@@ -77,13 +85,13 @@ def train_cnn(
         train_file: Images training split (default ``{results}/images/train.h5``).
         val_file: Images validation split (default ``{results}/images/val.h5``).
         output: Model file (default ``{results}/models/{name}/model.ckpt``).
-        resume: Continue from the model's ``checkpoints/last.ckpt``.
+        resume: Continue from the model's ``checkpoints/last.ckpt`` (a training of the same
+            settings and splits only).
         progress: Show a progress bar.
 
     Raises:
         ConfigError: for an unknown model or channel.
         InputFileError: for a missing or inconsistent split file.
-        CheckpointError: for a resume checkpoint of another architecture.
         TrainingError: when the loss becomes NaN.
     """
     train_path = Path(train_file or images_file(config, "train"))
@@ -104,6 +112,9 @@ def train_cnn(
         settings,
         model_dir=output.parent,
         output=output,
+        record=training_record(
+            training_settings(config, name), {"train": train_path, "val": val_path}
+        ),
         resume=resume,
         progress=progress,
     )

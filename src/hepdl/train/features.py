@@ -18,7 +18,7 @@ import lightning.pytorch as pl
 import numpy as np
 from numpy.typing import NDArray
 
-from hepdl.train.checkpoint import load_model
+from hepdl.train.checkpoint import load_model, training_record
 from hepdl.train.datamodules import FeatureDataModule
 from hepdl.train.modules import FeatureClassifier, ImageClassifier
 from hepdl.train.score import score_images
@@ -28,6 +28,7 @@ from hepdl.train.settings import (
     images_file,
     model_file,
     model_seed,
+    training_settings,
 )
 from hepdl.train.splits import (
     FeatureSplit,
@@ -65,6 +66,7 @@ def _fit_features(
     names: Sequence[str],
     inputs: dict[str, NDArray[np.float32]],
     splits: dict[str, FeatureSplit],
+    files: Mapping[str, Path],
     output: Path,
     resume: bool,
     progress: bool,
@@ -90,6 +92,7 @@ def _fit_features(
         settings,
         model_dir=output.parent,
         output=output,
+        record=training_record(training_settings(config, name), files),
         resume=resume,
         progress=progress,
     )
@@ -113,7 +116,8 @@ def train_mlp(
         train_file: Features training split (default ``{results}/features/train.parquet``).
         val_file: Features validation split (default ``{results}/features/val.parquet``).
         output: Model file (default ``{results}/models/mlp/model.ckpt``).
-        resume: Continue from ``checkpoints/last.ckpt``.
+        resume: Continue from ``checkpoints/last.ckpt`` (a training of the same settings and
+            inputs only).
         progress: Show a progress bar.
     """
     names = feature_columns(config)
@@ -130,6 +134,7 @@ def train_mlp(
         names=names,
         inputs=inputs,
         splits=splits,
+        files={split: s.path for split, s in splits.items()},
         output=output,
         resume=resume,
         progress=progress,
@@ -167,7 +172,8 @@ def train_cnn_jets(
         images: Images split files by split (``train``, ``val``); default the contract paths.
         features: Features split files by split; default the contract paths.
         output: Model file (default ``{results}/models/cnn_jets/model.ckpt``).
-        resume: Continue from ``checkpoints/last.ckpt``.
+        resume: Continue from ``checkpoints/last.ckpt`` (a training of the same settings and
+            inputs only).
         progress: Show a progress bar.
 
     Raises:
@@ -175,12 +181,15 @@ def train_cnn_jets(
         CheckpointError: for a missing or wrong CNN model file.
     """
     settings = config["train"]["cnn_jets"]
-    cnn = load_model(cnn_model or model_file(config, cnn_of_cnn_jets(config, name)), ImageClassifier)
+    cnn_path = Path(cnn_model or model_file(config, cnn_of_cnn_jets(config, name)))
+    cnn = load_model(cnn_path, ImageClassifier)
     splits: dict[str, FeatureSplit] = {}
     inputs: dict[str, NDArray[np.float32]] = {}
+    files = {"cnn": cnn_path}
     for split in ("train", "val"):
         image_path = Path((images or {}).get(split) or images_file(config, split))
-        feature_path = (features or {}).get(split) or features_file(config, split)
+        feature_path = Path((features or {}).get(split) or features_file(config, split))
+        files |= {f"images.{split}": image_path, f"features.{split}": feature_path}
         splits[split] = FeatureSplit.open(feature_path, feature_columns(config))
         check_aligned(ImageSplit.open(image_path), splits[split])
         logits = score_images(
@@ -195,6 +204,7 @@ def train_cnn_jets(
         names=cnn_jets_names(config),
         inputs=inputs,
         splits=splits,
+        files=files,
         output=output,
         resume=resume,
         progress=progress,

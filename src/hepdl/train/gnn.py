@@ -17,9 +17,16 @@ import lightning.pytorch as pl
 from hepdl.errors import ConfigError
 from hepdl.graphs.build import NODE_FEATURES
 from hepdl.graphs.dataset import require_torch_geometric
+from hepdl.train.checkpoint import training_record
 from hepdl.train.graph_data import GraphDataModule, GraphFile
 from hepdl.train.modules import GraphClassifier
-from hepdl.train.settings import graphs_file, model_file, model_kind, model_seed
+from hepdl.train.settings import (
+    graphs_file,
+    model_file,
+    model_kind,
+    model_seed,
+    training_settings,
+)
 from hepdl.train.trainer import FitResult, fit_classifier
 
 __all__ = ["gnn_hparams", "train_gnn"]
@@ -66,13 +73,13 @@ def train_gnn(
         train_file: Graph training split (default ``{results}/graphs/train.h5``).
         val_file: Graph validation split (default ``{results}/graphs/val.h5``).
         output: Model file (default ``{results}/models/gnn/model.ckpt``).
-        resume: Continue from the model's ``checkpoints/last.ckpt``.
+        resume: Continue from the model's ``checkpoints/last.ckpt`` (a training of the same
+            settings and splits only).
         progress: Show a progress bar.
 
     Raises:
         ModuleNotFoundError: without torch-geometric (saying how to install it).
         InputFileError: for a missing or malformed graph split file.
-        CheckpointError: for a resume checkpoint of another architecture.
         TrainingError: when the loss becomes NaN.
     """
     require_torch_geometric()
@@ -93,6 +100,9 @@ def train_gnn(
         settings,
         model_dir=output.parent,
         output=output,
+        record=training_record(
+            training_settings(config, name), {"train": train_path, "val": val_path}
+        ),
         resume=resume,
         progress=progress,
     )

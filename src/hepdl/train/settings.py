@@ -20,16 +20,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hepdl.config import result_settings
 from hepdl.errors import ConfigError
 from hepdl.models.channels import check_channels
 
 __all__ = [
     "FEATURE_MODELS",
+    "GRAPH_MODELS",
+    "TRAINER_KEYS",
     "base_model",
     "cnn_of_cnn_jets",
-    "replica_index",
-    "replica_names",
-    "GRAPH_MODELS",
     "features_file",
     "graphs_file",
     "images_file",
@@ -40,6 +40,9 @@ __all__ = [
     "models",
     "models_pattern",
     "predictions_file",
+    "replica_index",
+    "replica_names",
+    "training_settings",
 ]
 
 #: Models on the jet variables (and the CNN score), with their kinds.
@@ -48,6 +51,18 @@ FEATURE_MODELS = {"gbdt": "gbdt", "mlp": "mlp", "cnn_jets": "cnn_jets"}
 #: Models on the event graphs, with their kinds.
 GRAPH_MODELS = {"gnn": "gnn"}
 
+
+#: ``train`` keys that only Lightning's Trainer reads: they change a network's result, not the
+#: GBDT's (xgboost).
+TRAINER_KEYS = (
+    "accelerator",
+    "devices",
+    "num_nodes",
+    "strategy",
+    "lr_scaling",
+    "precision",
+    "deterministic",
+)
 
 #: A seed replica's name: the model's, then ``_seed`` and the replica index (from 1).
 _REPLICA = re.compile(r"^(?P<base>.+)_seed(?P<index>[1-9][0-9]*)$")
@@ -172,3 +187,31 @@ def model_file(config: Mapping[str, Any], name: str) -> Path:
 def predictions_file(config: Mapping[str, Any], name: str) -> Path:
     """``{results}/predictions/{name}.parquet``."""
     return Path(config["results"]) / "predictions" / f"{name}.parquet"
+
+
+def training_settings(config: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """Every setting the training of model ``name`` depends on, besides its input files.
+
+    Its kind's block (a CNN with its own channels only, so that another CNN in
+    ``train.cnn.channels`` retrains none of the others), the ``train`` keys shared by every
+    model (training samples, background weights; the Trainer's for a network) and the model's
+    seed; no key that changes no result (:func:`hepdl.config.result_settings`). Keys are dotted
+    config names, so a difference reads ``train.cnn.learning_rate``. The training rule's params
+    (a change retrains this model only) and the resume check (:mod:`hepdl.train.checkpoint`)
+    both use it.
+    """
+    kind = model_kind(config, name)
+    train = result_settings(config, "train")
+    own = train[kind]
+    if kind == "cnn":
+        own["channels"] = own["channels"][base_model(name)]
+    shared = {
+        key: value
+        for key, value in train.items()
+        if not isinstance(value, dict) and not (kind == "gbdt" and key in TRAINER_KEYS)
+    }
+    return {
+        f"train.{kind}": own,
+        **{f"train.{key}": value for key, value in shared.items()},
+        "seed": model_seed(config, name),
+    }

@@ -33,9 +33,11 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from hepdl.io.atomic import write_text_atomic
 from hepdl.train.checkpoint import (
     AtomicCheckpointIO,
+    TrainingRecord,
     check_architecture,
     export_model,
     load_checkpoint,
+    resume_point,
 )
 from hepdl.train.costs import CostMeter
 from hepdl.train.distributed import LearningRateScaling
@@ -196,6 +198,7 @@ def fit_classifier(
     *,
     model_dir: Path,
     output: Path,
+    record: Mapping[str, Any],
     resume: bool = False,
     progress: bool = True,
 ) -> FitResult:
@@ -208,27 +211,33 @@ def fit_classifier(
         settings: The model's block of ``train`` (epochs, steps, patience).
         model_dir: The model's folder (checkpoints, logs).
         output: The model file to export.
-        resume: Continue from ``checkpoints/last.ckpt`` if it exists; otherwise old
+        record: What the training depends on
+            (:func:`hepdl.train.checkpoint.training_record`), stored in every checkpoint.
+        resume: Continue from ``checkpoints/last.ckpt`` if it exists and holds a training of
+            the same ``record`` (:func:`hepdl.train.checkpoint.resume_point`); otherwise old
             checkpoints and logs in ``model_dir`` are removed first.
         progress: Show a progress bar.
 
     Raises:
-        CheckpointError: if ``last.ckpt`` holds another architecture.
+        CheckpointError: if ``last.ckpt`` of the same record holds another architecture.
         TrainingError: if the loss becomes NaN (naming the step; ``last.ckpt`` is kept).
     """
     start = time.perf_counter()
     last = model_dir / "checkpoints" / "last.ckpt"
-    resumed_from = None
-    if resume and last.exists():
+    resumed_from = resume_point(last, record, resume)
+    if resumed_from is not None:
         check_architecture(load_checkpoint(last), type(module), hparams_of(module), last)
-        resumed_from = last
-    elif not resume:
+    else:  # a fresh training: no old checkpoint may become its best, no old log its history
         for stale in ("checkpoints", "logs", "tensorboard"):
             shutil.rmtree(model_dir / stale, ignore_errors=True)
     torch.set_num_threads(config["train"]["threads"])
     meter = CostMeter()
     trainer, checkpoint = build_trainer(
-        config["train"], settings, model_dir, progress=progress, extra_callbacks=[meter]
+        config["train"],
+        settings,
+        model_dir,
+        progress=progress,
+        extra_callbacks=[meter, TrainingRecord(record)],
     )
     with quiet_lightning():
         try:
