@@ -29,10 +29,15 @@ from hepdl.cluster import (
 )
 from hepdl.errors import ConfigError
 
+from . import fake_slurm
 from .conftest import REPO
 
 PROFILES = REPO / "workflow" / "profiles"
 CPU_RULES = ("generate", "simulate", "features", "images", "merge_images", "xsec")
+#: The one-core rules of every shard, submitted as Slurm job arrays in the shared QOS.
+SHARD_RULES = ("generate", "simulate", "features", "images", "graphs")
+#: The CPU node type that has NERSC's shared QOS, per profile.
+SHARED_NODES = {"cori": "haswell", "perlmutter": "cpu"}
 GPU_RULES = ("train_cnn", "predict")
 #: The GAN and GNN rules: on GPU nodes except the GAN's validation (jet clustering on CPUs).
 MODEL_RULES = {"train_gnn": "gpu", "train_gan": "gpu", "generate_gan": "gpu", "validate_gan": "cpu"}
@@ -101,13 +106,15 @@ def cluster(
 
 
 def test_cpu_rules_go_to_cpu_nodes(cluster: tuple[str, dict[str, dict[str, Any]]]) -> None:
+    """Per-shard rules to the shared QOS (Cori: on Haswell, KNL has none), the rest regular."""
     name, resources = cluster
-    node = {"cori": "knl", "perlmutter": "cpu"}[name]
     for rule in CPU_RULES:
+        shared = rule in SHARD_RULES
+        node = SHARED_NODES[name] if shared else {"cori": "knl", "perlmutter": "cpu"}[name]
         line = sbatch_line(resources[rule])
         assert f"-C {node}" in line, (rule, line)
         assert "-A m1234" in line
-        assert "--qos=regular" in line
+        assert f"--qos={'shared' if shared else 'regular'}" in line, (rule, line)
         assert re.search(r" -t \d+", line)
         assert re.search(r"--mem \d+", line)
         assert "gpu" not in line
@@ -164,6 +171,15 @@ def test_haswell_replaces_knl_but_not_gpu(tmp_path: Path) -> None:
     text = install_profile("cori", PROFILES, tmp_path, cpu_constraint="haswell").read_text()
     assert "knl" not in text.split("\n", 2)[2]
     assert "constraint: gpu" in text
+
+
+def test_knl_leaves_the_shared_qos_on_haswell(tmp_path: Path) -> None:
+    """KNL has no shared QOS: the per-shard jobs stay on Haswell whatever the CPU constraint."""
+    path = install_profile("cori", PROFILES, tmp_path, cpu_constraint="knl")
+    resources = yaml.safe_load(path.read_text(encoding="utf-8"))["set-resources"]
+    for rule in SHARD_RULES:
+        assert resources[rule]["constraint"] == "haswell", rule
+    assert resources["merge_images"]["constraint"] == "knl"
 
 
 def test_install_errors_name_the_problem(tmp_path: Path) -> None:
@@ -274,19 +290,131 @@ def test_training_launcher() -> None:
         training_layout_args({"tasks_per_node": 0})
 
 
-#: Memory (MB) and cores of one CPU node of each profile's default CPU node type.
-CPU_NODES = {"cori": (96_000, 68), "perlmutter": (512_000, 128)}
+#: Memory (MB) per core that the shared QOS gives a one-core job (Perlmutter: 512 GB over 256
+#: hardware threads, two per core; Cori Haswell: 128 GB over 64).
+SHARED_MEMORY_PER_CORE = {"cori": 3_800, "perlmutter": 3_800}
+#: Linux's limit on one argument (MAX_ARG_STRLEN): the sbatch call goes to `/bin/sh -c` whole.
+ARGUMENT_LIMIT = 128 * 1024
 
 
-@pytest.mark.parametrize("name", sorted(CPU_NODES))
-def test_shard_groups_fit_one_node(name: str) -> None:
-    """A group job asks for the sum of its members' memory and CPUs: it must fit one node."""
-    memory, cores = CPU_NODES[name]
+@pytest.mark.parametrize("name", sorted(SHARED_NODES))
+def test_shard_rules_are_arrays_in_the_shared_qos(name: str) -> None:
+    """No Snakemake groups (the plugin runs their members one after another, see the stand-in
+    tests below): every shard rule is a one-core array task in the shared QOS."""
     profile = yaml.safe_load((PROFILES / name / "config.yaml").read_text(encoding="utf-8"))
+    assert "groups" not in profile and "group-components" not in profile
+    arrays = {rule.strip() for rule in profile["slurm-array-jobs"].split(",")}
+    assert arrays == set(SHARD_RULES)
     default = profile["default-resources"]
-    for group, members in profile["group-components"].items():
-        rules = [rule for rule, g in profile["groups"].items() if g == group]
-        assert rules, group
-        per_member = max(profile["set-resources"].get(rule, default)["mem_mb"] for rule in rules)
-        assert members * per_member <= memory * 0.9, (group, members, per_member)
-        assert members <= cores, (group, members)
+    for rule in SHARD_RULES:
+        resources = default | profile["set-resources"][rule]
+        assert resources["qos"] == "shared", rule
+        assert resources["constraint"] == SHARED_NODES[name], rule
+        assert resources["cpus_per_task"] == 1, rule
+        assert resources["mem_mb"] <= SHARED_MEMORY_PER_CORE[name], rule
+        # One rule on one 10,000-event shard takes minutes (docs/scaling.md), so a short limit.
+        assert resources["runtime"] <= 15, rule
+
+
+#: A rule of three one-core jobs of one sleep each, writing when each sleep ran. Named
+#: `generate` so that the profiles' array setting applies to it.
+SLEEP_SECONDS = 8
+SLEEPY_SNAKEFILE = f"""
+rule all:
+    input: expand("out/{{i}}.txt", i=range(3))
+
+rule generate:
+    output: "out/{{i}}.txt"
+    threads: 1
+    resources: mem_mb=100, runtime=5
+    shell: "start=$(date +%s.%N); sleep {SLEEP_SECONDS}; echo $start $(date +%s.%N) > {{output}}"
+"""
+
+
+def run_on_stand_in(
+    tmp_path: Path, packing: list[str], snakefile: Path | None = None, run_tasks: bool = True
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """`snakemake --executor slurm` against the stand-in Slurm; returns the run and its state."""
+    stand_in = fake_slurm.install(tmp_path / "bin")
+    state = tmp_path / "state"
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    if snakefile is None:
+        snakefile = workdir / "Snakefile"
+        snakefile.write_text(SLEEPY_SNAKEFILE, encoding="utf-8")
+    base = {key: value for key, value in os.environ.items() if key != ACCOUNT_VARIABLE}
+    env = fake_slurm.environment(stand_in, state, base, run_tasks=run_tasks)
+    env[ACCOUNT_VARIABLE] = fake_slurm.ACCOUNT
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile)]
+    command += ["--directory", str(workdir), "--executor", "slurm", "--jobs", "10"]
+    if "--profile" not in packing:
+        command += ["--default-resources", f"slurm_account={fake_slurm.ACCOUNT}"]
+    # The stand-in runs every job at once: poll it every second instead of every 40.
+    command += ["--slurm-init-seconds-before-status-checks", "1", *packing]
+    run = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    return run, state
+
+
+def sleep_span(workdir: Path) -> float:
+    """Seconds from the first sleep's start to the last one's end."""
+    times = [
+        [float(value) for value in path.read_text(encoding="utf-8").split()]
+        for path in (workdir / "out").glob("*.txt")
+    ]
+    assert len(times) == 3, times
+    return max(end for _, end in times) - min(start for start, _ in times)
+
+
+def profile_array_options(name: str) -> list[str]:
+    profile = yaml.safe_load((PROFILES / name / "config.yaml").read_text(encoding="utf-8"))
+    return [
+        "--slurm-array-jobs",
+        profile["slurm-array-jobs"],
+        "--slurm-array-limit",
+        str(profile["slurm-array-limit"]),
+    ]
+
+
+@pytest.mark.slow
+def test_array_tasks_run_side_by_side(tmp_path: Path) -> None:
+    """The profiles' packing, on the stand-in: one sbatch with a 3-task array, whose sleeps
+    overlap. Serial tasks would take 3 x 8 s; the bound is 2 x 8 s."""
+    run, state = run_on_stand_in(tmp_path, profile_array_options("perlmutter"))
+    assert run.returncode == 0, run.stderr[-3000:]
+    calls = fake_slurm.submissions(state)
+    assert len(calls) == 1 and "--array=1-3" in calls[0], calls
+    assert len(fake_slurm.task_times(state)) == 3
+    assert sleep_span(tmp_path / "work") < 2 * SLEEP_SECONDS
+
+
+@pytest.mark.slow
+def test_group_members_run_one_after_another(tmp_path: Path) -> None:
+    """Why the profiles use no groups: with the pinned Slurm plugins the members of a group run
+    one after another inside its job (`--jobs 1` in the remote call). If this starts to fail,
+    the plugins run groups in parallel and groups are an option again."""
+    packing = ["--groups", "generate=shards", "--group-components", "shards=3"]
+    run, state = run_on_stand_in(tmp_path, packing)
+    assert run.returncode == 0, run.stderr[-3000:]
+    calls = fake_slurm.submissions(state)
+    assert len(calls) == 1 and "--cpus-per-task=3" in calls[0], calls
+    assert sleep_span(tmp_path / "work") >= 3 * SLEEP_SECONDS
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(SHARED_NODES))
+def test_array_submission_fits_the_command_line(name: str, tmp_path: Path) -> None:
+    """An array's sbatch line carries every task's command: the profile's array limit of them
+    must stay well below Linux's 128 KiB per argument (beyond it the plugin falls back to a
+    script that does not pass the tasks' commands). Measured on the real workflow's generate
+    jobs, which the stand-in fails at once."""
+    profile = yaml.safe_load((PROFILES / name / "config.yaml").read_text(encoding="utf-8"))
+    packing = ["--profile", str(PROFILES / name), "--configfile", str(REPO / "config/ci.yaml")]
+    packing += ["--retries", "0"]
+    _, state = run_on_stand_in(tmp_path, packing, snakefile=REPO / "Snakefile", run_tasks=False)
+    call = next(c for c in fake_slurm.submissions(state) if any("--array=" in a for a in c))
+    tasks = int(next(a for a in call if a.startswith("--array=")).rsplit("-", 1)[1])
+    wrap = next(a for a in call if a.startswith("--wrap="))
+    base, _, payload = wrap.partition("--slurm-jobstep-array-execs=")
+    per_task = len(payload) / (tasks - 1)
+    full = len(" ".join(call)) - len(payload) + per_task * (profile["slurm-array-limit"] - 1)
+    assert full < 0.8 * ARGUMENT_LIMIT, (tasks, per_task, full)

@@ -3,9 +3,11 @@
 The profiles live in ``workflow/profiles/<name>/config.yaml``. ``hepdl profiles install``
 copies them to where Snakemake looks for a profile given by name (the user's Snakemake config
 folder), so ``snakemake --profile cori`` works as typed; ``--cpu-constraint haswell`` swaps
-Cori's KNL nodes for Haswell in the copy. The Slurm account is never guessed: the profiles take
-it from ``$HEPDL_SLURM_ACCOUNT`` and :func:`check_slurm_account` stops the workflow with a clear
-message when it is missing.
+Cori's KNL nodes for Haswell in the copy. The per-shard jobs (one core each) are Slurm job
+arrays in the ``shared`` QOS, every task its own one-core allocation: Snakemake groups would run
+their members one after another inside one job (docs/scaling.md). The Slurm account is never
+guessed: the profiles take it from ``$HEPDL_SLURM_ACCOUNT`` and :func:`check_slurm_account` stops
+the workflow with a clear message when it is missing.
 
 Distributed training takes its shape from the training rule's resources in the profile: ``nodes``
 and ``tasks_per_node`` (one process per GPU), with ``mpi: srun`` so that the Slurm executor runs
@@ -29,6 +31,7 @@ from hepdl.io.atomic import write_text_atomic
 
 __all__ = [
     "ACCOUNT_VARIABLE",
+    "SHARED_QOS",
     "available_profiles",
     "check_slurm_account",
     "install_profile",
@@ -40,6 +43,9 @@ __all__ = [
 
 #: Environment variable the cluster profiles read the Slurm account (NERSC project) from.
 ACCOUNT_VARIABLE = "HEPDL_SLURM_ACCOUNT"
+
+#: NERSC's QOS that places single-core jobs side by side on a node and charges by the core.
+SHARED_QOS = "shared"
 
 _CPU_CONSTRAINTS = {"cori": ("knl", "haswell"), "perlmutter": ("cpu",)}
 
@@ -101,14 +107,20 @@ def install_profile(
 
 
 def _set_cpu_constraint(profile: dict[str, object], constraint: str) -> None:
-    """Replace every CPU-node constraint (anything but ``gpu``) in a profile."""
+    """Replace every CPU-node constraint (anything but ``gpu``) in a profile.
+
+    Rules in the ``shared`` QOS keep their node type: only some node types have that QOS
+    (on Cori Haswell, not KNL), and the per-shard jobs run there one core each.
+    """
     default = profile.get("default-resources")
     if isinstance(default, dict) and default.get("constraint") != "gpu":
         default["constraint"] = constraint
     per_rule = profile.get("set-resources")
     if isinstance(per_rule, dict):
         for resources in per_rule.values():
-            if isinstance(resources, dict) and resources.get("constraint") not in (None, "gpu"):
+            if not isinstance(resources, dict) or resources.get("qos") == SHARED_QOS:
+                continue
+            if resources.get("constraint") not in (None, "gpu"):
                 resources["constraint"] = constraint
 
 
