@@ -14,6 +14,7 @@ import pytest
 from hepdl.errors import ConfigError
 from hepdl.evaluate.background import POISSON_UPPER_68, background_measurement, effective_count
 from hepdl.evaluate.cutflow import cutflow_rows, skim_efficiencies
+from hepdl.evaluate.markdown import results_markdown
 from hepdl.evaluate.seeds import combine_seeds, group_replicas
 from hepdl.evaluate.stage import evaluate
 from hepdl.images.stage import images_shard, read_shard_images
@@ -292,4 +293,9 @@ def test_evaluate_is_skim_relative_and_flags_an_unmeasured_point(tmp_path: Path)
         assert evaluate(strict, predictions).metrics["cuts"]["unmeasured"] is flagged
         summary = (tmp_path / "evaluation" / "summary.html").read_text()
         assert ("working point is unmeasured" in summary) is flagged
+        table = results_markdown(evaluate(strict, predictions).metrics, title="run")
+        assert ("(**unmeasured**)" in table) is flagged
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
+    assert [row.split(" | ")[0] for row in rows] == ["| classifier", "| cuts", "| mlp"]
+    assert "(2 seeds)" in rows[2]
     assert (tmp_path / "evaluation" / "cutflow.csv").read_text().count("\n") == len(skim) + 3

@@ -516,6 +516,21 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     )
 
 
+def _cmd_results_table(args: argparse.Namespace) -> None:
+    import json
+
+    from hepdl.evaluate.markdown import results_markdown
+
+    try:
+        metrics = json.loads(Path(args.metrics).read_text(encoding="utf-8"))
+        text = results_markdown(metrics, title=args.title)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        from hepdl.errors import InputFileError
+
+        raise InputFileError(args.metrics, f"not a metrics.json of hepdl evaluate ({err})") from None
+    print(text, end="")
+
+
 def _cmd_robustness(args: argparse.Namespace) -> None:
     from hepdl.evaluate.robustness import robustness
 
@@ -615,6 +630,13 @@ def _add_model_stages(stages: argparse._SubParsersAction[argparse.ArgumentParser
         help="the networks' models/{model}/costs.json (default: those that exist)",
     )
     evaluate.set_defaults(func=_cmd_evaluate)
+
+    table = stages.add_parser(
+        "results-table", help="a run's metrics.json as the Markdown tables of the docs"
+    )
+    table.add_argument("--metrics", required=True, type=Path, help="a run's metrics.json")
+    table.add_argument("--title", default="hepdl result", help="the bold line above the table")
+    table.set_defaults(func=_cmd_results_table)
     robust.add_argument("--plot", type=Path, help="bar chart, without suffix")
     robust.set_defaults(func=_cmd_robustness)
 
