@@ -44,7 +44,7 @@ def boundary_fatjets() -> ak.Array:
     for leading, n_jets, _ in BOUNDARY_EVENTS:
         jets = [{"PT": leading, "Eta": 0.1, "Phi": 0.0, "Mass": 100.0}]
         jets += [
-            {"PT": 250.0 - 5 * k, "Eta": 0.3, "Phi": 1.0 + k, "Mass": 50.0}
+            {"PT": 250.0 - 5 * k, "Eta": 0.3, "Phi": 1.0 + k, "Mass": 300.0}
             for k in range(n_jets - 1)
         ]
         # A hard jet outside |eta| < 2 and a soft central one count for nothing.
@@ -122,6 +122,17 @@ def test_merge_keeps_the_skim_and_records_the_cutflow(tmp_path: Path) -> None:
     assert skim["JZ4"]["weight_baseline"] == pytest.approx(
         skim["JZ4"]["weight_generated"] * kept / n
     )
+    # Relative to the skim, a selection's efficiency over the split events is its weight over
+    # the baseline weight of the skim record: the splits hold exactly the baseline events.
+    columns = {k: np.concatenate([t[k] for t in split_events]) for k in ("weight", "label", "passSR")}
+    for label, name in ((0, "JZ4"), (1, "RPV_1400_850")):
+        mine = columns["label"] == label
+        efficiency = columns["weight"][mine & columns["passSR"]].sum() / columns["weight"][mine].sum()
+        entry = skim[name]
+        assert efficiency == pytest.approx(entry["weight_signal_region"] / entry["weight_baseline"])
+        assert entry["n_signal_region"] == int((mine & columns["passSR"]).sum())
+    # The 4-jet event of M_J = 1000 GeV is the one in the signal region, in each of 12 files.
+    assert skim["JZ4"]["n_signal_region"] + skim["RPV_1400_850"]["n_signal_region"] == 12
 
 
 def test_a_skim_that_empties_a_split_names_the_sample_and_split(tmp_path: Path) -> None:
