@@ -28,3 +28,26 @@ def test_main_job_is_the_demo_dag_with_cpu_torch_first() -> None:
         assert command.index("pip install torch==2.13.0") < command.index("pip install -e")
     assert "snakemake --configfile config/demo.yaml" in install_and_run
     assert install_and_test.endswith("python -m pytest")
+
+
+def test_config_reference_is_what_the_generator_writes() -> None:
+    """docs/config.md is generated from the schema; regenerate it after editing the schema."""
+    from hepdl.docs_config import COMMAND, render_config_reference
+
+    committed = (REPO / "docs" / "config.md").read_text(encoding="utf-8")
+    assert committed == render_config_reference(), f"docs/config.md is stale: run `{COMMAND}`"
+
+
+def test_config_reference_marks_exactly_the_keys_that_rerun_nothing() -> None:
+    from hepdl.config import non_result_keys
+    from hepdl.docs_config import NO_RERUN, render_config_reference
+
+    marked = {
+        match.group(1)
+        for match in re.finditer(
+            r"^\| `([^`]+)` \|.*\*\*" + re.escape(NO_RERUN.capitalize()),
+            render_config_reference(),
+            re.MULTILINE,
+        )
+    }
+    assert marked == set(non_result_keys())
