@@ -1,9 +1,13 @@
-"""The README's two commands are the ones CI runs and the ones that exist."""
+"""The README and docs/ stay true: the two commands are the ones CI runs, the config reference
+is what its generator writes, and every path the pages name or link exists."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+from hepdl.config import non_result_keys
+from hepdl.docs_config import COMMAND, NO_RERUN, render_config_reference
 
 from .conftest import REPO
 
@@ -33,16 +37,11 @@ def test_main_job_is_the_demo_dag_with_cpu_torch_first() -> None:
 
 def test_config_reference_is_what_the_generator_writes() -> None:
     """docs/config.md is generated from the schema; regenerate it after editing the schema."""
-    from hepdl.docs_config import COMMAND, render_config_reference
-
     committed = (REPO / "docs" / "config.md").read_text(encoding="utf-8")
     assert committed == render_config_reference(), f"docs/config.md is stale: run `{COMMAND}`"
 
 
 def test_config_reference_marks_exactly_the_keys_that_rerun_nothing() -> None:
-    from hepdl.config import non_result_keys
-    from hepdl.docs_config import NO_RERUN, render_config_reference
-
     marked = {
         match.group(1)
         for match in re.finditer(
@@ -101,8 +100,8 @@ def dangling_references() -> list[str]:
     for page in doc_pages():
         text = page.read_text(encoding="utf-8")
         where = page.relative_to(REPO)
-        for name in NAMED_PATH.findall(text):
-            name = name.rstrip(".,;:")
+        for found in NAMED_PATH.findall(text):
+            name = found.rstrip(".,;:")
             if not _is_repository_path(name):
                 continue
             if name not in WRITTEN_ELSEWHERE and not _exists(REPO / name):

@@ -49,6 +49,53 @@ def _value(value: Any) -> str:
     return f"`{json.dumps(value)}`" if not isinstance(value, str) else f"`{value}`"
 
 
+def _array_type(schema: Mapping[str, Any]) -> str:
+    """``list of integer >= 1 (at least 1, at most 8)``."""
+    items = schema.get("items", {})
+    if not items:
+        return "list"
+    inner = _type(items)
+    if "enum" in items:
+        inner = "values from " + ", ".join(_value(v) for v in items["enum"])
+    elif items.get("type") == "array":
+        inner = f"[{inner}]"
+    if "minItems" in schema and schema["minItems"] == schema.get("maxItems"):
+        counts = [f"exactly {schema['minItems']}"]
+    else:
+        counts = [
+            f"{word} {schema[key]}"
+            for key, word in (("minItems", "at least"), ("maxItems", "at most"))
+            if key in schema
+        ]
+    if schema.get("uniqueItems"):
+        counts.append("no repeats")
+    return f"list of {inner}" + (f" ({', '.join(counts)})" if counts else "")
+
+
+def _object_type(schema: Mapping[str, Any]) -> str:
+    extra = schema.get("additionalProperties")
+    if schema.get("properties"):
+        return "mapping (keys below)"
+    if isinstance(extra, Mapping):
+        return f"mapping of name to {_type(extra)}"
+    return "mapping"
+
+
+def _scalar_type(kind: str, schema: Mapping[str, Any]) -> str:
+    """``number > 0, <= 5``, ``non-empty string``, ``string matching `...```."""
+    text = kind
+    bounds = [f"{op} {schema[key]}" for key, op in _BOUNDS if key in schema]
+    if bounds:
+        text += " " + ", ".join(bounds)
+    if schema.get("minLength") == 1:
+        text = f"non-empty {text}"
+    elif "minLength" in schema:
+        text += f" (at least {schema['minLength']} characters)"
+    if "pattern" in schema:
+        text += f" matching `{schema['pattern']}`"
+    return text
+
+
 def _type(schema: Mapping[str, Any]) -> str:
     """The type of a key with its bounds, e.g. ``integer >= 1`` or ``one of `bce`, `wgan_gp```."""
     if "$ref" in schema:
@@ -56,57 +103,18 @@ def _type(schema: Mapping[str, Any]) -> str:
     if "enum" in schema:
         return "one of " + ", ".join(_value(v) for v in schema["enum"])
     if "const" in schema:
-        return f"{_value(schema['const'])}"
+        return _value(schema["const"])
     if "oneOf" in schema:
         return ", or ".join(_type(option) for option in schema["oneOf"])
-    types = schema.get("type", "any")
-    types = [types] if isinstance(types, str) else list(types)
-    parts = []
-    for kind in types:
-        if kind == "null":
-            continue
-        if kind == "array":
-            items = schema.get("items", {})
-            inner = _type(items)
-            if "enum" in items:
-                inner = "values from " + ", ".join(_value(v) for v in items["enum"])
-            elif items.get("type") == "array":
-                inner = f"[{inner}]"
-            text = f"list of {inner}" if items else "list"
-            if "minItems" in schema and schema["minItems"] == schema.get("maxItems"):
-                counts = [f"exactly {schema['minItems']}"]
-            else:
-                counts = [
-                    f"{word} {schema[key]}"
-                    for key, word in (("minItems", "at least"), ("maxItems", "at most"))
-                    if key in schema
-                ]
-            if schema.get("uniqueItems"):
-                counts.append("no repeats")
-            if counts:
-                text += f" ({', '.join(counts)})"
-        elif kind == "object":
-            extra = schema.get("additionalProperties")
-            if not schema.get("properties") and isinstance(extra, Mapping):
-                text = f"mapping of name to {_type(extra)}"
-            else:
-                text = "mapping (keys below)" if schema.get("properties") else "mapping"
-        else:
-            text = kind
-            bounds = [f"{op} {schema[key]}" for key, op in _BOUNDS if key in schema]
-            if bounds:
-                text += " " + ", ".join(bounds)
-            if schema.get("minLength") == 1:
-                text = f"non-empty {text}"
-            elif "minLength" in schema:
-                text += f" (at least {schema['minLength']} characters)"
-            if "pattern" in schema:
-                text += f" matching `{schema['pattern']}`"
-        parts.append(text)
-    text = " or ".join(parts)
-    if "null" in types:
-        text += " or `null`"
-    return text
+    kinds = schema.get("type", "any")
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+    named = {"array": _array_type, "object": _object_type}
+    parts = [
+        named[kind](schema) if kind in named else _scalar_type(kind, schema)
+        for kind in kinds
+        if kind != "null"
+    ]
+    return " or ".join(parts) + (" or `null`" if "null" in kinds else "")
 
 
 def _row(key: str, schema: Mapping[str, Any], *, required: bool, note: str = "") -> str:
@@ -169,8 +177,10 @@ def _sample_block(schema: Mapping[str, Any], samples: Mapping[str, Any]) -> list
         lines[-1] += f" Names match `{name_rule}`."
     lines += [
         "",
-        "Each sample is a mapping with the keys below; a process accepts only the common keys "
-        "and its own.",
+        (
+            "Each sample is a mapping with the keys below; a process accepts only the common "
+            "keys and its own."
+        ),
         "",
     ]
     return [*lines, *_table(rows), ""]
@@ -192,9 +202,11 @@ def render_config_reference(schema: Mapping[str, Any] | None = None) -> str:
         "",
         _text(schema.get("description")),
         "",
-        f'Keys marked "{NO_RERUN}" (`x-rerun: false` in the schema) change speed, memory, '
-        "storage, logging, or which jobs run, never a result: changing one reruns no job. "
-        "Units are in the key names (`_gev`, `_ifb`, `_mm`, `_mb`).",
+        (
+            f'Keys marked "{NO_RERUN}" (`x-rerun: false` in the schema) change speed, memory, '
+            "storage, logging, or which jobs run, never a result: changing one reruns no job. "
+            "Units are in the key names (`_gev`, `_ifb`, `_mm`, `_mb`)."
+        ),
         "",
     ]
     for block in _blocks(schema, ""):
