@@ -12,7 +12,6 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
-
 report: "workflow/report/workflow.rst"
 
 
@@ -24,7 +23,6 @@ wildcard_constraints:
     shard=r"\d+",
 
 
-
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/preprocess.smk"
@@ -34,6 +32,6 @@ include: "workflow/rules/gan.smk"
 
 
 rule all:
+    default_target: True
     input:
         get_final_output(),
-    default_target: True

@@ -12,8 +12,10 @@ PLOT_FORMATS = config["evaluate"]["plot_formats"]
 
 # The evaluation plots: PNGs in the report with their captions, the other formats beside them.
 EVALUATION_PLOTS = [
-    path if not path.endswith(".png") else report(
-        path, caption=f"../report/{caption}", category="Evaluation"
+    (
+        path
+        if not path.endswith(".png")
+        else report(path, caption=f"../report/{caption}", category="Evaluation")
     )
     for path, caption in plot_files(config, list(MODELS))
 ]
@@ -30,16 +32,16 @@ rule predict:
         "benchmarks/predict/{model}.tsv"
     wildcard_constraints:
         model="|".join(MODELS) or "no_model",
-    params:
-        config=pinned_config,
-        # --images, --features, --cnn-predictions: the test data the model reads
-        inputs=lambda wildcards, input: predict_input_arguments(input),
+    conda:
+        "../../envs/train.yaml"
     threads: config["train"]["threads"]
     resources:
         mem_mb=4000,
         runtime=60,
-    conda:
-        "../../envs/train.yaml"
+    params:
+        config=pinned_config,
+        # --images, --features, --cnn-predictions: the test data the model reads
+        inputs=lambda wildcards, input: predict_input_arguments(input),
     shell:
         "hepdl predict --config {params.config:q} --model {wildcards.model:q}"
         " --model-file {input.model:q} {params.inputs:q} --output {output:q} --no-progress"
@@ -71,6 +73,12 @@ rule evaluate:
         "logs/evaluate.log",
     benchmark:
         "benchmarks/evaluate.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
     params:
         config=pinned_config,
         evaluate=result_settings(config, "evaluate"),
@@ -78,12 +86,6 @@ rule evaluate:
         plots=lambda wildcards, output: Path(output.metrics).parent.parent / "plots",
         # A list of arguments, so the shell command quotes each path.
         costs=lambda wildcards, input: ["--costs", *input.costs] if input.costs else [],
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    conda:
-        "../../envs/train.yaml"
     shell:
         "hepdl evaluate --config {params.config:q} --predictions {input.predictions:q}"
         " --features {input.features:q} --skim {input.skim:q} --output {output.metrics:q}"
@@ -101,23 +103,25 @@ rule robustness:
             category="Robustness",
         ),
         plots=[
-            report(path, caption="../report/robustness.rst", category="Robustness")
-            if path.endswith(".png")
-            else path
+            (
+                report(path, caption="../report/robustness.rst", category="Robustness")
+                if path.endswith(".png")
+                else path
+            )
             for path in expand(f"{RESULTS}/plots/robustness.{{fmt}}", fmt=PLOT_FORMATS)
         ],
     log:
         "logs/robustness.log",
-    params:
-        config=pinned_config,
-        evaluate=result_settings(config, "evaluate"),
-        plot=lambda wildcards, output: Path(output.plots[0]).with_suffix(""),
+    conda:
+        "../../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/train.yaml"
+    params:
+        config=pinned_config,
+        evaluate=result_settings(config, "evaluate"),
+        plot=lambda wildcards, output: Path(output.plots[0]).with_suffix(""),
     shell:
         "hepdl robustness --config {params.config:q} --predictions {input.predictions:q}"
         " --output {output.table:q} --plot {params.plot:q} > {log:q} 2>&1"

@@ -20,17 +20,17 @@ rule train_gan:
         "benchmarks/train_gan/{gan}.tsv"
     wildcard_constraints:
         gan="|".join(GAN_MODELS) or "no_gan",
+    conda:
+        "../../envs/train.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=720,
     params:
         config=pinned_config,
         # What the GAN learns (hepdl.gan.settings.gan_training_settings): a change retrains it.
         settings=lambda wildcards: gan_training_settings(config, wildcards.gan),
         resume=resume_flag,
-    threads: config["train"]["threads"]
-    resources:
-        mem_mb=8000,
-        runtime=720,
-    conda:
-        "../../envs/train.yaml"
     shell:
         "hepdl train gan --config {params.config:q} --model {wildcards.gan:q}"
         " --train {input.train:q} --val {input.val:q} --output {output:q} --no-progress"
@@ -48,16 +48,16 @@ rule generate_gan:
         "benchmarks/generate_gan/{gan}.tsv"
     wildcard_constraints:
         gan="|".join(GAN_MODELS) or "no_gan",
-    params:
-        config=pinned_config,
-        events=config["gan"]["generate_events"],
-        interpolate=config["gan"]["interpolate"],
+    conda:
+        "../../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/train.yaml"
+    params:
+        config=pinned_config,
+        events=config["gan"]["generate_events"],
+        interpolate=config["gan"]["interpolate"],
     shell:
         "hepdl generate-gan --config {params.config:q} --model {wildcards.gan:q}"
         " --checkpoint {input:q} --output {output:q} > {log:q} 2>&1"
@@ -84,6 +84,12 @@ rule validate_gan:
         "benchmarks/validate_gan/{gan}.tsv"
     wildcard_constraints:
         gan="|".join(GAN_MODELS) or "no_gan",
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
     params:
         config=pinned_config,
         validation={
@@ -91,12 +97,6 @@ rule validate_gan:
             for key in ("validation_events", "floor_splits", "flag_ratio", "pixel_threshold_gev")
         },
         output_dir=lambda wildcards, output: Path(output.plots).parent,
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=60,
-    conda:
-        "../../envs/train.yaml"
     shell:
         "hepdl validate-gan --config {params.config:q} --model {wildcards.gan:q}"
         " --generated {input.generated:q} --real {input.real:q}"

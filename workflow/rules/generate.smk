@@ -8,17 +8,17 @@ rule generate:
         "logs/generate/{sample}/{shard}.log",
     benchmark:
         "benchmarks/generate/{sample}/{shard}.tsv"
+    conda:
+        "../../envs/simulation.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
     params:
         config=pinned_config,
         sample=sample_spec,
         generator=result_settings(config, "generator"),
         seed=config["seed"],
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=60,
-    conda:
-        "../../envs/simulation.yaml"
     shell:
         "hepdl generate --config {params.config:q} --sample {wildcards.sample:q}"
         " --shard {wildcards.shard:q} --output {output:q} 2> {log:q}"
@@ -31,14 +31,14 @@ rule xsec:
         f"{RESULTS}/events/{{sample}}/xsec.json",
     log:
         "logs/xsec/{sample}.log",
-    params:
-        config=pinned_config,
+    conda:
+        "../../envs/simulation.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../../envs/simulation.yaml"
+    params:
+        config=pinned_config,
     shell:
         "hepdl xsec --config {params.config:q} --sample {wildcards.sample:q}"
         " --inputs {input:q} --output {output:q} 2> {log:q}"

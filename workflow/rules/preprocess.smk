@@ -22,16 +22,16 @@ rule features:
         "logs/features/{sample}/{shard}.log",
     benchmark:
         "benchmarks/features/{sample}/{shard}.tsv"
-    params:
-        config=pinned_config,
-        selection=config["selection"],
-        luminosity=config["luminosity_ifb"],
+    conda:
+        "../../envs/preprocess.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/preprocess.yaml"
+    params:
+        config=pinned_config,
+        selection=config["selection"],
+        luminosity=config["luminosity_ifb"],
     shell:
         "hepdl features --config {params.config:q} --sample {wildcards.sample:q}"
         " --shard {wildcards.shard:q} --input {input.detector:q} --xsec {input.xsec:q}"
@@ -49,16 +49,16 @@ rule images:
         "logs/images/{sample}/{shard}.log",
     benchmark:
         "benchmarks/images/{sample}/{shard}.tsv"
-    params:
-        config=pinned_config,
-        images=result_settings(config, "images"),
-        preselection=config["preselection"],
+    conda:
+        "../../envs/preprocess.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=10,
-    conda:
-        "../../envs/preprocess.yaml"
+    params:
+        config=pinned_config,
+        images=result_settings(config, "images"),
+        preselection=config["preselection"],
     shell:
         "hepdl images --config {params.config:q} --sample {wildcards.sample:q}"
         " --shard {wildcards.shard:q} --input {input.detector:q} --features {input.features:q}"
@@ -76,16 +76,16 @@ rule graphs:
         "logs/graphs/{sample}/{shard}.log",
     benchmark:
         "benchmarks/graphs/{sample}/{shard}.tsv"
-    params:
-        config=pinned_config,
-        graphs=result_settings(config, "graphs"),
-        preselection=config["preselection"],
+    conda:
+        "../../envs/preprocess.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=20,
-    conda:
-        "../../envs/preprocess.yaml"
+    params:
+        config=pinned_config,
+        graphs=result_settings(config, "graphs"),
+        preselection=config["preselection"],
     shell:
         "hepdl graphs --config {params.config:q} --sample {wildcards.sample:q}"
         " --shard {wildcards.shard:q} --input {input.detector:q} --features {input.features:q}"
@@ -100,17 +100,17 @@ rule merge_features:
         skim=f"{RESULTS}/features/skim.json",
     log:
         "logs/merge/features.log",
+    conda:
+        "../../envs/preprocess.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         config=pinned_config,
         splits=result_settings(config, "splits"),
         seed=config["seed"],
         preselection=config["preselection"],
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        "../../envs/preprocess.yaml"
     shell:
         "hepdl merge --config {params.config:q} --kind features --features {input:q}"
         " --outputs {output.splits:q} --skim {output.skim:q} 2> {log:q}"
@@ -126,17 +126,17 @@ rule merge_images:
         "logs/merge/images.log",
     benchmark:
         "benchmarks/merge/images.tsv"
+    conda:
+        "../../envs/preprocess.yaml"
+    threads: 1
+    resources:
+        mem_mb=config["splits"]["merge_buffer_mb"] + 2000,
+        runtime=60,
     params:
         config=pinned_config,
         splits=result_settings(config, "splits"),
         seed=config["seed"],
         preselection=config["preselection"],
-    threads: 1
-    resources:
-        mem_mb=config["splits"]["merge_buffer_mb"] + 2000,
-        runtime=60,
-    conda:
-        "../../envs/preprocess.yaml"
     shell:
         "hepdl merge --config {params.config:q} --kind images --features {input.features:q}"
         " --inputs {input.images:q} --outputs {output:q} 2> {log:q}"
@@ -152,17 +152,17 @@ rule merge_graphs:
         "logs/merge/graphs.log",
     benchmark:
         "benchmarks/merge/graphs.tsv"
+    conda:
+        "../../envs/preprocess.yaml"
+    threads: 1
+    resources:
+        mem_mb=config["splits"]["merge_buffer_mb"] + 2000,
+        runtime=60,
     params:
         config=pinned_config,
         splits=result_settings(config, "splits"),
         seed=config["seed"],
         preselection=config["preselection"],
-    threads: 1
-    resources:
-        mem_mb=config["splits"]["merge_buffer_mb"] + 2000,
-        runtime=60,
-    conda:
-        "../../envs/preprocess.yaml"
     shell:
         "hepdl merge --config {params.config:q} --kind graphs --features {input.features:q}"
         " --inputs {input.graphs:q} --outputs {output:q} 2> {log:q}"
@@ -180,15 +180,15 @@ rule plot_inputs:
         ),
     log:
         "logs/plot_inputs.log",
-    params:
-        config=pinned_config,
-        out=lambda wildcards, output: Path(output[0]).parent,
+    conda:
+        "../../envs/preprocess.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/preprocess.yaml"
+    params:
+        config=pinned_config,
+        out=lambda wildcards, output: Path(output[0]).parent,
     shell:
         "hepdl plot-inputs --config {params.config:q} --images {input.images:q}"
         " --features {input.features:q} --output-dir {params.out:q} 2> {log:q}"

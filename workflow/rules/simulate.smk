@@ -20,16 +20,16 @@ rule simulate:
         "logs/simulate/{sample}/{shard}.log",
     benchmark:
         "benchmarks/simulate/{sample}/{shard}.tsv"
-    params:
-        config=pinned_config,
-        detector=result_settings(config, "detector"),
-        seed=config["seed"],
+    conda:
+        "../../envs/simulation.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
-    conda:
-        "../../envs/simulation.yaml"
+    params:
+        config=pinned_config,
+        detector=result_settings(config, "detector"),
+        seed=config["seed"],
     shell:
         "hepdl simulate --config {params.config:q} --sample {wildcards.sample:q}"
         " --shard {wildcards.shard:q} --input {input.events:q} --output {output:q} 2> {log:q}"
@@ -46,15 +46,15 @@ rule validate_detector:
         metrics=f"{RESULTS}/validation/detector/{{sample}}/metrics.json",
     log:
         "logs/validate_detector/{sample}.log",
-    params:
-        config=pinned_config,
-        folder=lambda wildcards, output: Path(output.metrics).parent,
+    conda:
+        "../../envs/simulation.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=10,
-    conda:
-        "../../envs/simulation.yaml"
+    params:
+        config=pinned_config,
+        folder=lambda wildcards, output: Path(output.metrics).parent,
     shell:
         "hepdl validate-detector --config {params.config:q} --sample {wildcards.sample:q}"
         " --inputs {input.detector:q} --events {input.events:q} --output-dir {params.folder:q}"

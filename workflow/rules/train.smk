@@ -28,18 +28,18 @@ rule train_cnn:
         "benchmarks/train/{cnn}.tsv"
     wildcard_constraints:
         cnn=models_pattern(MODELS, "cnn"),
+    conda:
+        "../../envs/train.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=720,
     params:
         config=pinned_config,
         settings=settings_of("cnn"),
         resume=resume_flag,
         launch=launcher,
         layout=layout,
-    threads: config["train"]["threads"]
-    resources:
-        mem_mb=8000,
-        runtime=720,
-    conda:
-        "../../envs/train.yaml"
     shell:
         "{params.launch:q} hepdl train cnn --config {params.config:q}"
         " --model {wildcards.cnn:q} --train {input.train:q} --val {input.val:q}"
@@ -59,18 +59,18 @@ rule train_mlp:
         "benchmarks/train/{mlp}.tsv"
     wildcard_constraints:
         mlp=models_pattern(MODELS, "mlp"),
+    conda:
+        "../../envs/train.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
     params:
         config=pinned_config,
         settings=settings_of("mlp"),
         resume=resume_flag,
         launch=launcher,
         layout=layout,
-    threads: config["train"]["threads"]
-    resources:
-        mem_mb=4000,
-        runtime=60,
-    conda:
-        "../../envs/train.yaml"
     shell:
         "{params.launch:q} hepdl train mlp --config {params.config:q} --model {wildcards.mlp:q}"
         " --train {input.train:q}"
@@ -90,15 +90,15 @@ rule train_gbdt:
         "benchmarks/train/{gbdt}.tsv"
     wildcard_constraints:
         gbdt=models_pattern(MODELS, "gbdt"),
-    params:
-        config=pinned_config,
-        settings=settings_of("gbdt"),
+    conda:
+        "../../envs/train.yaml"
     threads: config["train"]["threads"]
     resources:
         mem_mb=4000,
         runtime=60,
-    conda:
-        "../../envs/train.yaml"
+    params:
+        config=pinned_config,
+        settings=settings_of("gbdt"),
     shell:
         "hepdl train gbdt --config {params.config:q} --model {wildcards.gbdt:q}"
         " --train {input.train:q} --val {input.val:q}"
@@ -119,18 +119,18 @@ rule train_cnn_jets:
         "benchmarks/train/{cnn_jets}.tsv"
     wildcard_constraints:
         cnn_jets=models_pattern(MODELS, "cnn_jets"),
+    conda:
+        "../../envs/train.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=120,
     params:
         config=pinned_config,
         settings=settings_of("cnn_jets"),
         resume=resume_flag,
         launch=launcher,
         layout=layout,
-    threads: config["train"]["threads"]
-    resources:
-        mem_mb=8000,
-        runtime=120,
-    conda:
-        "../../envs/train.yaml"
     shell:
         "{params.launch:q} hepdl train cnn_jets --config {params.config:q}"
         " --model {wildcards.cnn_jets:q} --cnn-model {input.cnn:q}"
@@ -151,18 +151,18 @@ rule train_gnn:
         "benchmarks/train/{gnn}.tsv"
     wildcard_constraints:
         gnn=models_pattern(MODELS, "gnn"),
+    conda:
+        "../../envs/train.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=720,
     params:
         config=pinned_config,
         settings=settings_of("gnn"),
         resume=resume_flag,
         launch=launcher,
         layout=layout,
-    threads: config["train"]["threads"]
-    resources:
-        mem_mb=8000,
-        runtime=720,
-    conda:
-        "../../envs/train.yaml"
     shell:
         "{params.launch:q} hepdl train gnn --config {params.config:q} --model {wildcards.gnn:q}"
         " --train {input.train:q}"
