@@ -19,7 +19,7 @@ from pathlib import Path
 #: The only Slurm account the stand-in knows (the plugin checks the given one with sacctmgr).
 ACCOUNT = "m1234"
 
-_SBATCH = r'''
+_SBATCH = r"""
 import json, os, re, subprocess, sys, time
 from pathlib import Path
 
@@ -68,9 +68,9 @@ for task in tasks:
                      env=env, stdout=open(log, "a"), stderr=subprocess.STDOUT,
                      stdin=subprocess.DEVNULL, start_new_session=True)
 print(job_id)
-'''
+"""
 
-_TASK = r'''
+_TASK = r"""
 import json, subprocess, sys, time
 from pathlib import Path
 
@@ -81,17 +81,17 @@ returncode = subprocess.call(["/bin/sh", "-c", command])
 state = "COMPLETED" if returncode == 0 else "FAILED"
 record.write_text(json.dumps({"state": state, "start": start, "end": time.time(),
                               "returncode": returncode}))
-'''
+"""
 
 # A task that fails at once without running its command: for looking at what was submitted.
-_FAILING_TASK = r'''
+_FAILING_TASK = r"""
 import json, sys
 from pathlib import Path
 
 Path(sys.argv[1]).write_text(json.dumps({"state": "FAILED", "start": 0, "end": 0}))
-'''
+"""
 
-_SACCT = r'''
+_SACCT = r"""
 import json, os, sys
 from pathlib import Path
 
@@ -99,7 +99,7 @@ from pathlib import Path
 state = Path(os.environ["FAKE_SLURM_STATE"])
 for record in sorted(state.glob("*.json")):
     print(f"{record.stem}|{json.loads(record.read_text())['state']}")
-'''
+"""
 
 # srun runs the command after its options (the jobstep gives them all as --key=value or -n1).
 _SRUN = """#!/bin/sh

@@ -50,7 +50,9 @@ def build_shards(
         xsec = results / "events" / sample / "xsec.json"
         files["features"].append(features_shard(config, sample, shard, detector, xsec).path)
         table = files["features"][-1]
-        files["images"].append(images_shard(config, sample, shard, detector, features_file=table).path)
+        files["images"].append(
+            images_shard(config, sample, shard, detector, features_file=table).path
+        )
         if graphs:
             files["graphs"].append(
                 graphs_shard(config, sample, shard, detector, features_file=table).path

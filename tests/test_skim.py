@@ -96,7 +96,9 @@ def skimmed_merge(tmp_path: Path, preselection: str = "baseline") -> tuple[dict[
         blocks = []
         for block in range(4):
             first = 100 * shard + 10 * block
-            blocks.append(boundary_detector_file(tmp_path / f"{sample}_{shard}_{block}.root", first))
+            blocks.append(
+                boundary_detector_file(tmp_path / f"{sample}_{shard}_{block}.root", first)
+            )
         for block, detector in enumerate(blocks):
             xsec = tmp_path / "events" / sample / "xsec.json"
             output = tmp_path / "features" / sample / f"{shard}_{block}.parquet"
@@ -154,7 +156,11 @@ def skim_of(entries: dict[str, tuple[int, float, int, float, int, float]]) -> di
     record = {}
     for name, (label, *steps) in entries.items():
         entry: dict[str, Any] = {"label": label}
-        for (n, w), step in zip(zip(steps[::2], steps[1::2], strict=True), ("generated", "baseline", "signal_region"), strict=True):
+        for (n, w), step in zip(
+            zip(steps[::2], steps[1::2], strict=True),
+            ("generated", "baseline", "signal_region"),
+            strict=True,
+        ):
             entry[f"n_{step}"], entry[f"weight_{step}"] = n, w
             entry[f"weight2_{step}"] = w * w / n if n else 0.0
         record[name] = entry
@@ -212,9 +218,9 @@ def test_neff_and_fpr_error_on_known_weights() -> None:
     assert result["fpr_err"] == pytest.approx(math.hypot(result["fpr_err_stat"], bound))
     assert POISSON_UPPER_68 == pytest.approx(1.1394, abs=1e-4)
     assert result["unmeasured"]  # N_eff 2.2 < 5
-    assert not background_measurement(
-        sample, weight, selected, generated_weight={}, min_neff=2
-    )["unmeasured"]
+    assert not background_measurement(sample, weight, selected, generated_weight={}, min_neff=2)[
+        "unmeasured"
+    ]
 
 
 def test_seed_spread_combination() -> None:
@@ -241,9 +247,7 @@ def test_seed_spread_combination() -> None:
 
 
 def test_seed_replicas_are_models_of_their_own(tmp_path: Path) -> None:
-    config = synthetic_config(
-        tmp_path, train={"models": ["cnn", "cnn_jets", "gbdt"], "seeds": 3}
-    )
+    config = synthetic_config(tmp_path, train={"models": ["cnn", "cnn_jets", "gbdt"], "seeds": 3})
     assert list(models(config)) == [
         *replica_names("cnn", 3),
         *replica_names("cnn_jets", 3),
@@ -262,7 +266,9 @@ def write_scores(results: Path, config: dict[str, Any], name: str, shift: float)
 
     test = read_features(results / "features" / "test.parquet")
     rng = np.random.default_rng(int(shift * 100))
-    score = np.clip(0.3 + 0.4 * test["label"] + shift + rng.normal(0, 0.2, len(test["label"])), 0, 1)
+    score = np.clip(
+        0.3 + 0.4 * test["label"] + shift + rng.normal(0, 0.2, len(test["label"])), 0, 1
+    )
     columns = {
         "score": score,
         "logit": np.log(score + 1e-6) - np.log1p(-score + 1e-6),
@@ -277,7 +283,9 @@ def write_scores(results: Path, config: dict[str, Any], name: str, shift: float)
 def test_evaluate_is_skim_relative_and_flags_an_unmeasured_point(tmp_path: Path) -> None:
     config = synthetic_config(tmp_path, train={"models": ["mlp"], "seeds": 2})
     write_splits(tmp_path)
-    predictions = {n: write_scores(tmp_path, config, n, s) for n, s in (("mlp", 0.0), ("mlp_seed1", 0.05))}
+    predictions = {
+        n: write_scores(tmp_path, config, n, s) for n, s in (("mlp", 0.0), ("mlp_seed1", 0.05))
+    }
     result = evaluate(config, predictions)
     cuts = result.metrics["cuts"]
     test = read_features(tmp_path / "features" / "test.parquet")
@@ -300,7 +308,9 @@ def test_evaluate_is_skim_relative_and_flags_an_unmeasured_point(tmp_path: Path)
     # Below evaluate.min_background_neff the point is flagged and the report warns; above, not.
     for minimum, flagged in ((1e6, True), (1e-3, False)):
         settings = {"min_background_neff": minimum, "bootstrap": 5, "plot_formats": ["png"]}
-        strict = synthetic_config(tmp_path, train={"models": ["mlp"], "seeds": 2}, evaluate=settings)
+        strict = synthetic_config(
+            tmp_path, train={"models": ["mlp"], "seeds": 2}, evaluate=settings
+        )
         assert evaluate(strict, predictions).metrics["cuts"]["unmeasured"] is flagged
         summary = (tmp_path / "evaluation" / "summary.html").read_text()
         assert ("working point is unmeasured" in summary) is flagged

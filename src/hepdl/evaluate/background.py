@@ -137,4 +137,3 @@ def mean_generated_weights(
         for name, entry in skim.items()
         if name in samples and entry["label"] == 0 and entry["n_generated"] > 0
     }
-

@@ -75,7 +75,9 @@ def skim_efficiencies(
     out: dict[str, float | None] = {}
     for label, kind in ((1, "signal"), (0, "background")):
         members = [
-            e for name, e in skim.items() if e["label"] == label and (samples is None or name in samples)
+            e
+            for name, e in skim.items()
+            if e["label"] == label and (samples is None or name in samples)
         ]
         total = _sum(members) if members else None
         out[kind] = _ratio(total["weight_baseline"], total["weight_generated"]) if total else None

@@ -98,8 +98,13 @@ def plot_roc(
             )
     for (label, (fpr, tpr)), marker in zip((published or {}).items(), "osD^v", strict=False):
         ax.plot(
-            [tpr], [1.0 / fpr], marker, markerfacecolor="none", markeredgecolor="black",
-            markersize=10, label=label,
+            [tpr],
+            [1.0 / fpr],
+            marker,
+            markerfacecolor="none",
+            markeredgecolor="black",
+            markersize=10,
+            label=label,
         )
     if cuts.fpr > 0:
         ax.plot([cuts.tpr], [1.0 / cuts.fpr], "k*", markersize=16, label=label_of("cuts"))

@@ -60,7 +60,9 @@ def process_settings(sample: Sample, slha_file: str | None = None) -> list[str]:
             f"PhaseSpace:bias2SelectionPow = {sample.bias_power}",
             f"PhaseSpace:bias2SelectionRef = {sample.pthat_min_gev}",
         ]
-        if sample.pthat_max_gev is not None:  # a biased slice: the bias spends its events near the top
+        if (
+            sample.pthat_max_gev is not None
+        ):  # a biased slice: the bias spends its events near the top
             settings.append(f"PhaseSpace:pTHatMax = {sample.pthat_max_gev}")
         return settings
     if sample.process == "minbias":

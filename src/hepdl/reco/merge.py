@@ -122,7 +122,10 @@ def skim_record(tables: Sequence[Mapping[str, NDArray[Any]]]) -> dict[str, dict[
             continue
         entry = record.setdefault(
             str(table["sample"][0]),
-            {"label": int(table["label"][0]), **{f"{k}_{s}": 0 for k in ("n", "weight", "weight2") for s in SKIM_STEPS}},
+            {
+                "label": int(table["label"][0]),
+                **{f"{k}_{s}": 0 for k in ("n", "weight", "weight2") for s in SKIM_STEPS},
+            },
         )
         weight = np.asarray(table["weight"], dtype=np.float64)
         masks = {
@@ -202,7 +205,9 @@ def load_events(
                 path, f"columns {sorted(table)} differ from those of {files[0]}: {sorted(names)}"
             )
         if "passBaseline" not in table:
-            raise InputFileError(path, "feature table without passBaseline; rerun the features stage")
+            raise InputFileError(
+                path, "feature table without passBaseline; rerun the features stage"
+            )
         samples = set(table["sample"].tolist())
         if len(samples) > 1:
             raise InputFileError(path, f"feature table mixes the samples {sorted(samples)}")
