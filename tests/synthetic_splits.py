@@ -9,12 +9,11 @@ in the same order, as the real merge stage writes them.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import h5py
-import json
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq

@@ -302,7 +302,8 @@ def test_shard_rules_are_arrays_in_the_shared_qos(name: str) -> None:
     """No Snakemake groups (the plugin runs their members one after another, see the stand-in
     tests below): every shard rule is a one-core array task in the shared QOS."""
     profile = yaml.safe_load((PROFILES / name / "config.yaml").read_text(encoding="utf-8"))
-    assert "groups" not in profile and "group-components" not in profile
+    assert "groups" not in profile
+    assert "group-components" not in profile
     arrays = {rule.strip() for rule in profile["slurm-array-jobs"].split(",")}
     assert arrays == set(SHARD_RULES)
     default = profile["default-resources"]
@@ -382,7 +383,8 @@ def test_array_tasks_run_side_by_side(tmp_path: Path) -> None:
     run, state = run_on_stand_in(tmp_path, profile_array_options("perlmutter"))
     assert run.returncode == 0, run.stderr[-3000:]
     calls = fake_slurm.submissions(state)
-    assert len(calls) == 1 and "--array=1-3" in calls[0], calls
+    assert len(calls) == 1, calls
+    assert "--array=1-3" in calls[0], calls
     assert len(fake_slurm.task_times(state)) == 3
     assert sleep_span(tmp_path / "work") < 2 * SLEEP_SECONDS
 
@@ -396,7 +398,8 @@ def test_group_members_run_one_after_another(tmp_path: Path) -> None:
     run, state = run_on_stand_in(tmp_path, packing)
     assert run.returncode == 0, run.stderr[-3000:]
     calls = fake_slurm.submissions(state)
-    assert len(calls) == 1 and "--cpus-per-task=3" in calls[0], calls
+    assert len(calls) == 1, calls
+    assert "--cpus-per-task=3" in calls[0], calls
     assert sleep_span(tmp_path / "work") >= 3 * SLEEP_SECONDS
 
 
@@ -414,7 +417,7 @@ def test_array_submission_fits_the_command_line(name: str, tmp_path: Path) -> No
     call = next(c for c in fake_slurm.submissions(state) if any("--array=" in a for a in c))
     tasks = int(next(a for a in call if a.startswith("--array=")).rsplit("-", 1)[1])
     wrap = next(a for a in call if a.startswith("--wrap="))
-    base, _, payload = wrap.partition("--slurm-jobstep-array-execs=")
+    _, _, payload = wrap.partition("--slurm-jobstep-array-execs=")
     per_task = len(payload) / (tasks - 1)
     full = len(" ".join(call)) - len(payload) + per_task * (profile["slurm-array-limit"] - 1)
     assert full < 0.8 * ARGUMENT_LIMIT, (tasks, per_task, full)
