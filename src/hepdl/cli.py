@@ -542,8 +542,8 @@ def _cmd_robustness(args: argparse.Namespace) -> None:
     print(f"robustness: {len(rows)} cases -> {output}")
 
 
-def _add_model_stages(stages: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Sub-commands of the classifiers: train, predict, evaluate, robustness."""
+def _add_train_stage(stages: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The train sub-command, with one sub-command per model kind."""
     train = stages.add_parser("train", help="train a model (cnn, gbdt, mlp, cnn_jets, gnn, gan)")
     kinds = train.add_subparsers(dest="kind", required=True, metavar="<model>")
     helps = {
@@ -592,6 +592,10 @@ def _add_model_stages(stages: argparse._SubParsersAction[argparse.ArgumentParser
             sub.add_argument("--images", nargs=2, type=Path, metavar=("TRAIN", "VAL"))
             sub.add_argument("--features", nargs=2, type=Path, metavar=("TRAIN", "VAL"))
 
+
+def _add_model_stages(stages: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Sub-commands of the classifiers: train, predict, evaluate, robustness."""
+    _add_train_stage(stages)
     predict = stages.add_parser("predict", help="test-split scores of one model (Parquet)")
     _add_config(predict)
     predict.add_argument("--model", required=True, help="model name (see train.models)")

@@ -344,6 +344,79 @@ def _model_metrics(
     return models
 
 
+def _write_plots(
+    config: Mapping[str, Any],
+    test: FeatureSplit,
+    rows: NDArray[Any],
+    scores: Mapping[str, NDArray[np.float64]],
+    *,
+    label: NDArray[Any],
+    weight: NDArray[np.float64],
+    pass_sr: NDArray[Any],
+    plots_dir: Path,
+) -> list[Path]:
+    """The ROC curves (with bootstrap bands and the published points) and, per nominal model in
+    ``scores``, its score distributions; the CNNs' also against M_J and N_jet."""
+    from hepdl.evaluate import plots  # noqa: PLC0415 (matplotlib)
+
+    settings = config["evaluate"]
+    formats = settings["plot_formats"]
+    seed = int(config["seed"])
+    names = feature_columns(config)
+    nominal = list(scores)
+    working_point = benchmark_point(pass_sr, label, weight)
+    rocs = {name: roc_curve(scores[name], label, weight) for name in nominal}
+    grid = np.logspace(np.log10(max(working_point.fpr, 1e-12)) - 2, 0, 120)
+    bands = {
+        name: (
+            grid,
+            *roc_band(
+                scores[name],
+                label,
+                weight,
+                grid,
+                replicates=min(settings["bootstrap"], 100),
+                seed=seed,
+            ),
+        )
+        for name in nominal
+    }
+    written = plots.save(
+        plots.plot_roc(rocs, working_point, bands=bands, published=PUBLISHED_POINTS),
+        plots_dir / "roc",
+        formats,
+    )
+    for name in nominal:
+        s = scores[name]
+        written += plots.save(
+            plots.plot_scores(name, s, label, weight), plots_dir / f"scores_{name}", formats
+        )
+        if model_kind(config, name) == "cnn":
+            mj = test.inputs[rows, names.index("mj_gev")]
+            n_jet = test.inputs[rows, names.index("n_jet")]
+            fig = plots.plot_score_vs(
+                name,
+                score=s,
+                variable=mj,
+                label=label,
+                weight=weight,
+                variable_label="$M_J$ [GeV]",
+                variable_bins=_bins_mj(mj),
+            )
+            written += plots.save(fig, plots_dir / f"{name}_score_vs_mj", formats)
+            fig = plots.plot_score_vs(
+                name,
+                score=s,
+                variable=n_jet,
+                label=label,
+                weight=weight,
+                variable_label="$N_{jet}$",
+                variable_bins=np.arange(-0.5, 11.5),
+            )
+            written += plots.save(fig, plots_dir / f"{name}_score_vs_njet", formats)
+    return written
+
+
 def evaluate(
     config: Mapping[str, Any],
     predictions: Mapping[str, str | os.PathLike[str]],
@@ -373,8 +446,6 @@ def evaluate(
         InputFileError: for a missing predictions, skim or costs file, or predictions of other
             events.
     """
-    from hepdl.evaluate import plots  # noqa: PLC0415 (matplotlib)
-
     start = time.perf_counter()
     results = Path(config["results"])
     output = Path(output or results / "evaluation" / "metrics.json")
@@ -447,56 +518,15 @@ def evaluate(
         preselection=config["preselection"],
     )
 
-    formats = settings["plot_formats"]
-    working_point = benchmark_point(pass_sr, label, weight)
     nominal = [name for name in metrics if name != "cuts"]
-    rocs = {name: roc_curve(scores[name], label, weight) for name in nominal}
-    grid = np.logspace(np.log10(max(working_point.fpr, 1e-12)) - 2, 0, 120)
-    bands = {
-        name: (
-            grid,
-            *roc_band(
-                scores[name],
-                label,
-                weight,
-                grid,
-                replicates=min(settings["bootstrap"], 100),
-                seed=seed,
-            ),
-        )
-        for name in nominal
-    }
-    written = plots.save(
-        plots.plot_roc(rocs, working_point, bands=bands, published=PUBLISHED_POINTS),
-        plots_dir / "roc",
-        formats,
+    written = _write_plots(
+        config,
+        test,
+        rows,
+        {name: scores[name] for name in nominal},
+        label=label,
+        weight=weight,
+        pass_sr=pass_sr,
+        plots_dir=plots_dir,
     )
-    for name in nominal:
-        s = scores[name]
-        written += plots.save(
-            plots.plot_scores(name, s, label, weight), plots_dir / f"scores_{name}", formats
-        )
-        if model_kind(config, name) == "cnn":
-            mj = test.inputs[rows, names.index("mj_gev")]
-            n_jet = test.inputs[rows, names.index("n_jet")]
-            fig = plots.plot_score_vs(
-                name,
-                score=s,
-                variable=mj,
-                label=label,
-                weight=weight,
-                variable_label="$M_J$ [GeV]",
-                variable_bins=_bins_mj(mj),
-            )
-            written += plots.save(fig, plots_dir / f"{name}_score_vs_mj", formats)
-            fig = plots.plot_score_vs(
-                name,
-                score=s,
-                variable=n_jet,
-                label=label,
-                weight=weight,
-                variable_label="$N_{jet}$",
-                variable_bins=np.arange(-0.5, 11.5),
-            )
-            written += plots.save(fig, plots_dir / f"{name}_score_vs_njet", formats)
     return EvaluateResult(output, metrics, written, time.perf_counter() - start)
