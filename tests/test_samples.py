@@ -26,6 +26,20 @@ def test_labels() -> None:
     assert Sample(name="B", process="qcd", events=1, shards=1).label == 0
 
 
+def test_masses_of_signal_and_their_absence_in_background() -> None:
+    signal = Sample(
+        name="S",
+        process="rpv_gluino",
+        events=1,
+        shards=1,
+        m_gluino_gev=1400.0,
+        m_neutralino_gev=850.0,
+    )
+    assert signal.masses() == (1400.0, 850.0)
+    with pytest.raises(ConfigError, match=r"samples\.B"):
+        Sample(name="B", process="qcd", events=1, shards=1).masses()
+
+
 def test_seeds_are_deterministic_distinct_and_in_pythia_range() -> None:
     seeds = {
         shard_seed(7, sample, shard, stream)

@@ -66,6 +66,19 @@ class Sample:
         """Classification target: 1 for signal, 0 for background."""
         return int(self.is_signal)
 
+    def masses(self) -> tuple[float, float]:
+        """(gluino, neutralino) masses in GeV of a signal sample.
+
+        Raises:
+            ConfigError: if the sample lacks either mass (a background sample).
+        """
+        if self.m_gluino_gev is None or self.m_neutralino_gev is None:
+            raise ConfigError(
+                f"samples.{self.name}",
+                f"process {self.process} has no m_gluino_gev and m_neutralino_gev",
+            )
+        return self.m_gluino_gev, self.m_neutralino_gev
+
     def shard_events(self, shard: int) -> int:
         """Events in ``shard``; the first ``events % shards`` shards take one more."""
         if not 0 <= shard < self.shards:

@@ -116,11 +116,7 @@ def generate_shard(
     first_event = sum(sample.shard_events(k) for k in range(shard))
     batch_size = config["generator"]["batch_size"]
 
-    slha = (
-        rpv_gluino_slha(sample.m_gluino_gev, sample.m_neutralino_gev)  # type: ignore[arg-type]
-        if sample.is_signal
-        else None
-    )
+    slha = rpv_gluino_slha(*sample.masses()) if sample.is_signal else None
     with tempfile.TemporaryDirectory(prefix="hepdl-slha-") as scratch:
         slha_file = None
         if slha is not None:

@@ -59,6 +59,7 @@ def _in_memory_dataset() -> type[Any]:
     torch_geometric = require_torch_geometric()
     import torch  # noqa: PLC0415 (torch-geometric depends on it)
 
+    # torch_geometric is untyped (the module is Any here), so its base class is too.
     class _GraphSplit(torch_geometric.data.InMemoryDataset):  # type: ignore[misc,name-defined]
         """A split file as an InMemoryDataset: ``data.x``, ``edge_index``, ``edge_weight``, ``y``."""
 

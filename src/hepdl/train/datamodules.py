@@ -277,7 +277,7 @@ class _BatchDataModule(pl.LightningDataModule, ABC):
     def _loader(self, stage: str, *, train: bool) -> DataLoader[Batch]:
         dataset = self.datasets[stage]
         sampler = BlockBatchSampler(
-            len(dataset),  # type: ignore[arg-type]
+            len(dataset),  # type: ignore[arg-type]  # torch's Dataset declares no __len__
             self.batch_size if train else self.eval_batch_size,
             self._block_size(stage),
             shuffle=train,

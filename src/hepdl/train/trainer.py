@@ -117,7 +117,7 @@ def determinism(enabled: bool) -> bool:
     reads of uninitialised memory that costs ~25% of a CPU training step; that stays off.
     """
     if enabled:
-        torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
+        torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]  # not in torch's stubs
     return enabled
 
 
