@@ -35,7 +35,15 @@ def job_counts(run: subprocess.CompletedProcess[str]) -> dict[str, int]:
     }
 
 
-@pytest.mark.parametrize(("config", "gans"), [("ci.yaml", 2), ("demo.yaml", 1), ("config.yaml", 2)])
+@pytest.mark.parametrize(
+    ("config", "gans"),
+    [
+        ("ci.yaml", 2),
+        # The demo and full configs' dry runs build DAGs of hundreds of jobs (seconds each).
+        pytest.param("demo.yaml", 1, marks=pytest.mark.slow),
+        pytest.param("config.yaml", 2, marks=pytest.mark.slow),
+    ],
+)
 def test_shipped_configs_train_generate_and_validate_their_gans(
     tmp_path: Path, config: str, gans: int
 ) -> None:

@@ -112,6 +112,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path
     return workdir, configfile, workdir / HOSTILE
 
 
+@pytest.mark.slow  # the tiny_run fixture runs Pythia through Snakemake
 def test_real_run_under_hostile_results_path(tiny_run: tuple[Path, Path, Path]) -> None:
     workdir, _, results = tiny_run
     assert json.loads((results / "events/JZ4/xsec.json").read_text())["sigma_pb"] > 0
@@ -120,6 +121,7 @@ def test_real_run_under_hostile_results_path(tiny_run: tuple[Path, Path, Path]) 
     assert len(list((results / "configs").iterdir())) == 1
 
 
+@pytest.mark.slow  # the tiny_run fixture runs Pythia through Snakemake
 def test_dry_run_with_another_seed_changes_nothing(tiny_run: tuple[Path, Path, Path]) -> None:
     workdir, configfile, results = tiny_run
     before = snapshot(results)
@@ -137,6 +139,7 @@ def test_dry_run_with_another_seed_changes_nothing(tiny_run: tuple[Path, Path, P
     assert snapshot(results) == before
 
 
+@pytest.mark.slow  # the tiny_run fixture runs Pythia through Snakemake
 def test_unrelated_config_change_reruns_nothing(tiny_run: tuple[Path, Path, Path]) -> None:
     """The pinned config's name changes with every key, but is no rerun trigger of its own."""
     workdir, configfile, _ = tiny_run

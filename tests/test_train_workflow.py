@@ -38,6 +38,7 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_full_config_trains_scores_and_tests_robustness(tmp_path: Path) -> None:
     run = snakemake(tmp_path, "--configfile", str(REPO / "config/config.yaml"), "-n")
     assert run.returncode == 0, run.stderr[-3000:]

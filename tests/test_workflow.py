@@ -29,6 +29,7 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_dry_run_of_full_config_lists_generate_jobs(tmp_path: Path) -> None:
     run = snakemake(tmp_path, "--configfile", str(REPO / "config/config.yaml"), "-n")
     assert run.returncode == 0, run.stderr
