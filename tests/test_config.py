@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import operator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +13,7 @@ import pytest
 from hepdl.config import (
     check_results_folder,
     load_config,
+    load_schema,
     pinned_config_path,
     validate_config,
     write_pinned_config,
@@ -41,12 +45,28 @@ def test_gan_study_config_trains_on_the_full_configs_mass_grid() -> None:
     assert (study["gan"]["generator_filters"], study["gan"]["discriminator_filters"]) == (64, 64)
 
 
+def schema_defaults(
+    properties: dict[str, Any], prefix: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """(key path, default) of every non-block default, inside the blocks that default to {}."""
+    for key, spec in properties.items():
+        if "default" not in spec:
+            continue
+        if spec["default"] == {} and "properties" in spec:
+            yield from schema_defaults(spec["properties"], (*prefix, key))
+        else:
+            yield (*prefix, key), spec["default"]
+
+
 def test_defaults_are_filled_in_without_touching_the_input() -> None:
     raw = config_with(JZ4={**JZ4, "events": 10, "shards": 1})
     config = validate_config(raw)
-    assert config["luminosity_ifb"] == 36.0
-    assert config["generator"]["tune_pp"] == 21
+    defaults = dict(schema_defaults(load_schema()["properties"]))
+    assert ("generator", "tune_pp") in defaults  # the walk reaches into the blocks
+    for path, default in defaults.items():
+        assert functools.reduce(operator.getitem, path, config) == default, path
     assert config["samples"]["JZ4"]["pileup_mu"] == 0.0
+    assert validate_config({**raw, "luminosity_ifb": 139.0})["luminosity_ifb"] == 139.0
     assert "generator" not in raw
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
 import yaml
 
-from hepdl.generate.bindings import MODULES, bindings_version, import_pythia8, pythia8
+from hepdl.generate.bindings import bindings_version, import_pythia8, pythia8
 
 from .conftest import REPO
 
@@ -90,8 +91,14 @@ def test_every_environment_is_used() -> None:
     assert used == {path.stem for path in ENVS.glob("*.yaml")}
 
 
-def test_pythia_bindings_fall_back_to_conda_forge_name() -> None:
-    assert MODULES == ("pythia8mc", "pythia8")
+def test_pythia_bindings_fall_back_to_conda_forge_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    # pip's pythia8mc first (installed here), conda-forge's pythia8 when pip's is absent.
+    assert import_pythia8().__name__ == "pythia8mc"
+    conda_forge = types.ModuleType("pythia8")
+    monkeypatch.setitem(sys.modules, "pythia8mc", None)  # None: the import fails
+    monkeypatch.setitem(sys.modules, "pythia8", conda_forge)
+    assert import_pythia8() is conda_forge
+    monkeypatch.undo()
     assert hasattr(pythia8, "Pythia")
     assert bindings_version(pythia8).startswith(f"{pythia8.__name__} 8.3")
     # A missing first choice falls through to the next name (json stands in for pythia8).

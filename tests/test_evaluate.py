@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from hepdl.evaluate.metrics import (
     tpr_at_fpr,
 )
 from hepdl.evaluate.predict import PREDICTION_COLUMNS
-from hepdl.evaluate.stage import evaluate
+from hepdl.evaluate.stage import PAPER, evaluate
 
 from .synthetic_splits import make_config, write_splits
 
@@ -144,9 +145,15 @@ def test_evaluate_writes_metrics_table_and_plots(tmp_path: Path) -> None:
     keep = test["sample"] != "RPV_1600_850"
     cuts = benchmark_point(test["passSR"][keep], label[keep], test["weight"][keep])
     assert metrics["cuts"]["tpr"] == pytest.approx(cuts.tpr)
-    summary = (tmp_path / "evaluation" / "summary.html").read_text()
-    assert "0.41" in summary
-    assert "0.77" in summary
+    with (tmp_path / "evaluation" / "summary.csv").open(encoding="utf-8") as table:
+        summary = {row["classifier"]: row for row in csv.DictReader(table)}
+    # The measured efficiency, and the paper's beside the models the paper had (no MLP there).
+    assert summary["cnn"]["tpr_at_benchmark_fpr"].startswith(
+        f"{metrics['cnn']['tpr_at_benchmark_fpr']:.3f} ± "
+    )
+    paper = {name: row["paper_tpr_at_benchmark_fpr"] for name, row in summary.items()}
+    assert paper == {"cuts": f"{PAPER['cuts']:.2f}", "cnn": f"{PAPER['cnn']:.2f}", "mlp": ""}
+    assert "Paper (arXiv:1711.03573)" in (tmp_path / "evaluation" / "summary.html").read_text()
     names = {p.name for p in result.plots}
     assert names == {
         "roc.png",
