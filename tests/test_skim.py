@@ -127,10 +127,14 @@ def test_merge_keeps_the_skim_and_records_the_cutflow(tmp_path: Path) -> None:
     )
     # Relative to the skim, a selection's efficiency over the split events is its weight over
     # the baseline weight of the skim record: the splits hold exactly the baseline events.
-    columns = {k: np.concatenate([t[k] for t in split_events]) for k in ("weight", "label", "passSR")}
+    columns = {
+        k: np.concatenate([t[k] for t in split_events]) for k in ("weight", "label", "passSR")
+    }
     for label, name in ((0, "JZ4"), (1, "RPV_1400_850")):
         mine = columns["label"] == label
-        efficiency = columns["weight"][mine & columns["passSR"]].sum() / columns["weight"][mine].sum()
+        efficiency = (
+            columns["weight"][mine & columns["passSR"]].sum() / columns["weight"][mine].sum()
+        )
         entry = skim[name]
         assert efficiency == pytest.approx(entry["weight_signal_region"] / entry["weight_baseline"])
         assert entry["n_signal_region"] == int((mine & columns["passSR"]).sum())

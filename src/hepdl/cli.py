@@ -527,7 +527,9 @@ def _cmd_results_table(args: argparse.Namespace) -> None:
     except (OSError, ValueError, KeyError, TypeError) as err:
         from hepdl.errors import InputFileError
 
-        raise InputFileError(args.metrics, f"not a metrics.json of hepdl evaluate ({err})") from None
+        raise InputFileError(
+            args.metrics, f"not a metrics.json of hepdl evaluate ({err})"
+        ) from None
     print(text, end="")
 
 
