@@ -49,14 +49,18 @@ def results_markdown(metrics: Mapping[str, Mapping[str, Any]], *, title: str) ->
     lines = [
         f"**{title}**",
         "",
-        f"- Skim ({skim.get('preselection', 'n/a')}): keeps {_num(skim.get('signal_efficiency'))}"
-        f" of the signal and {_sci(skim.get('background_efficiency'))} of the QCD "
-        "cross-section (weighted).",
-        f"- Cuts, relative to the skim: signal efficiency {_num(cuts['tpr'])} ± "
-        f"{_num(cuts.get('tpr_err'))}, background efficiency {_sci(cuts['fpr'])} ± "
-        f"{_sci(background['fpr_err_stat'])} (stat.); relative to all generated events "
-        f"{_num(generated.get('tpr'))} and {_sci(generated.get('fpr'))}. Published: 0.419 and "
-        "3.39e-4.",
+        (
+            f"- Skim ({skim.get('preselection', 'n/a')}): keeps "
+            f"{_num(skim.get('signal_efficiency'))} of the signal and "
+            f"{_sci(skim.get('background_efficiency'))} of the QCD cross-section (weighted)."
+        ),
+        (
+            f"- Cuts, relative to the skim: signal efficiency {_num(cuts['tpr'])} ± "
+            f"{_num(cuts.get('tpr_err'))}, background efficiency {_sci(cuts['fpr'])} ± "
+            f"{_sci(background['fpr_err_stat'])} (stat.); relative to all generated events "
+            f"{_num(generated.get('tpr'))} and {_sci(generated.get('fpr'))}. Published: 0.419 "
+            "and 3.39e-4."
+        ),
         f"- Background in the cuts' signal region (test split): {background['n_events']} "
         f"events, N_eff = {background['n_eff']:.1f}"
         + (" (**unmeasured**)" if background["unmeasured"] else "")
@@ -72,8 +76,10 @@ def results_markdown(metrics: Mapping[str, Mapping[str, Any]], *, title: str) ->
         )
     lines += [
         "",
-        "| classifier | signal eff. at the cuts' bkg. eff. | seed spread | bootstrap | "
-        "S/√B gain | AUC (skim) | published |",
+        (
+            "| classifier | signal eff. at the cuts' bkg. eff. | seed spread | bootstrap | "
+            "S/√B gain | AUC (skim) | published |"
+        ),
         "|---|---|---|---|---|---|---|",
     ]
     ordered = ["cuts", *(name for name in metrics if name != "cuts")]
