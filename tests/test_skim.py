@@ -12,8 +12,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hepdl.errors import ConfigError
-from hepdl.evaluate.background import POISSON_UPPER_68, background_measurement, effective_count
+from hepdl.errors import ConfigError, InputFileError
+from hepdl.evaluate.background import (
+    POISSON_UPPER_68,
+    background_measurement,
+    effective_count,
+    skim_background_measurement,
+)
 from hepdl.evaluate.cutflow import cutflow_rows, skim_efficiencies
 from hepdl.evaluate.markdown import results_markdown
 from hepdl.evaluate.seeds import combine_seeds, group_replicas
@@ -229,6 +234,37 @@ def test_neff_and_fpr_error_on_known_weights() -> None:
     ]
 
 
+def test_fpr_upper_and_bounds_that_dominate() -> None:
+    sample = ["JZ5"] * 10 + ["JZ4"] * 3
+    weight = [10.0] * 10 + [100.0] * 3
+    selected = [True, True] + [False] * 11
+    result = background_measurement(sample, weight, selected, generated_weight={}, min_neff=1)
+    total = 400.0
+    assert result["fpr_upper"] == pytest.approx((20.0 + POISSON_UPPER_68 * 100.0) / total)
+    # The JZ4 bound (114 events) is far above the measured 20: bounded, not measured.
+    assert result["bounds_dominate"]
+    assert not result["unmeasured"]
+
+
+def test_cuts_on_every_skimmed_event_from_the_skim_record() -> None:
+    skim = skim_of(
+        {
+            "RPV": (1, 100, 10.0, 90, 9.0, 40, 4.0),
+            "JZ4": (0, 1000, 1e6, 100, 1e5, 0, 0.0),
+            "JZ5": (0, 1000, 1e4, 200, 2e3, 2, 20.0),
+            "JZ6": (0, 10, 1e2, 5, 50.0, 1, 10.0),
+        }
+    )
+    result = skim_background_measurement(skim, ["RPV", "JZ4", "JZ5"], min_neff=1)
+    assert result["fpr"] == pytest.approx(20.0 / (1e5 + 2e3))
+    # Two JZ5 events of weight 10 in the signal region: N_eff 2.
+    assert result["n_eff"] == pytest.approx(2.0)
+    assert result["n_events"] == 2
+    # JZ4: no event in the signal region among its 100 baseline events of weight 1000.
+    assert result["samples"]["JZ4"]["upper_bound"] == pytest.approx(POISSON_UPPER_68 * 1e3)
+    assert set(result["samples"]) == {"JZ4", "JZ5"}
+
+
 def test_seed_spread_combination() -> None:
     replicas = {
         "cnn": {"tpr_at_benchmark_fpr": 0.80, "tpr_at_benchmark_fpr_err": 0.03},
@@ -322,6 +358,11 @@ def test_evaluate_is_skim_relative_and_flags_an_unmeasured_point(tmp_path: Path)
         assert ("working point is unmeasured" in summary) is flagged
         table = results_markdown(evaluate(strict, predictions).metrics, title="run")
         assert ("(**unmeasured**)" in table) is flagged
+    # The cuts also measured on every skimmed event, and each classifier at the upper bound.
+    assert cuts["all_events"]["n_events"] >= cuts["background"]["n_events"]
+    assert 0 <= result.metrics["mlp"]["tpr_at_fpr_upper"] <= 1
+    with pytest.raises(InputFileError, match="without the nominal"):
+        evaluate(config, {"mlp_seed1": predictions["mlp_seed1"]})
     rows = [line for line in table.splitlines() if line.startswith("| ")]
     assert [row.split(" | ")[0] for row in rows] == ["| classifier", "| cuts", "| mlp"]
     assert "(2 seeds)" in rows[2]

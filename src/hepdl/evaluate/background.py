@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,9 +35,12 @@ from numpy.typing import ArrayLike
 
 __all__ = [
     "POISSON_UPPER_68",
+    "SampleSums",
     "background_measurement",
     "effective_count",
     "mean_generated_weights",
+    "measure",
+    "skim_background_measurement",
 ]
 
 #: One-sided 68% upper bound on a Poisson mean when no event is seen: -ln(1 - 0.68).
@@ -50,6 +54,77 @@ def effective_count(weight: ArrayLike) -> float:
     return float(w.sum()) ** 2 / squares if squares > 0 else 0.0
 
 
+@dataclass(frozen=True)
+class SampleSums:
+    """One background sample's weighted sums: all its events of the measurement, and those the
+    selection passes. ``per_event`` is the weight its 68% upper bound is made of, should none
+    pass."""
+
+    n_events: int
+    weight: float
+    weight2: float
+    n_selected: int
+    weight_selected: float
+    weight2_selected: float
+    per_event: float
+
+
+def measure(sums: Mapping[str, SampleSums], *, min_neff: float) -> dict[str, Any]:
+    """The background efficiency of a selection from its samples' sums, with N_eff and errors.
+
+    Returns:
+        ``fpr``; ``fpr_err_stat`` (the ratio's statistical error); ``fpr_err_unmeasured`` (the
+        unmeasured samples' bounds, added in quadrature); ``fpr_err`` (both in quadrature);
+        ``fpr_rel_err``; ``fpr_upper`` (one-sided: the FPR with every bound added in full);
+        ``n_events`` and ``n_eff`` in the region; ``unmeasured`` (N_eff below ``min_neff``);
+        ``bounds_dominate`` (the bounds' error exceeds the FPR itself); and per sample
+        ``n_events``, ``n_selected``, ``weight_selected``, ``n_eff``, ``share`` (of the selected
+        weight) and, where nothing passes, ``upper_bound`` (weighted events).
+
+    Raises:
+        ValueError: if the background has no positive total weight.
+    """
+    total = sum(s.weight for s in sums.values())
+    if not total > 0:
+        msg = "the background has no positive total weight"
+        raise ValueError(msg)
+    region = sum(s.weight_selected for s in sums.values())
+    region2 = sum(s.weight2_selected for s in sums.values())
+    rest2 = sum(s.weight2 - s.weight2_selected for s in sums.values())
+    per_sample: dict[str, dict[str, Any]] = {}
+    bounds = []
+    for name, s in sorted(sums.items()):
+        entry: dict[str, Any] = {
+            "n_events": s.n_events,
+            "n_selected": s.n_selected,
+            "weight_selected": s.weight_selected,
+            "n_eff": s.weight_selected**2 / s.weight2_selected if s.weight2_selected > 0 else 0.0,
+            "share": s.weight_selected / region if region > 0 else 0.0,
+        }
+        if not s.n_selected:
+            entry["upper_bound"] = POISSON_UPPER_68 * s.per_event
+            bounds.append(entry["upper_bound"])
+        per_sample[name] = entry
+    fpr = region / total
+    stat = math.sqrt((1 - fpr) ** 2 * region2 + fpr**2 * max(rest2, 0.0)) / total
+    unmeasured_err = math.sqrt(sum(b * b for b in bounds)) / total
+    error = math.hypot(stat, unmeasured_err)
+    n_eff = region**2 / region2 if region2 > 0 else 0.0
+    return {
+        "fpr": fpr,
+        "fpr_err_stat": stat,
+        "fpr_err_unmeasured": unmeasured_err,
+        "fpr_err": error,
+        "fpr_rel_err": error / fpr if fpr > 0 else None,
+        "fpr_upper": (region + sum(bounds)) / total,
+        "n_events": sum(s.n_selected for s in sums.values()),
+        "n_eff": n_eff,
+        "unmeasured": bool(n_eff < min_neff),
+        "bounds_dominate": bool(unmeasured_err > fpr),
+        "samples": per_sample,
+    }
+
+
 def background_measurement(
     sample: ArrayLike,
     weight: ArrayLike,
@@ -58,7 +133,7 @@ def background_measurement(
     generated_weight: Mapping[str, float],
     min_neff: float,
 ) -> dict[str, Any]:
-    """The background efficiency of a selection, its N_eff and errors, per sample and in all.
+    """:func:`measure` on the background events of one split.
 
     Args:
         sample: Per background event of the split, its sample name.
@@ -68,64 +143,55 @@ def background_measurement(
             generated events, used for a sample that has no event in the split; every sample
             named here counts, so one skimmed away entirely still gets its bound.
         min_neff: Below this N_eff the working point is ``unmeasured``.
-
-    Returns:
-        ``fpr``; ``fpr_err_stat`` (the ratio's statistical error); ``fpr_err_unmeasured`` (the
-        unmeasured samples' bounds, added in quadrature); ``fpr_err`` (both in quadrature);
-        ``fpr_rel_err``; ``n_events`` and ``n_eff`` in the region; ``unmeasured``; and per
-        sample ``n_events``, ``n_selected``, ``weight_selected``, ``n_eff``, ``share`` (of the
-        selected weight) and, where nothing passes, ``upper_bound`` (weighted events).
     """
     names = np.asarray(sample).astype(str)
     w = np.asarray(weight, dtype=np.float64)
     passed = np.asarray(selected).astype(bool)
-    total = float(w.sum())
-    if not total > 0:
-        msg = "the background has no positive total weight"
-        raise ValueError(msg)
-    in_region = w[passed]
-    region_weight = float(in_region.sum())
-    per_sample: dict[str, dict[str, Any]] = {}
-    bounds = []
-    for name in sorted(set(names.tolist()) | set(generated_weight)):
+    sums = {}
+    for name in set(names.tolist()) | set(generated_weight):
         mine = names == name
         chosen = w[mine & passed]
-        entry: dict[str, Any] = {
-            "n_events": int(mine.sum()),
-            "n_selected": len(chosen),
-            "weight_selected": float(chosen.sum()),
-            "n_eff": effective_count(chosen),
-            "share": float(chosen.sum()) / region_weight if region_weight > 0 else 0.0,
-        }
-        if not len(chosen):
-            per_event = float(w[mine].mean()) if mine.any() else float(generated_weight[name])
-            entry["upper_bound"] = POISSON_UPPER_68 * per_event
-            bounds.append(entry["upper_bound"])
-        per_sample[name] = entry
-    fraction = region_weight / total
-    rest = w[~passed]
-    stat = (
-        math.sqrt(
-            (1 - fraction) ** 2 * float(np.square(in_region).sum())
-            + fraction**2 * float(np.square(rest).sum())
+        sums[name] = SampleSums(
+            n_events=int(mine.sum()),
+            weight=float(w[mine].sum()),
+            weight2=float(np.square(w[mine]).sum()),
+            n_selected=len(chosen),
+            weight_selected=float(chosen.sum()),
+            weight2_selected=float(np.square(chosen).sum()),
+            per_event=float(w[mine].mean()) if mine.any() else float(generated_weight[name]),
         )
-        / total
-    )
-    unmeasured_err = math.sqrt(sum(b * b for b in bounds)) / total
-    fpr = fraction
-    error = math.hypot(stat, unmeasured_err)
-    n_eff = effective_count(in_region)
-    return {
-        "fpr": fpr,
-        "fpr_err_stat": stat,
-        "fpr_err_unmeasured": unmeasured_err,
-        "fpr_err": error,
-        "fpr_rel_err": error / fpr if fpr > 0 else None,
-        "n_events": len(in_region),
-        "n_eff": n_eff,
-        "unmeasured": bool(n_eff < min_neff),
-        "samples": per_sample,
-    }
+    return measure(sums, min_neff=min_neff)
+
+
+def skim_background_measurement(
+    skim: Mapping[str, Mapping[str, Any]], samples: list[str], *, min_neff: float
+) -> dict[str, Any]:
+    """:func:`measure` of the cuts' signal region on every skimmed event of every split.
+
+    The cuts need no training, so their working point can be measured on all the events the
+    skim keeps (the skim record counts them), not only on the test split: about 1 / test
+    fraction more events, and bounds as much tighter. A sample with no event in the skim at
+    all is bounded by the mean weight of its generated events.
+    """
+    sums = {}
+    for name, entry in skim.items():
+        if name not in samples or entry["label"] != 0:
+            continue
+        n_baseline = int(entry["n_baseline"])
+        sums[name] = SampleSums(
+            n_events=n_baseline,
+            weight=float(entry["weight_baseline"]),
+            weight2=float(entry["weight2_baseline"]),
+            n_selected=int(entry["n_signal_region"]),
+            weight_selected=float(entry["weight_signal_region"]),
+            weight2_selected=float(entry["weight2_signal_region"]),
+            per_event=(
+                entry["weight_baseline"] / n_baseline
+                if n_baseline
+                else entry["weight_generated"] / max(int(entry["n_generated"]), 1)
+            ),
+        )
+    return measure(sums, min_neff=min_neff)
 
 
 def mean_generated_weights(

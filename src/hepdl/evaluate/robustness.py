@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from hepdl.errors import InputFileError
+from hepdl.evaluate.background import background_measurement
 from hepdl.evaluate.metrics import bootstrap_metrics
 from hepdl.evaluate.predict import read_predictions
 from hepdl.evaluate.tables import write_table
@@ -96,6 +98,7 @@ def robustness(
             "trained_on": trained is None or signal in trained,
             "cuts_tpr": metrics["cuts"]["tpr"],
             "cuts_fpr": metrics["cuts"]["fpr"],
+            **_background_cells(sample[mask], label[mask], weight[mask], pass_sr[mask], config),
         }
         for name in tables:
             row[f"{name}_tpr"] = metrics[name]["tpr_at_benchmark_fpr"]
@@ -104,6 +107,32 @@ def robustness(
     _write_table(output, rows)
     plots.save(plots.plot_robustness(rows, list(tables)), plot, config["evaluate"]["plot_formats"])
     return rows
+
+
+def _background_cells(
+    sample: NDArray[Any],
+    label: NDArray[np.bool_],
+    weight: NDArray[np.float64],
+    pass_sr: NDArray[np.bool_],
+    config: Mapping[str, Any],
+) -> dict[str, Any]:
+    """How well one case's working point is measured: N_eff of its background in the cuts'
+    signal region, the FPR's statistical error, the upper bound with the slices that put no
+    test event there, and whether it is unmeasured (:mod:`hepdl.evaluate.background`)."""
+    background = ~label
+    measured = background_measurement(
+        sample[background],
+        weight[background],
+        pass_sr[background],
+        generated_weight={},
+        min_neff=config["evaluate"]["min_background_neff"],
+    )
+    return {
+        "cuts_fpr_err_stat": measured["fpr_err_stat"],
+        "cuts_fpr_upper": measured["fpr_upper"],
+        "background_n_eff": measured["n_eff"],
+        "unmeasured": measured["unmeasured"],
+    }
 
 
 def _write_table(output: Path, rows: list[dict[str, Any]]) -> None:

@@ -32,15 +32,25 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hepdl.errors import InputFileError
-from hepdl.evaluate.background import background_measurement, mean_generated_weights
+from hepdl.evaluate.background import (
+    background_measurement,
+    mean_generated_weights,
+    skim_background_measurement,
+)
 from hepdl.evaluate.cutflow import cutflow_rows, skim_efficiencies, write_cutflow
-from hepdl.evaluate.metrics import benchmark_point, bootstrap_metrics, roc_band, roc_curve
+from hepdl.evaluate.metrics import (
+    benchmark_point,
+    bootstrap_metrics,
+    roc_band,
+    roc_curve,
+    tpr_at_fpr,
+)
 from hepdl.evaluate.predict import check_same_events, read_predictions
 from hepdl.evaluate.seeds import SEED_KEYS, combine_seeds, group_replicas
 from hepdl.evaluate.tables import write_table
 from hepdl.io.atomic import write_json_atomic
 from hepdl.reco.merge import read_skim, skim_path
-from hepdl.train.settings import base_model, features_file, model_kind
+from hepdl.train.settings import base_model, features_file, model_kind, replica_index
 from hepdl.train.splits import FeatureSplit, feature_columns, select_samples
 
 __all__ = [
@@ -223,6 +233,14 @@ def background_warning(cuts: Mapping[str, Any], min_neff: float) -> str:
             f"N_eff = {background['n_eff']:.1f} effective test events, below "
             f"{min_neff:g} (evaluate.min_background_neff); every number at it rests on them."
         )
+    if background["bounds_dominate"]:
+        return (
+            f"The background efficiency is measured on N_eff = {background['n_eff']:.1f} "
+            f"events, but slices with no event in the signal region may add up to "
+            f"{background['fpr_upper'] - background['fpr']:.3g} to it (their 68% upper bounds), "
+            f"more than the measured {background['fpr']:.3g}: the working point is bounded, "
+            f"not measured, from above."
+        )
     return ""
 
 
@@ -336,7 +354,12 @@ def _model_metrics(
     stated = settings.get("seed_spread") or {}
     models: dict[str, dict[str, Any]] = {}
     for name, replicas in group_replicas([n for n in replica_metrics if n != "cuts"]).items():
-        nominal = dict(replica_metrics[replicas[0]])
+        if name not in replicas:
+            raise InputFileError(
+                name, f"predictions of its seed replicas {replicas} without the nominal model's"
+            )
+        replicas.sort(key=replica_index)
+        nominal = dict(replica_metrics[name])
         combined = combine_seeds({r: replica_metrics[r] for r in replicas}, stated.get(name))
         models[name] = {**{k: v for k, v in nominal.items() if k not in SEED_KEYS}, **combined}
         if len(replicas) > 1:
@@ -482,6 +505,10 @@ def evaluate(
         min_neff=settings["min_background_neff"],
     )
     cuts["unmeasured"] = cuts["background"]["unmeasured"]
+    # The cuts need no training: their working point measured on every skimmed event as well.
+    cuts["all_events"] = skim_background_measurement(
+        skim_record, headline, min_neff=settings["min_background_neff"]
+    )
     cuts["relative_to_generated"] = {
         "tpr": cuts["tpr"] * efficiencies["signal"] if efficiencies["signal"] else None,
         "fpr": cuts["fpr"] * efficiencies["background"] if efficiencies["background"] else None,
@@ -490,6 +517,16 @@ def evaluate(
     metrics.update(_model_metrics(replica_metrics, settings))
     for name in list(metrics)[1:]:
         metrics[name]["relative_to_generated"] = _relative_to_generated(metrics[name], efficiencies)
+        # How much the comparison moves if the unmeasured slices sat at their upper bounds.
+        upper = cuts["background"]["fpr_upper"]
+        metrics[name]["tpr_at_fpr_upper"] = float(
+            np.mean(
+                [
+                    tpr_at_fpr(roc_curve(scores[r], label, weight), upper)
+                    for r in metrics[name]["replicas"]
+                ]
+            )
+        )
     for name, path in (costs or {}).items():
         if name in metrics:
             metrics[name]["costs"] = read_costs(path)
