@@ -53,9 +53,6 @@ def test_config_reference_marks_exactly_the_keys_that_rerun_nothing() -> None:
     assert marked == set(non_result_keys())
 
 
-#: Pages other branches of issue #17 write (the lead's measured results); linked already.
-WRITTEN_ELSEWHERE = {"docs/results.md"}
-
 #: Top-level entries of the repository: a path named in the docs starting with one must exist.
 ROOTS = ("docs", "bench", "config", "src", "workflow", "tests", "envs", ".ci")
 #: Folders a named file may live in without being in the repository: the pipeline's outputs
@@ -104,7 +101,7 @@ def dangling_references() -> list[str]:
             name = found.rstrip(".,;:")
             if not _is_repository_path(name):
                 continue
-            if name not in WRITTEN_ELSEWHERE and not _exists(REPO / name):
+            if not _exists(REPO / name):
                 dangling.append(f"{where}: names {name}")
         for target in LINK.findall(text):
             if re.match(r"[a-z]+:", target):  # https:, mailto:
