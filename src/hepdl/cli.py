@@ -171,19 +171,21 @@ def _shard_features_arg(config: dict[str, Any], args: argparse.Namespace) -> Pat
     return features_path(config, args.sample, args.shard)
 
 
-def _cmd_images(args: argparse.Namespace) -> None:
-    from hepdl.images.stage import images_shard
+def _skimmed_shard_inputs(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path | None]:
+    """The config, the detector file and the feature table of an images or graphs command."""
     from hepdl.reco.merge import shard_path
 
     config = load_config(args.config)
     detector = args.input or shard_path(config, "detector", ".root", args.sample, args.shard)
+    return config, Path(detector), _shard_features_arg(config, args)
+
+
+def _cmd_images(args: argparse.Namespace) -> None:
+    from hepdl.images.stage import images_shard
+
+    config, detector, features = _skimmed_shard_inputs(args)
     result = images_shard(
-        config,
-        args.sample,
-        args.shard,
-        detector,
-        output=args.output,
-        features_file=_shard_features_arg(config, args),
+        config, args.sample, args.shard, detector, output=args.output, features_file=features
     )
     rate = result.n_events / result.histogram_seconds if result.histogram_seconds > 0 else 0.0
     print(
@@ -194,17 +196,10 @@ def _cmd_images(args: argparse.Namespace) -> None:
 
 def _cmd_graphs(args: argparse.Namespace) -> None:
     from hepdl.graphs.stage import graphs_shard
-    from hepdl.reco.merge import shard_path
 
-    config = load_config(args.config)
-    detector = args.input or shard_path(config, "detector", ".root", args.sample, args.shard)
+    config, detector, features = _skimmed_shard_inputs(args)
     result = graphs_shard(
-        config,
-        args.sample,
-        args.shard,
-        detector,
-        output=args.output,
-        features_file=_shard_features_arg(config, args),
+        config, args.sample, args.shard, detector, output=args.output, features_file=features
     )
     print(
         f"graphs: {args.sample} shard {args.shard}: {result.n_events} graphs, {result.n_nodes} "

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from hepdl.evaluate.seeds import spread_text
+
 __all__ = ["results_markdown"]
 
 #: Signal efficiency at the cuts' background efficiency in the talk (skim-relative).
@@ -24,16 +26,6 @@ def _num(value: Any, digits: int = 3) -> str:
 
 def _sci(value: Any) -> str:
     return "n/a" if value is None else f"{value:.3g}"
-
-
-def _spread(m: Mapping[str, Any]) -> str:
-    spread = m.get("tpr_at_benchmark_fpr_seed_spread")
-    source = m.get("seed_spread_source")
-    if spread is None:
-        return "not measured"
-    if source == "stated":
-        return f"{spread:.3f} (measured once)"
-    return f"{spread:.3f} ({m.get('seeds')} seeds)"
 
 
 def results_markdown(metrics: Mapping[str, Mapping[str, Any]], *, title: str) -> str:
@@ -98,7 +90,7 @@ def results_markdown(metrics: Mapping[str, Mapping[str, Any]], *, title: str) ->
         lines.append(
             f"| {name} | {_num(m.get('tpr_at_benchmark_fpr'))} ± "
             f"{_num(m.get('tpr_at_benchmark_fpr_err'))} | "
-            f"{_spread(m) if name != 'cuts' else ''} | {_num(bootstrap)} | "
+            f"{spread_text(m)} | {_num(bootstrap)} | "
             f"{_num(m.get('significance_gain'), 2)} ± {_num(m.get('significance_gain_err'), 2)} | "
             f"{_num(m.get('auc'))} | {_num(m.get('tpr_at_fpr_upper'))} | "
             f"{PUBLISHED.get(name, '')} |"

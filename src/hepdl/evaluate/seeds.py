@@ -24,7 +24,7 @@ import numpy as np
 
 from hepdl.train.settings import base_model
 
-__all__ = ["SEED_KEYS", "combine_seeds", "group_replicas"]
+__all__ = ["SEED_KEYS", "combine_seeds", "group_replicas", "spread_text"]
 
 #: The metrics combined over seeds.
 SEED_KEYS = ("auc", "tpr_at_benchmark_fpr", "significance_gain")
@@ -79,3 +79,14 @@ def combine_seeds(
         source = "stated"
     combined["seed_spread_source"] = source
     return combined
+
+
+def spread_text(metrics: Mapping[str, Any]) -> str:
+    """A model's seed spread as the tables show it: ``0.049 (3 seeds)``, ``0.090 (measured
+    once)`` for a stated one, or "" where none was measured."""
+    spread = metrics.get("tpr_at_benchmark_fpr_seed_spread")
+    if spread is None:
+        return ""
+    if metrics.get("seed_spread_source") == "stated":
+        return f"{spread:.3f} (measured once)"
+    return f"{spread:.3f} ({metrics.get('seeds')} seeds)"

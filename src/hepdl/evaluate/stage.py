@@ -46,7 +46,7 @@ from hepdl.evaluate.metrics import (
     tpr_at_fpr,
 )
 from hepdl.evaluate.predict import check_same_events, read_predictions
-from hepdl.evaluate.seeds import SEED_KEYS, combine_seeds, group_replicas
+from hepdl.evaluate.seeds import SEED_KEYS, combine_seeds, group_replicas, spread_text
 from hepdl.evaluate.tables import write_table
 from hepdl.io.atomic import write_json_atomic
 from hepdl.reco.merge import read_skim, skim_path
@@ -158,15 +158,6 @@ def _ms(seconds: float | None) -> str:
     return "n/a" if seconds is None else f"{seconds * 1e3:.1f}"
 
 
-def _spread_cell(m: Mapping[str, Any]) -> str:
-    spread = m.get("tpr_at_benchmark_fpr_seed_spread")
-    source = m.get("seed_spread_source")
-    if spread is None:
-        return ""
-    note = f" ({m.get('seeds')} seeds)" if source == "measured" else " (stated, measured once)"
-    return f"{spread:.3f}{note}"
-
-
 def summary_rows(metrics: Mapping[str, Mapping[str, Any]]) -> list[dict[str, str]]:
     """Rows of the summary table: AUC, efficiency at the benchmark FPR (mean over seeds, with
     the combined error), its seed spread and bootstrap error apart, the gain, the paper's
@@ -182,7 +173,7 @@ def summary_rows(metrics: Mapping[str, Mapping[str, Any]]) -> list[dict[str, str
                 "tpr_at_benchmark_fpr": _fmt(
                     m.get("tpr_at_benchmark_fpr"), m.get("tpr_at_benchmark_fpr_err")
                 ),
-                "seed_spread": _spread_cell(m),
+                "seed_spread": spread_text(m),
                 "bootstrap_err": f"{bootstrap:.3f}" if bootstrap is not None else "",
                 "significance_gain": _fmt(
                     m.get("significance_gain"), m.get("significance_gain_err")
@@ -414,29 +405,25 @@ def _write_plots(
         written += plots.save(
             plots.plot_scores(name, s, label, weight), plots_dir / f"scores_{name}", formats
         )
-        if model_kind(config, name) == "cnn":
-            mj = test.inputs[rows, names.index("mj_gev")]
-            n_jet = test.inputs[rows, names.index("n_jet")]
+        if model_kind(config, name) != "cnn":
+            continue
+        mj = test.inputs[rows, names.index("mj_gev")]
+        n_jet = test.inputs[rows, names.index("n_jet")]
+        # The paper's two views of the CNN score: against M_J and against N_jet.
+        for suffix, variable, variable_label, bins in (
+            ("mj", mj, "$M_J$ [GeV]", _bins_mj(mj)),
+            ("njet", n_jet, "$N_{jet}$", np.arange(-0.5, 11.5)),
+        ):
             fig = plots.plot_score_vs(
                 name,
                 score=s,
-                variable=mj,
+                variable=variable,
                 label=label,
                 weight=weight,
-                variable_label="$M_J$ [GeV]",
-                variable_bins=_bins_mj(mj),
+                variable_label=variable_label,
+                variable_bins=bins,
             )
-            written += plots.save(fig, plots_dir / f"{name}_score_vs_mj", formats)
-            fig = plots.plot_score_vs(
-                name,
-                score=s,
-                variable=n_jet,
-                label=label,
-                weight=weight,
-                variable_label="$N_{jet}$",
-                variable_bins=np.arange(-0.5, 11.5),
-            )
-            written += plots.save(fig, plots_dir / f"{name}_score_vs_njet", formats)
+            written += plots.save(fig, plots_dir / f"{name}_score_vs_{suffix}", formats)
     return written
 
 
