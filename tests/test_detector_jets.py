@@ -142,3 +142,10 @@ def test_validate_detector_writes_plots_and_metrics(
     # Charged hadrons dominate: about 0.9 above 1 GeV (0.95 x acceptance at the surface).
     assert 0.8 < efficiency[6] < 1.0
     assert metrics["towers_per_event"]["ecal"] > 50
+    # detector.validation_events bounds what is read: the same file twice, cut at 250 events.
+    capped = {**config, "detector": {**config["detector"], "validation_events": 250}}
+    config_file.write_text(json.dumps(capped), encoding="utf-8")
+    argv = ["validate-detector", "--config", str(config_file), "--sample", "JZ4"]
+    argv += ["--inputs", str(detector), str(detector), "--events", str(events), str(events)]
+    assert main([*argv, "--output-dir", str(tmp_path / "capped")]) == 0
+    assert json.loads((tmp_path / "capped" / "metrics.json").read_text())["n_events"] == 250

@@ -97,7 +97,9 @@ def _cmd_validate_detector(args: argparse.Namespace) -> None:
     inputs = args.inputs or [detector_path(config, sample.name, k) for k in shards]
     events = args.events or [events_path(config, sample.name, k) for k in shards]
     output = args.output_dir or Path(config["results"]) / "validation" / "detector" / sample.name
-    metrics = validate_detector(inputs, events, output)
+    metrics = validate_detector(
+        inputs, events, output, max_events=config["detector"]["validation_events"]
+    )
     print(
         f"validate-detector: {sample.name}: {metrics['n_events']} events from {len(inputs)} "
         f"files -> {output}"

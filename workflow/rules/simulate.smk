@@ -54,6 +54,7 @@ rule validate_detector:
         runtime=10,
     params:
         config=pinned_config,
+        validation_events=config["detector"]["validation_events"],
         folder=lambda wildcards, output: Path(output.metrics).parent,
     shell:
         "hepdl validate-detector --config {params.config:q} --sample {wildcards.sample:q}"

@@ -244,6 +244,8 @@ def validate_detector(
     detector_files: Sequence[str | os.PathLike[str]],
     event_files: Sequence[str | os.PathLike[str]],
     output_dir: str | os.PathLike[str],
+    *,
+    max_events: int | None = None,
 ) -> dict[str, Any]:
     """Write the validation plots and ``metrics.json`` of one sample.
 
@@ -251,6 +253,9 @@ def validate_detector(
         detector_files: The sample's detector files.
         event_files: The matching event files (same order), for the tracking efficiency.
         output_dir: Folder receiving :data:`PLOTS` and ``metrics.json``.
+        max_events: Read files in order until this many events (the config's
+            ``detector.validation_events``), so memory is bounded whatever the sample's size;
+            None reads every file.
 
     Returns:
         The metrics written.
@@ -262,8 +267,15 @@ def validate_detector(
         "Tower": ("Eta", "Phi", "Eem", "Ehad"),
         "Track": ("PT", "Eta"),
     }
-    detector = ak.concatenate([read_delphes(path, wanted).events for path in detector_files])
-    events = ak.concatenate([read_events(path).events for path in event_files])
+    detector_parts, event_parts, n_read = [], [], 0
+    for detector_path, event_path in zip(detector_files, event_files, strict=True):
+        if max_events is not None and n_read >= max_events:
+            break
+        detector_parts.append(read_delphes(detector_path, wanted).events)
+        event_parts.append(read_events(event_path).events)
+        n_read += len(detector_parts[-1])
+    detector = ak.concatenate(detector_parts)[:max_events]
+    events = ak.concatenate(event_parts)[:max_events]
     matched = match_jets(detector.Jet, detector.GenJet)
     central = np.abs(matched.truth_eta) < CENTRAL_ABS_ETA
     hard = matched.truth_pt > HARD_PT_GEV
