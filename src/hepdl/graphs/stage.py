@@ -23,8 +23,8 @@ import hepdl
 from hepdl.errors import InputFileError
 from hepdl.graphs.build import NODE_FEATURES, GraphBatch, GraphSpec, build_graphs
 from hepdl.io.atomic import atomic_path, check_output_path
-from hepdl.reco.inputs import event_column, read_deposits
-from hepdl.reco.stage import skim_mask
+from hepdl.reco.inputs import event_column
+from hepdl.reco.stage import skimmed_deposits
 from hepdl.samples import get_sample
 
 __all__ = [
@@ -141,8 +141,9 @@ def graphs_shard(
     path = check_output_path(
         Path(output) if output is not None else graphs_path(config, sample.name, shard)
     )
-    events = read_deposits(detector_file, sample=sample.name, shard=shard)
-    events = events[skim_mask(config, features_file, event_column(events, "Number"), detector_file)]
+    events = skimmed_deposits(
+        config, detector_file, sample=sample.name, shard=shard, features_file=features_file
+    )
     spec = GraphSpec.from_config(config)
     try:
         graphs = build_graphs(events.Tower, events.Track, spec)

@@ -2,9 +2,9 @@
 
 ``results/features/{sample}/{shard}.parquet`` holds one row per event, in the order of the
 detector file: ``sample``, ``shard``, ``event_number``, the shallow-baseline variables
-(:func:`hepdl.reco.jets.feature_names`), ``passBaseline`` (the skim), ``passSR``, the physical event ``weight`` (cross-section
-x luminosity, :mod:`hepdl.weights`), the ``generator_weight``, ``label`` (1 signal, 0
-background) and the masses ``mg``, ``mn`` (GeV; 0 for background). Every later stage reads
+(:func:`hepdl.reco.jets.feature_names`), ``passBaseline`` (the skim), ``passSR``, the physical
+event ``weight`` (cross-section x luminosity, :mod:`hepdl.weights`), the ``generator_weight``,
+``label`` (1 signal, 0 background) and the masses ``mg``, ``mn`` (GeV; 0 for background). Every later stage reads
 the labels, weights and masses from this table, so they are computed once.
 """
 
@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 import hepdl
 from hepdl.errors import ConfigError, InputFileError
 from hepdl.io.atomic import atomic_path, check_output_path
-from hepdl.reco.inputs import EVENT_FIELDS, event_column, read_collections
+from hepdl.reco.inputs import EVENT_FIELDS, event_column, read_collections, read_deposits
 from hepdl.reco.jets import fatjet_fields, feature_names, jet_features
 from hepdl.reco.selection import SelectionCuts, pass_baseline, pass_signal_region, preselected
 from hepdl.samples import Sample, get_sample
@@ -39,7 +39,7 @@ __all__ = [
     "features_path",
     "features_shard",
     "read_features",
-    "skim_mask",
+    "skimmed_deposits",
 ]
 
 FEATURES_METADATA_KEY = b"hepdl"
@@ -221,35 +221,40 @@ def features_shard(
     )
 
 
-def skim_mask(
+def skimmed_deposits(
     config: dict[str, Any],
-    features_file: str | os.PathLike[str] | None,
-    event_number: NDArray[Any],
     detector_file: str | os.PathLike[str],
-) -> NDArray[np.bool_]:
-    """Which events of a detector shard the skim keeps, from the shard's feature table.
+    *,
+    sample: str,
+    shard: int,
+    features_file: str | os.PathLike[str] | None,
+) -> ak.Array:
+    """``Event``, ``Tower`` and ``Track`` of the events of a detector shard that the skim keeps.
 
-    Images and graphs are built for these events alone, so the skim is decided once, by the
-    features stage, and the per-shard files of every kind hold the same events.
+    Images and graphs are built from these events alone; the skim is decided once, by the
+    features stage (the shard's feature table, ``passBaseline``), so the per-shard files of
+    every kind hold the same events.
 
     Args:
         config: A validated config (``preselection``).
+        detector_file: The shard's detector file (:func:`hepdl.reco.inputs.read_deposits`).
+        sample: The shard's sample.
+        shard: The shard index.
         features_file: The shard's feature table; may be None only without a skim.
-        event_number: ``Event.Number`` of every event of the detector file, in file order.
-        detector_file: The detector file (for the error message).
 
     Raises:
         ConfigError: if the config skims but no feature table is given.
-        InputFileError: naming both files, if they hold different events.
+        InputFileError: naming the files, if they are unreadable or hold different events.
     """
-    numbers = np.asarray(event_number, dtype=np.int64)
+    events = read_deposits(detector_file, sample=sample, shard=shard)
     if config["preselection"] == "none":
-        return np.ones(len(numbers), dtype=bool)
+        return events
     if features_file is None:
         raise ConfigError(
             "preselection",
             f"the {config['preselection']!r} skim needs the shard's feature table (--features)",
         )
+    numbers = event_column(events, "Number").astype(np.int64)
     table = read_features(features_file, ["event_number", "passBaseline"])
     if not np.array_equal(np.asarray(table["event_number"], dtype=np.int64), numbers):
         raise InputFileError(
@@ -257,5 +262,4 @@ def skim_mask(
             f"its events differ from those of {detector_file} ({len(table['event_number'])} "
             f"against {len(numbers)}); rerun the shard's features",
         )
-    mask: NDArray[np.bool_] = preselected(config["preselection"], table["passBaseline"])
-    return mask
+    return events[preselected(config["preselection"], table["passBaseline"])]
