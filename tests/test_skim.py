@@ -177,8 +177,10 @@ def skim_of(entries: dict[str, tuple[int, float, int, float, int, float]]) -> di
     return record
 
 
-def test_cutflow_adds_up() -> None:
-    skim = skim_of(
+def known_skim() -> dict[str, Any]:
+    """A skim record of hand-set counts: a signal, JZ4 with no signal-region event, JZ5, and
+    JZ6 (which the tests leave out of the headline samples)."""
+    return skim_of(
         {
             "RPV": (1, 100, 10.0, 90, 9.0, 40, 4.0),
             "JZ4": (0, 1000, 1e6, 100, 1e5, 0, 0.0),
@@ -186,6 +188,10 @@ def test_cutflow_adds_up() -> None:
             "JZ6": (0, 10, 1e2, 5, 50.0, 1, 10.0),
         }
     )
+
+
+def test_cutflow_adds_up() -> None:
+    skim = known_skim()
     rows = cutflow_rows(skim, ["RPV", "JZ4", "JZ5"])
     by_name = {row["sample"]: row for row in rows}
     background = by_name["total background"]
@@ -247,14 +253,7 @@ def test_fpr_upper_and_bounds_that_dominate() -> None:
 
 
 def test_cuts_on_every_skimmed_event_from_the_skim_record() -> None:
-    skim = skim_of(
-        {
-            "RPV": (1, 100, 10.0, 90, 9.0, 40, 4.0),
-            "JZ4": (0, 1000, 1e6, 100, 1e5, 0, 0.0),
-            "JZ5": (0, 1000, 1e4, 200, 2e3, 2, 20.0),
-            "JZ6": (0, 10, 1e2, 5, 50.0, 1, 10.0),
-        }
-    )
+    skim = known_skim()
     result = skim_background_measurement(skim, ["RPV", "JZ4", "JZ5"], min_neff=1)
     assert result["fpr"] == pytest.approx(20.0 / (1e5 + 2e3))
     # Two JZ5 events of weight 10 in the signal region: N_eff 2.

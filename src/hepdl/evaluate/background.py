@@ -50,8 +50,12 @@ POISSON_UPPER_68 = -math.log(0.32)
 def effective_count(weight: ArrayLike) -> float:
     """(sum w)^2 / sum w^2 of ``weight``; 0 for no events."""
     w = np.asarray(weight, dtype=np.float64)
-    squares = float(np.square(w).sum())
-    return float(w.sum()) ** 2 / squares if squares > 0 else 0.0
+    return _effective(float(w.sum()), float(np.square(w).sum()))
+
+
+def _effective(sum_weights: float, sum_squares: float) -> float:
+    """N_eff from the sums of the weights and of their squares (0 for no events)."""
+    return sum_weights**2 / sum_squares if sum_squares > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,7 @@ def measure(sums: Mapping[str, SampleSums], *, min_neff: float) -> dict[str, Any
             "n_events": s.n_events,
             "n_selected": s.n_selected,
             "weight_selected": s.weight_selected,
-            "n_eff": s.weight_selected**2 / s.weight2_selected if s.weight2_selected > 0 else 0.0,
+            "n_eff": _effective(s.weight_selected, s.weight2_selected),
             "share": s.weight_selected / region if region > 0 else 0.0,
         }
         if not s.n_selected:
@@ -109,7 +113,7 @@ def measure(sums: Mapping[str, SampleSums], *, min_neff: float) -> dict[str, Any
     stat = math.sqrt((1 - fpr) ** 2 * region2 + fpr**2 * max(rest2, 0.0)) / total
     unmeasured_err = math.sqrt(sum(b * b for b in bounds)) / total
     error = math.hypot(stat, unmeasured_err)
-    n_eff = region**2 / region2 if region2 > 0 else 0.0
+    n_eff = _effective(region, region2)
     return {
         "fpr": fpr,
         "fpr_err_stat": stat,

@@ -39,6 +39,7 @@ from hepdl.evaluate.background import (
 )
 from hepdl.evaluate.cutflow import cutflow_rows, skim_efficiencies, write_cutflow
 from hepdl.evaluate.metrics import (
+    Roc,
     benchmark_point,
     bootstrap_metrics,
     roc_band,
@@ -363,6 +364,7 @@ def _write_plots(
     test: FeatureSplit,
     rows: NDArray[Any],
     scores: Mapping[str, NDArray[np.float64]],
+    rocs: Mapping[str, Roc],
     *,
     label: NDArray[Any],
     weight: NDArray[np.float64],
@@ -379,7 +381,6 @@ def _write_plots(
     names = feature_columns(config)
     nominal = list(scores)
     working_point = benchmark_point(pass_sr, label, weight)
-    rocs = {name: roc_curve(scores[name], label, weight) for name in nominal}
     grid = np.logspace(np.log10(max(working_point.fpr, 1e-12)) - 2, 0, 120)
     bands = {
         name: (
@@ -477,6 +478,7 @@ def evaluate(
             test.path, "the test split needs signal and background events of train.samples"
         )
     seed = int(config["seed"])
+    rocs = {name: roc_curve(score, label, weight) for name, score in scores.items()}
     replica_metrics = bootstrap_metrics(
         scores, label, weight, pass_sr, replicates=settings["bootstrap"], seed=seed
     )
@@ -507,12 +509,7 @@ def evaluate(
         # How much the comparison moves if the unmeasured slices sat at their upper bounds.
         upper = cuts["background"]["fpr_upper"]
         metrics[name]["tpr_at_fpr_upper"] = float(
-            np.mean(
-                [
-                    tpr_at_fpr(roc_curve(scores[r], label, weight), upper)
-                    for r in metrics[name]["replicas"]
-                ]
-            )
+            np.mean([tpr_at_fpr(rocs[replica], upper) for replica in metrics[name]["replicas"]])
         )
     for name, path in (costs or {}).items():
         if name in metrics:
@@ -548,6 +545,7 @@ def evaluate(
         test,
         rows,
         {name: scores[name] for name in nominal},
+        {name: rocs[name] for name in nominal},
         label=label,
         weight=weight,
         pass_sr=pass_sr,

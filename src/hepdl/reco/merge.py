@@ -170,9 +170,12 @@ def _check_split_classes(
     """
     if preselection == "none":
         return
+    classes = {
+        name: (value, {s: e["n_baseline"] for s, e in skim.items() if e["label"] == value})
+        for value, name in ((1, "signal"), (0, "background"))
+    }
     for split, order in assignment.order.items():
-        for value, name in ((1, "signal"), (0, "background")):
-            members = {s: e["n_baseline"] for s, e in skim.items() if e["label"] == value}
+        for name, (value, members) in classes.items():
             if members and not np.any(label[order] == value):
                 kept = ", ".join(f"{s} keeps {n}" for s, n in members.items())
                 raise ConfigError(
