@@ -583,7 +583,10 @@ def _add_train_stage(stages: argparse._SubParsersAction[argparse.ArgumentParser]
                 "--model", help=f"{kind} or a seed replica {kind}_seed{{k}} (default {kind})"
             )
         if kind == "gan":
-            sub.add_argument("--model", choices=["gan", "cgan"], help="which GAN (default gan)")
+            sub.add_argument(
+                "--model",
+                help="which GAN: gan, cgan or a seed replica, e.g. cgan_seed1 (default gan)",
+            )
         elif kind == "gbdt":
             sub.add_argument("--threads", type=int, help="CPU threads (default: from the config)")
         elif kind == "cnn_jets":
@@ -694,7 +697,9 @@ def _add_gan_stages(stages: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     for sub in (generate, validate):
         _add_config(sub)
-        sub.add_argument("--model", choices=["gan", "cgan"], default="gan", help="which GAN")
+        sub.add_argument(
+            "--model", default="gan", help="which GAN: gan, cgan or a seed replica (cgan_seed1)"
+        )
     generate.add_argument(
         "--checkpoint", type=Path, help="default: {results}/gan/{model}/model.ckpt"
     )
