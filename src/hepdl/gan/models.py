@@ -20,7 +20,7 @@ couple the samples the gradient penalty treats one at a time.
 Energy summary (``gan.energy_summary``, after CaloGAN): convolutions on log-scaled pixels judge
 shapes well but the energy scale poorly, since an error dt on a hot pixel is an error of
 log(1 + E_max / E0) dt (about 9 dt) in log E. The discriminator can also be given, per
-channel, the image's total energy and its hottest pixel, both in the pixel scaling's log units,
+channel, the image's total energy and its hottest pixel, both in the pixel scaling's units,
 and (for the BCE discriminator, not the WGAN-GP critic) the spread of the totals over the batch
 (a minibatch feature: a generator that collapses to one energy is caught). They join the
 convolutional features at the dense layer.
