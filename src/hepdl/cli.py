@@ -21,6 +21,7 @@ from typing import Any
 from hepdl import __version__
 from hepdl.config import load_config
 from hepdl.errors import HepdlError
+from hepdl.io.layout import SPLITS, Layout
 
 __all__ = ["main"]
 
@@ -49,14 +50,14 @@ def _cmd_generate(args: argparse.Namespace) -> None:
 
 
 def _cmd_xsec(args: argparse.Namespace) -> None:
-    from hepdl.generate import events_path
     from hepdl.generate.xsec import write_sample_xsec
     from hepdl.samples import get_sample
 
     config = load_config(args.config)
+    layout = Layout.of(config)
     sample = get_sample(config, args.sample)
-    inputs = args.inputs or [events_path(config, sample.name, k) for k in range(sample.shards)]
-    output = args.output or Path(config["results"]) / "events" / sample.name / "xsec.json"
+    inputs = args.inputs or [layout.events(sample.name, k) for k in range(sample.shards)]
+    output = args.output or layout.xsec(sample.name)
     xsec = write_sample_xsec(inputs, output, sample=sample.name, shards=sample.shards)
     print(
         f"xsec: {xsec['sample']}: sigma = {xsec['sigma_pb']:.4g} +- {xsec['sigma_err_pb']:.2g} pb "
@@ -86,17 +87,16 @@ def _cmd_simulate(args: argparse.Namespace) -> None:
 
 
 def _cmd_validate_detector(args: argparse.Namespace) -> None:
-    from hepdl.detector.stage import detector_path
     from hepdl.detector.validate import validate_detector
-    from hepdl.generate import events_path
     from hepdl.samples import get_sample
 
     config = load_config(args.config)
+    layout = Layout.of(config)
     sample = get_sample(config, args.sample)
     shards = range(sample.shards)
-    inputs = args.inputs or [detector_path(config, sample.name, k) for k in shards]
-    events = args.events or [events_path(config, sample.name, k) for k in shards]
-    output = args.output_dir or Path(config["results"]) / "validation" / "detector" / sample.name
+    inputs = args.inputs or [layout.detector(sample.name, k) for k in shards]
+    events = args.events or [layout.events(sample.name, k) for k in shards]
+    output = args.output_dir or layout.detector_validation(sample.name)
     metrics = validate_detector(
         inputs, events, output, max_events=config["detector"]["validation_events"]
     )
@@ -148,12 +148,12 @@ def _add_detector_stages(stages: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def _cmd_features(args: argparse.Namespace) -> None:
-    from hepdl.reco.merge import shard_path
     from hepdl.reco.stage import features_shard
 
     config = load_config(args.config)
-    detector = args.input or shard_path(config, "detector", ".root", args.sample, args.shard)
-    xsec = args.xsec or Path(config["results"]) / "events" / args.sample / "xsec.json"
+    layout = Layout.of(config)
+    detector = args.input or layout.detector(args.sample, args.shard)
+    xsec = args.xsec or layout.xsec(args.sample)
     result = features_shard(config, args.sample, args.shard, detector, xsec, output=args.output)
     print(
         f"features: {args.sample} shard {args.shard}: {result.n_events} events, "
@@ -164,21 +164,17 @@ def _cmd_features(args: argparse.Namespace) -> None:
 def _shard_features_arg(config: dict[str, Any], args: argparse.Namespace) -> Path | None:
     """The shard's feature table that decides the skim: --features, else the contract path
     (none needed without a skim)."""
-    from hepdl.reco.stage import features_path
-
     if args.features is not None:
         return Path(args.features)
     if config["preselection"] == "none":
         return None
-    return features_path(config, args.sample, args.shard)
+    return Layout.of(config).features_shard(args.sample, args.shard)
 
 
 def _skimmed_shard_inputs(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path | None]:
     """The config, the detector file and the feature table of an images or graphs command."""
-    from hepdl.reco.merge import shard_path
-
     config = load_config(args.config)
-    detector = args.input or shard_path(config, "detector", ".root", args.sample, args.shard)
+    detector = args.input or Layout.of(config).detector(args.sample, args.shard)
     return config, Path(detector), _shard_features_arg(config, args)
 
 
@@ -210,27 +206,20 @@ def _cmd_graphs(args: argparse.Namespace) -> None:
 
 
 def _cmd_merge(args: argparse.Namespace) -> None:
-    from hepdl.reco.merge import (
-        all_shard_paths,
-        load_events,
-        merge_features,
-        shard_path,
-        split_paths,
-    )
-    from hepdl.reco.splits import SPLITS
+    from hepdl.reco.merge import load_events, merge_features
 
     config = load_config(args.config)
-    suffix = {"features": ".parquet", "images": ".h5", "graphs": ".h5"}[args.kind]
-    features = args.features or all_shard_paths(config, "features", ".parquet")
+    layout = Layout.of(config)
+    features = args.features or layout.all_shards("features")
     outputs = dict(zip(SPLITS, args.outputs, strict=True)) if args.outputs else None
-    outputs = outputs or split_paths(config, args.kind, suffix)
+    outputs = outputs or layout.splits(args.kind)
     merged = load_events(config, features)
     if args.kind == "features":
         sizes = merge_features(merged, outputs, config, skim_output=args.skim)
     else:
         # By default, the shard files of the same (sample, shard) as the feature tables.
         inputs = args.inputs or [
-            shard_path(config, args.kind, suffix, Path(path).parent.name, int(Path(path).stem))
+            layout.shard_file(args.kind, Path(path).parent.name, int(Path(path).stem))
             for path in features
         ]
         if args.kind == "images":
@@ -247,12 +236,12 @@ def _cmd_merge(args: argparse.Namespace) -> None:
 
 def _cmd_plot_inputs(args: argparse.Namespace) -> None:
     from hepdl.plots.inputs import plot_inputs
-    from hepdl.reco.merge import split_paths
 
     config = load_config(args.config)
-    images = args.images or split_paths(config, "images", ".h5")["train"]
-    features = args.features or list(split_paths(config, "features", ".parquet").values())
-    output_dir = args.output_dir or Path(config["results"]) / "plots" / "inputs"
+    layout = Layout.of(config)
+    images = args.images or layout.images_split("train")
+    features = args.features or list(layout.splits("features").values())
+    output_dir = args.output_dir or layout.input_plots()
     written = plot_inputs(config, images, features, output_dir)
     print(f"plot-inputs: {len(written)} files -> {output_dir}")
 
@@ -468,20 +457,22 @@ def _cmd_predict(args: argparse.Namespace) -> None:
 
 
 def _predictions_arg(config: dict[str, Any], given: list[Path] | None) -> dict[str, Path]:
-    from hepdl.train.settings import models, predictions_file
+    from hepdl.train.settings import models
 
     if given:
         return {path.stem: path for path in given}
-    return {name: predictions_file(config, name) for name in models(config)}
+    layout = Layout.of(config)
+    return {name: layout.predictions(name) for name in models(config)}
 
 
 def _costs_arg(config: dict[str, Any], given: list[Path] | None) -> dict[str, Path]:
     """Costs files by model (their folder's name); default: every network's that exists."""
-    from hepdl.train.settings import model_dir, models
+    from hepdl.train.settings import models
 
     if given:
         return {path.parent.name: path for path in given}
-    found = {name: model_dir(config, name) / "costs.json" for name in models(config)}
+    layout = Layout.of(config)
+    found = {name: layout.costs(name) for name in models(config)}
     return {name: path for name, path in found.items() if path.is_file()}
 
 
@@ -537,7 +528,7 @@ def _cmd_robustness(args: argparse.Namespace) -> None:
     rows = robustness(
         config, _predictions_arg(config, args.predictions), output=args.output, plot=args.plot
     )
-    output = args.output or Path(config["results"]) / "evaluation" / "robustness.csv"
+    output = args.output or Layout.of(config).robustness_table()
     print(f"robustness: {len(rows)} cases -> {output}")
 
 

@@ -28,6 +28,7 @@ from jsonschema import validators
 
 from hepdl.errors import ConfigError, HepdlError
 from hepdl.io.atomic import check_creatable_dir, ensure_writable_dir, write_text_atomic
+from hepdl.io.layout import PINNED_CONFIG_FOLDER, Layout
 
 __all__ = [
     "MAX_EVENTS_PER_SHARD",
@@ -379,8 +380,6 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     return validate_config(parsed or {}, source=str(path))
 
 
-#: The folder of ``{results}`` where Snakemake runs pin their configs, one file per content.
-PINNED_CONFIG_FOLDER = "configs"
 #: Hex digits of the SHA-256 that name a pinned config (64 bits: configs never collide).
 _DIGEST_LENGTH = 16
 _PINNED_NAME = re.compile(rf"[0-9a-f]{{{_DIGEST_LENGTH}}}\.yaml")
@@ -414,7 +413,7 @@ def pinned_config_path(config: Config) -> Path:
     run only names the file in the commands it prints.
     """
     name = f"{_digest(_config_text(config))}.yaml"
-    return Path(config["results"]) / PINNED_CONFIG_FOLDER / name
+    return Layout.of(config).pinned_config(name)
 
 
 def write_pinned_config(config: Config) -> Path:

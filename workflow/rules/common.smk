@@ -11,6 +11,7 @@ from hepdl.config import (
     validate_config,
     write_pinned_config,
 )
+from hepdl.io.layout import Layout
 from hepdl.samples import get_sample
 from hepdl.train.settings import training_settings
 
@@ -43,7 +44,9 @@ onstart:
     write_pinned_config(config)
 
 
-RESULTS = config["results"]
+# Every path of the results folder, for the stages and the rules alike (hepdl.io.layout):
+# a rule's pattern is the method called with its wildcards, e.g. LAYOUT.events("{sample}", "{shard}").
+LAYOUT = Layout.of(config)
 SAMPLES = sorted(config["samples"])
 
 
@@ -73,12 +76,13 @@ def layout(wildcards, resources):
     return training_layout_args(resources)
 
 
-def shard_files(pattern):
-    """Input function: `pattern` (with {sample} and {shard}) for every shard of the sample."""
+def shard_files(kind):
+    """Input function: the `kind` file (hepdl.io.layout.SHARD_KINDS) of every shard of the
+    sample."""
 
     def files(wildcards):
         sample = get_sample(config, wildcards.sample)
-        return expand(pattern, sample=sample.name, shard=range(sample.shards))
+        return [LAYOUT.shard_file(kind, sample.name, shard) for shard in range(sample.shards)]
 
     return files
 
@@ -87,13 +91,9 @@ def get_final_output():
     """The targets of the default run: per sample, its cross-section (and so its shards), its
     detector files and their validation plots; the train/val/test splits of features, images
     (and graphs, if enabled) and input plots."""
-    targets = expand(f"{RESULTS}/events/{{sample}}/xsec.json", sample=SAMPLES)
-    targets += [
-        f"{RESULTS}/detector/{name}/{shard}.root"
-        for name in SAMPLES
-        for shard in range(config["samples"][name]["shards"])
-    ]
-    targets += expand(f"{RESULTS}/validation/detector/{{sample}}/metrics.json", sample=SAMPLES)
+    targets = [LAYOUT.xsec(name) for name in SAMPLES]
+    targets += LAYOUT.all_shards("detector")
+    targets += [LAYOUT.detector_validation_metrics(name) for name in SAMPLES]
     targets += rules.merge_features.output + rules.merge_images.output
     targets += rules.plot_inputs.output
     if config["graphs"]["enabled"]:
@@ -104,7 +104,7 @@ def get_final_output():
     if config["evaluate"]["robustness"]:
         targets += rules.robustness.output
     # Each GAN of gan.models, trained, generating and validated (validation.json and plots).
-    targets += expand(f"{RESULTS}/gan/{{gan}}/validation.json", gan=GAN_MODELS)
+    targets += [LAYOUT.gan_validation(name) for name in GAN_MODELS]
     return targets
 
 

@@ -15,7 +15,7 @@ rule simulate:
             else []
         ),
     output:
-        f"{RESULTS}/detector/{{sample}}/{{shard}}.root",
+        LAYOUT.detector("{sample}", "{shard}"),
     log:
         "logs/simulate/{sample}/{shard}.log",
     benchmark:
@@ -37,13 +37,11 @@ rule simulate:
 
 rule validate_detector:
     input:
-        detector=shard_files(rules.simulate.output[0]),
-        events=shard_files(rules.generate.output[0]),
+        detector=shard_files("detector"),
+        events=shard_files("events"),
     output:
-        plots=expand(
-            f"{RESULTS}/validation/detector/{{sample}}/{{plot}}", plot=PLOTS, allow_missing=True
-        ),
-        metrics=f"{RESULTS}/validation/detector/{{sample}}/metrics.json",
+        plots=[LAYOUT.detector_validation("{sample}") / plot for plot in PLOTS],
+        metrics=LAYOUT.detector_validation_metrics("{sample}"),
     log:
         "logs/validate_detector/{sample}.log",
     conda:

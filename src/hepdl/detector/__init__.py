@@ -18,12 +18,11 @@ Files are read and written by :mod:`hepdl.io.delphes`.
 from __future__ import annotations
 
 from hepdl.detector.card import DetectorCard, load_card, parse_card
-from hepdl.detector.stage import SimulationResult, detector_path, simulate_shard
+from hepdl.detector.stage import SimulationResult, simulate_shard
 
 __all__ = [
     "DetectorCard",
     "SimulationResult",
-    "detector_path",
     "load_card",
     "parse_card",
     "simulate_shard",

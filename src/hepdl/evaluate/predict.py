@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -22,19 +22,9 @@ from numpy.typing import NDArray
 
 from hepdl.errors import InputFileError
 from hepdl.io.atomic import atomic_path
-from hepdl.train.settings import (
-    cnn_of_cnn_jets,
-    features_file,
-    graphs_file,
-    images_file,
-    model_file,
-    model_kind,
-    predictions_file,
-)
-from hepdl.train.splits import FeatureSplit, ImageSplit, feature_columns
-
-if TYPE_CHECKING:
-    from hepdl.train.graph_data import GraphFile
+from hepdl.io.layout import Layout
+from hepdl.io.splits import FeatureSplit, GraphSplit, ImageSplit, feature_columns
+from hepdl.train.settings import cnn_of_cnn_jets, model_kind
 
 __all__ = ["PREDICTION_COLUMNS", "PredictResult", "predict", "read_predictions", "rule_inputs"]
 
@@ -57,7 +47,7 @@ def _sigmoid(logit: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def _write(
-    path: Path, logit: NDArray[np.float64], truth: FeatureSplit | ImageSplit | GraphFile
+    path: Path, logit: NDArray[np.float64], truth: FeatureSplit | ImageSplit | GraphSplit
 ) -> None:
     if not np.all(np.isfinite(logit)):
         raise InputFileError(path, "some scores are not finite; the model or its inputs hold NaN")
@@ -140,12 +130,13 @@ def predict(
     """
     start = time.perf_counter()
     kind = model_kind(config, name)
-    model_path = Path(model or model_file(config, name))
-    output = Path(output or predictions_file(config, name))
-    truth: FeatureSplit | ImageSplit | GraphFile
+    layout = Layout.of(config)
+    model_path = Path(model or layout.model_file(name, kind))
+    output = Path(output or layout.predictions(name))
+    truth: FeatureSplit | ImageSplit | GraphSplit
     if kind == "gbdt":
         truth = FeatureSplit.open(
-            features or features_file(config, "test"), feature_columns(config)
+            features or layout.features_split("test"), feature_columns(config)
         )
         logit = _gbdt_logits(model_path, truth)
     else:
@@ -154,21 +145,19 @@ def predict(
 
         torch.set_num_threads(config["train"]["threads"])
         if kind == "cnn":
-            truth = ImageSplit.open(images or images_file(config, "test"))
+            truth = ImageSplit.open(images or layout.images_split("test"))
             logit = _cnn_logits(config, name, model_path, truth, progress=progress)
         elif kind == "gnn":
-            from hepdl.train.graph_data import GraphFile  # noqa: PLC0415 (torch)
-
-            truth = GraphFile.open(graphs or graphs_file(config, "test"))
+            truth = GraphSplit.open(graphs or layout.graphs_split("test"))
             logit = _gnn_logits(config, name, model_path, truth.path, progress=progress)
         else:
             truth = FeatureSplit.open(
-                features or features_file(config, "test"), feature_columns(config)
+                features or layout.features_split("test"), feature_columns(config)
             )
             cnn_logit = None
             if kind == "cnn_jets":
                 cnn = cnn_of_cnn_jets(config, name)
-                cnn_path = Path(cnn_predictions or predictions_file(config, cnn))
+                cnn_path = Path(cnn_predictions or layout.predictions(cnn))
                 cnn_scores = read_predictions(cnn_path)
                 check_same_events(cnn_path, cnn_scores, truth)
                 cnn_logit = cnn_scores["logit"]
@@ -185,15 +174,16 @@ def rule_inputs(config: Mapping[str, Any], name: str) -> dict[str, str]:
     ``cnn_jets`` its CNN's ``cnn_predictions``.
     """
     kind = model_kind(config, name)
-    inputs = {"model": str(model_file(config, name))}
+    layout = Layout.of(config)
+    inputs = {"model": str(layout.model_file(name, kind))}
     if kind == "cnn":
-        inputs["images"] = str(images_file(config, "test"))
+        inputs["images"] = str(layout.images_split("test"))
     elif kind == "gnn":
-        inputs["graphs"] = str(graphs_file(config, "test"))
+        inputs["graphs"] = str(layout.graphs_split("test"))
     else:
-        inputs["features"] = str(features_file(config, "test"))
+        inputs["features"] = str(layout.features_split("test"))
     if kind == "cnn_jets":
-        inputs["cnn_predictions"] = str(predictions_file(config, cnn_of_cnn_jets(config, name)))
+        inputs["cnn_predictions"] = str(layout.predictions(cnn_of_cnn_jets(config, name)))
     return inputs
 
 

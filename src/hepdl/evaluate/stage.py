@@ -50,9 +50,10 @@ from hepdl.evaluate.predict import check_same_events, read_predictions
 from hepdl.evaluate.seeds import SEED_KEYS, combine_seeds, group_replicas, spread_text
 from hepdl.evaluate.tables import write_table
 from hepdl.io.atomic import write_json_atomic
-from hepdl.reco.merge import read_skim, skim_path
-from hepdl.train.settings import base_model, features_file, model_kind, replica_index
-from hepdl.train.splits import FeatureSplit, feature_columns, select_samples
+from hepdl.io.layout import Layout
+from hepdl.io.skim import read_skim
+from hepdl.io.splits import FeatureSplit, feature_columns, select_samples
+from hepdl.train.settings import base_model, model_kind, replica_index
 
 __all__ = [
     "PAPER",
@@ -445,7 +446,7 @@ def evaluate(
         predictions: Per model name (seed replicas included), its predictions file.
         features: Features test split (default ``{results}/features/test.parquet``).
         skim: The skim record of the features merge (default
-            :func:`hepdl.reco.merge.skim_path`): the cut-flow and the generated-relative
+            :meth:`hepdl.io.layout.Layout.skim`): the cut-flow and the generated-relative
             numbers.
         output: The metrics file (default ``{results}/evaluation/metrics.json``); the summary
             and cut-flow tables go beside it.
@@ -458,14 +459,14 @@ def evaluate(
             events.
     """
     start = time.perf_counter()
-    results = Path(config["results"])
-    output = Path(output or results / "evaluation" / "metrics.json")
-    plots_dir = Path(plots_dir or results / "plots")
+    layout = Layout.of(config)
+    output = Path(output or layout.metrics())
+    plots_dir = Path(plots_dir or layout.plots())
     settings = config["evaluate"]
     samples = config["train"]["samples"]
-    skim_record = read_skim(skim or skim_path(config))
+    skim_record = read_skim(skim or layout.skim())
     names = feature_columns(config)
-    test = FeatureSplit.open(features or features_file(config, "test"), names)
+    test = FeatureSplit.open(features or layout.features_split("test"), names)
     rows = select_samples(test.sample, samples, test.path)
     label, weight, pass_sr = test.label[rows], test.weight[rows], test.pass_sr[rows]
     scores: dict[str, NDArray[np.float64]] = {}

@@ -36,14 +36,10 @@ from hepdl.gan.metrics import ks_metric
 from hepdl.gan.module import ImageGAN
 from hepdl.gan.observables import ImageJets, image_observables
 from hepdl.gan.scaling import PixelScaling
-from hepdl.gan.settings import (
-    gan_dir,
-    gan_samples,
-    gan_training_settings,
-    is_conditional,
-    mass_grid,
-)
+from hepdl.gan.settings import gan_samples, gan_training_settings, is_conditional, mass_grid
 from hepdl.io.atomic import write_text_atomic
+from hepdl.io.layout import Layout
+from hepdl.io.splits import ImageSplit
 from hepdl.train.checkpoint import (
     AtomicCheckpointIO,
     TrainingRecord,
@@ -51,8 +47,7 @@ from hepdl.train.checkpoint import (
     training_record,
 )
 from hepdl.train.errors import NonFiniteLossError, TrainingError
-from hepdl.train.settings import images_file, model_seed
-from hepdl.train.splits import ImageSplit
+from hepdl.train.settings import model_seed
 from hepdl.train.trainer import _join_logs as join_logs  # one CSV-log joiner for all models
 from hepdl.train.trainer import best_and_last_checkpoint, determinism, quiet_lightning
 
@@ -190,9 +185,10 @@ def train_gan(
     start = time.perf_counter()
     conditional = is_conditional(name)
     gan = config["gan"]
-    train_path = Path(train_file or images_file(config, "train"))
-    val_path = Path(val_file or images_file(config, "val"))
-    output = Path(output or gan_dir(config, name) / "model.ckpt")
+    layout = Layout.of(config)
+    train_path = Path(train_file or layout.images_split("train"))
+    val_path = Path(val_file or layout.images_split("val"))
+    output = Path(output or layout.gan_model(name))
     model_dir = output.parent
     samples = gan_samples(config)
     scales = ImageSplit.open(train_path).scales

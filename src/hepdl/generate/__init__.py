@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from hepdl.generate.stage import ShardResult, events_path, generate_shard
+from hepdl.generate.stage import ShardResult, generate_shard
 from hepdl.generate.xsec import combine_shards
 
-__all__ = ["ShardResult", "combine_shards", "events_path", "generate_shard"]
+__all__ = ["ShardResult", "combine_shards", "generate_shard"]

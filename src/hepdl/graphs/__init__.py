@@ -3,7 +3,7 @@
 - :mod:`~hepdl.graphs.build`: nodes, k-nearest-neighbour edges and Gaussian weights, vectorised.
 - :mod:`~hepdl.graphs.stage`: one shard to ``graphs/{sample}/{shard}.h5``.
 - :mod:`~hepdl.graphs.merge`: the shards gathered into ``graphs/{split}.h5``.
-- :mod:`~hepdl.graphs.dataset`: a split as a torch-geometric dataset (extra ``gnn``).
+- :mod:`~hepdl.graphs.dataset`: a split as a torch-geometric InMemoryDataset (extra ``gnn``).
 """
 
 from __future__ import annotations

@@ -3,7 +3,6 @@
 - :mod:`~hepdl.images.histogram`: 3-channel images of all events of a shard, vectorised.
 - :mod:`~hepdl.images.stage`: one shard to ``images/{sample}/{shard}.h5``.
 - :mod:`~hepdl.images.merge`: the shards gathered into ``images/{split}.h5``.
-- :mod:`~hepdl.images.dataset`: a PyTorch dataset of contiguous batches of a split (torch).
 """
 
 from __future__ import annotations

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from hepdl.reco.jets import feature_names, jet_features, select_jets
 from hepdl.reco.selection import SelectionCuts, pass_baseline, pass_signal_region
-from hepdl.reco.splits import SPLITS, assign_splits
+from hepdl.reco.splits import assign_splits
 
 __all__ = [
-    "SPLITS",
     "SelectionCuts",
     "assign_splits",
     "feature_names",

@@ -24,11 +24,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from hepdl.errors import ConfigError
+from hepdl.io.layout import SPLITS
 
-__all__ = ["SPLITS", "SplitAssignment", "assign_splits", "event_keys", "split_fractions"]
-
-#: The split names, in the order the permutation is cut into them.
-SPLITS = ("train", "val", "test")
+__all__ = ["SplitAssignment", "assign_splits", "event_keys", "split_fractions"]
 
 #: Stable integer for the purpose "split assignment" in the seed sequence.
 _SPLIT_PURPOSE = 0x5B1175
@@ -114,7 +112,7 @@ def assign_splits(
 
     Args:
         seed: The config's global seed.
-        fractions: Fraction per split name of :data:`SPLITS`, adding up to 1.
+        fractions: Fraction per split name of :data:`hepdl.io.layout.SPLITS`, adding up to 1.
         samples: The sample of each input table.
         event_numbers: The event numbers of each input table, row by row.
 

@@ -1,7 +1,7 @@
 """Training the classifiers: data, Lightning modules, checkpoints and the ``train`` stages.
 
 - :mod:`hepdl.train.settings`: which models a config trains, their files and seeds.
-- :mod:`hepdl.train.splits`: the split files (images HDF5, features Parquet), checked.
+- :mod:`hepdl.train.balance`: training weights, the classes balanced (files: :mod:`hepdl.io.splits`).
 - :mod:`hepdl.train.datamodules`: Lightning DataModules streaming the splits in batches.
 - :mod:`hepdl.train.graph_data`: the graph splits, batched as torch-geometric does.
 - :mod:`hepdl.train.modules`: Lightning modules (weighted BCE, Adam) holding the networks.
