@@ -128,6 +128,8 @@ def predict(
         InputFileError: for missing or mismatched split files.
         CheckpointError: for a missing model file or one of another architecture.
     """
+    from hepdl.train import trained  # noqa: PLC0415 (the models' code, imported on use)
+
     start = time.perf_counter()
     kind = model_kind(config, name)
     layout = Layout.of(config)
@@ -138,7 +140,7 @@ def predict(
         truth = FeatureSplit.open(
             features or layout.features_split("test"), feature_columns(config)
         )
-        logit = _gbdt_logits(model_path, truth)
+        logit = trained.gbdt_logits(model_path, truth)
     else:
         # torch and Lightning load only for the networks.
         import torch  # noqa: PLC0415
@@ -146,10 +148,10 @@ def predict(
         torch.set_num_threads(config["train"]["threads"])
         if kind == "cnn":
             truth = ImageSplit.open(images or layout.images_split("test"))
-            logit = _cnn_logits(config, name, model_path, truth, progress=progress)
+            logit = trained.cnn_logits(config, name, model_path, truth, progress=progress)
         elif kind == "gnn":
             truth = GraphSplit.open(graphs or layout.graphs_split("test"))
-            logit = _gnn_logits(config, name, model_path, truth.path, progress=progress)
+            logit = trained.gnn_logits(config, name, model_path, truth.path, progress=progress)
         else:
             truth = FeatureSplit.open(
                 features or layout.features_split("test"), feature_columns(config)
@@ -161,7 +163,7 @@ def predict(
                 cnn_scores = read_predictions(cnn_path)
                 check_same_events(cnn_path, cnn_scores, truth)
                 cnn_logit = cnn_scores["logit"]
-            logit = _feature_logits(config, kind, model_path, truth, cnn_logit)
+            logit = trained.feature_logits(config, kind, model_path, truth, cnn_logit)
     _write(output, logit, truth)
     return PredictResult(output, len(logit), time.perf_counter() - start)
 
@@ -197,72 +199,6 @@ def input_arguments(inputs: Mapping[str, object]) -> list[str]:
         if key != "model"
         for argument in (f"--{key.replace('_', '-')}", str(path))
     ]
-
-
-def _gbdt_logits(model_path: Path, truth: FeatureSplit) -> NDArray[np.float64]:
-    import xgboost as xgb  # noqa: PLC0415
-
-    from hepdl.train.gbdt import load_gbdt  # noqa: PLC0415
-
-    matrix = xgb.DMatrix(truth.inputs, feature_names=list(truth.names))
-    return np.asarray(load_gbdt(model_path).predict(matrix, output_margin=True), dtype=np.float64)
-
-
-def _cnn_logits(
-    config: Mapping[str, Any], name: str, model_path: Path, truth: ImageSplit, *, progress: bool
-) -> NDArray[np.float64]:
-    from hepdl.train.checkpoint import load_model  # noqa: PLC0415
-    from hepdl.train.cnn import cnn_hparams  # noqa: PLC0415
-    from hepdl.train.modules import ImageClassifier  # noqa: PLC0415
-    from hepdl.train.score import score_images  # noqa: PLC0415
-
-    module = load_model(model_path, ImageClassifier, cnn_hparams(config, name, truth))
-    return score_images(
-        module,
-        truth.path,
-        config,
-        batch_size=config["train"]["cnn"]["eval_batch_size"],
-        progress=progress,
-    )
-
-
-def _gnn_logits(
-    config: Mapping[str, Any], name: str, model_path: Path, path: Path, *, progress: bool
-) -> NDArray[np.float64]:
-    from hepdl.train.checkpoint import load_model  # noqa: PLC0415
-    from hepdl.train.gnn import gnn_hparams  # noqa: PLC0415
-    from hepdl.train.modules import GraphClassifier  # noqa: PLC0415
-    from hepdl.train.score import score_graphs  # noqa: PLC0415
-
-    module = load_model(model_path, GraphClassifier, gnn_hparams(config, name))
-    return score_graphs(
-        module,
-        path,
-        config,
-        batch_size=config["train"]["gnn"]["eval_batch_size"],
-        progress=progress,
-    )
-
-
-def _feature_logits(
-    config: Mapping[str, Any],
-    kind: str,
-    model_path: Path,
-    truth: FeatureSplit,
-    cnn_logit: NDArray[Any] | None,
-) -> NDArray[np.float64]:
-    from hepdl.train.checkpoint import load_model  # noqa: PLC0415
-    from hepdl.train.features import cnn_jets_inputs, cnn_jets_names  # noqa: PLC0415
-    from hepdl.train.modules import FeatureClassifier  # noqa: PLC0415
-    from hepdl.train.score import score_features  # noqa: PLC0415
-
-    if cnn_logit is None:
-        names, inputs = list(truth.names), truth.inputs
-    else:
-        names, inputs = cnn_jets_names(config), cnn_jets_inputs(cnn_logit, truth)
-    expected = {"input_names": names, "hidden_units": config["train"][kind]["hidden_units"]}
-    module = load_model(model_path, FeatureClassifier, expected)
-    return score_features(module, inputs)
 
 
 def check_same_events(
