@@ -172,6 +172,29 @@ STAGE_MODULES = {
 }
 
 
+#: Libraries the training environment (GPU nodes) must not need: the generator's.
+GENERATOR_ONLY = {"pythia8", "pyhepmc"}
+
+
+def test_training_environment_needs_no_generator() -> None:
+    """No training-stage module imports Pythia, the generator or the detector simulation, so the
+    GPU nodes' environment installs none of them."""
+    code = (
+        "import importlib, sys\n"
+        f"for name in {STAGE_MODULES['train']!r}: importlib.import_module(name)\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    imported = set(run.stdout.split())
+    forbidden = {"pythia8", "pythia8mc", "pyhepmc", "hepdl.generate", "hepdl.detector"}
+    assert not imported & forbidden, sorted(imported & forbidden)
+    spec = yaml.safe_load((ENVS / "train.yaml").read_text(encoding="utf-8"))
+    names = {re.split(r"[ =<>]", item, maxsplit=1)[0] for item in spec["dependencies"]}
+    assert not names & GENERATOR_ONLY, sorted(names & GENERATOR_ONLY)
+
+
 @pytest.mark.parametrize("env", sorted(STAGE_MODULES))
 def test_environment_provides_what_its_stages_import(env: str) -> None:
     """Run in a fresh interpreter: the libraries imported by the stage modules are all in it."""

@@ -30,10 +30,10 @@ from hepdl.detector.calorimeter import (
     EnergyResolution,
     TowerGrid,
 )
-from hepdl.detector.jets import JetEnergyScale
 from hepdl.detector.propagation import Solenoid
 from hepdl.detector.tracking import TRACK_CLASSES, EfficiencyTable, MomentumResolution, Tracking
 from hepdl.errors import ConfigError
+from hepdl.jets import JetEnergyScale
 
 __all__ = [
     "BUILTIN_CARDS",

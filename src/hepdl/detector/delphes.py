@@ -32,15 +32,15 @@ from numpy.typing import NDArray
 from hepdl.detector.card import JetCorrections
 from hepdl.detector.fastsim import FlatParticles, SimulationSettings, event_record, truth_inputs
 from hepdl.detector.hepmc import write_hepmc3
-from hepdl.detector.jets import (
+from hepdl.errors import ConfigError, HepdlError, InputFileError
+from hepdl.io.delphes import read_delphes
+from hepdl.jets import (
     cluster_fat_jets,
     cluster_jets,
     fat_jet_record,
     jet_record,
     massless_four_vectors,
 )
-from hepdl.errors import ConfigError, HepdlError, InputFileError
-from hepdl.io.delphes import read_delphes
 
 __all__ = [
     "INSTALL_HINT",

@@ -8,6 +8,26 @@
 
 from __future__ import annotations
 
-from hepdl.graphs.build import NODE_FEATURES, GraphBatch, GraphSpec, build_graphs
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hepdl.graphs.build import NODE_FEATURES, GraphBatch, GraphSpec, build_graphs
 
 __all__ = ["NODE_FEATURES", "GraphBatch", "GraphSpec", "build_graphs"]
+
+#: The submodule of each public name: imported on first use, so that importing the package (or
+#: one of its light submodules) loads nothing heavy it does not need.
+_HOMES = {
+    "GraphBatch": "build",
+    "GraphSpec": "build",
+    "NODE_FEATURES": "build",
+    "build_graphs": "build",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"hepdl.graphs.{_HOMES[name]}"), name)
+    msg = f"module 'hepdl.graphs' has no attribute {name!r}"
+    raise AttributeError(msg)

@@ -10,9 +10,13 @@
 
 from __future__ import annotations
 
-from hepdl.reco.jets import feature_names, jet_features, select_jets
-from hepdl.reco.selection import SelectionCuts, pass_baseline, pass_signal_region
-from hepdl.reco.splits import assign_splits
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hepdl.reco.jets import feature_names, jet_features, select_jets
+    from hepdl.reco.selection import SelectionCuts, pass_baseline, pass_signal_region
+    from hepdl.reco.splits import assign_splits
 
 __all__ = [
     "SelectionCuts",
@@ -23,3 +27,22 @@ __all__ = [
     "pass_signal_region",
     "select_jets",
 ]
+
+#: The submodule of each public name: imported on first use, so that importing the package (or
+#: one of its light submodules) loads nothing heavy it does not need.
+_HOMES = {
+    "SelectionCuts": "selection",
+    "assign_splits": "splits",
+    "feature_names": "jets",
+    "jet_features": "jets",
+    "pass_baseline": "selection",
+    "pass_signal_region": "selection",
+    "select_jets": "jets",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"hepdl.reco.{_HOMES[name]}"), name)
+    msg = f"module 'hepdl.reco' has no attribute {name!r}"
+    raise AttributeError(msg)
