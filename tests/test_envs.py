@@ -159,7 +159,7 @@ STAGE_MODULES = {
     "train": [
         "hepdl.cli",
         "hepdl.train.cnn",
-        "hepdl.train.features",
+        "hepdl.train.mlp",
         "hepdl.train.gbdt",
         "hepdl.evaluate.stage",
         "hepdl.evaluate.predict",

@@ -26,8 +26,8 @@ from hepdl.io.features import read_features, write_features
 from hepdl.io.layout import SPLITS, Layout
 from hepdl.io.splits import ImageSplit
 from hepdl.plots.inputs import PLOT_NAMES, mean_images, plot_inputs
+from hepdl.reco.assign_splits import assign_splits
 from hepdl.reco.merge import load_events, merge_features
-from hepdl.reco.splits import assign_splits
 from hepdl.reco.stage import features_shard
 from hepdl.train.datamodules import BlockBatchSampler, ImageBatches
 

@@ -22,8 +22,8 @@ from hepdl.train.checkpoint import load_checkpoint, load_model
 from hepdl.train.cnn import train_cnn
 from hepdl.train.datamodules import BlockBatchSampler, ImageDataModule
 from hepdl.train.errors import CheckpointError, TrainingError
-from hepdl.train.features import train_mlp
 from hepdl.train.gbdt import load_gbdt, train_gbdt
+from hepdl.train.mlp import train_mlp
 from hepdl.train.modules import ImageClassifier, WeightedClassifier
 
 from .synthetic_splits import make_config, write_splits

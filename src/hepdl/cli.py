@@ -378,7 +378,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
         )
         return
     from hepdl.train.cnn import train_cnn
-    from hepdl.train.features import train_cnn_jets, train_mlp
+    from hepdl.train.mlp import train_cnn_jets, train_mlp
 
     if args.kind == "gnn":
         from hepdl.train.gnn import train_gnn

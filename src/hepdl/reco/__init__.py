@@ -4,7 +4,7 @@
 - :mod:`~hepdl.reco.selection`: the ATLAS-CONF-2016-057 signal region (``passSR``).
 - :mod:`~hepdl.reco.inputs`: the detector collections each stage reads.
 - :mod:`~hepdl.reco.stage`: ``hepdl features``, one shard to ``features/{sample}/{shard}.parquet``.
-- :mod:`~hepdl.reco.splits`: the seeded train/val/test assignment shared by every model.
+- :mod:`~hepdl.reco.assign_splits`: the seeded train/val/test assignment shared by every model.
 - :mod:`~hepdl.reco.merge`: the per-shard tables merged into ``features/{split}.parquet``.
 """
 
@@ -14,9 +14,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from hepdl.reco.assign_splits import assign_splits
     from hepdl.reco.jets import feature_names, jet_features, select_jets
     from hepdl.reco.selection import SelectionCuts, pass_baseline, pass_signal_region
-    from hepdl.reco.splits import assign_splits
 
 __all__ = [
     "SelectionCuts",
@@ -32,7 +32,7 @@ __all__ = [
 #: one of its light submodules) loads nothing heavy it does not need.
 _HOMES = {
     "SelectionCuts": "selection",
-    "assign_splits": "splits",
+    "assign_splits": "assign_splits",
     "feature_names": "jets",
     "jet_features": "jets",
     "pass_baseline": "selection",

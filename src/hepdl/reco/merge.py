@@ -1,7 +1,7 @@
 """Merging the per-shard tables into the splits: the event table every merge starts from.
 
 :func:`load_events` reads the per-shard feature tables (labels, weights, masses, ``passSR``)
-and assigns their events to the splits (:mod:`hepdl.reco.splits`); :func:`merge_features`
+and assigns their events to the splits (:mod:`hepdl.reco.assign_splits`); :func:`merge_features`
 writes ``results/features/{split}.parquet``. The image and graph merges start from the same
 :class:`MergedEvents`, so every split holds the same events in the same order everywhere.
 
@@ -29,8 +29,8 @@ from hepdl.io.atomic import write_json_atomic
 from hepdl.io.features import read_features, write_features
 from hepdl.io.layout import SPLITS, Layout
 from hepdl.io.skim import SKIM_STEPS
+from hepdl.reco.assign_splits import SplitAssignment, assign_splits, split_fractions
 from hepdl.reco.selection import preselected
-from hepdl.reco.splits import SplitAssignment, assign_splits, split_fractions
 
 __all__ = [
     "MergedEvents",

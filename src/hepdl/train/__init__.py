@@ -8,7 +8,7 @@
 - :mod:`hepdl.train.checkpoint`: atomic checkpoints, weights-only loading, architecture checks.
 - :mod:`hepdl.train.trainer`: the Trainer from the config; fit, resume, export.
 - :mod:`hepdl.train.costs`: parameters, time per step and memory per batch (``costs.json``).
-- :mod:`hepdl.train.cnn`, :mod:`hepdl.train.features`, :mod:`hepdl.train.gbdt`,
+- :mod:`hepdl.train.cnn`, :mod:`hepdl.train.mlp`, :mod:`hepdl.train.gbdt`,
   :mod:`hepdl.train.gnn`: the stages ``train cnn``, ``train mlp`` / ``train cnn_jets``,
   ``train gbdt`` and ``train gnn``.
 - :mod:`hepdl.train.score`: logits of a trained network on a split file.

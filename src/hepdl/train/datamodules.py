@@ -5,7 +5,7 @@ Image files are too large to load whole at paper scale, and compressed HDF5 is r
 chunk once per event in it. :class:`BlockBatchSampler` therefore shuffles *blocks* of
 consecutive events (one chunk long) and cuts the shuffled sequence into batches: every chunk is
 decompressed about once per epoch, and the batch composition still changes every epoch. The split
-files are already in a seeded random event order (``hepdl.reco.splits``), so a block is a random
+files are already in a seeded random event order (``hepdl.reco.assign_splits``), so a block is a random
 sample of events.
 
 The sampler shards batches over distributed ranks itself (so the Trainer runs with

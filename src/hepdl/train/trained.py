@@ -79,7 +79,7 @@ def feature_logits(
     """The logits of an MLP (``cnn_logit`` None) or of ``cnn_jets`` (given its CNN's logits)
     on the events of a features split."""
     from hepdl.train.checkpoint import load_model  # noqa: PLC0415
-    from hepdl.train.features import cnn_jets_inputs, cnn_jets_names  # noqa: PLC0415
+    from hepdl.train.mlp import cnn_jets_inputs, cnn_jets_names  # noqa: PLC0415
     from hepdl.train.modules import FeatureClassifier  # noqa: PLC0415
     from hepdl.train.score import score_features  # noqa: PLC0415
 
