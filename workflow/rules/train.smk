@@ -130,7 +130,7 @@ rule train_cnn_jets:
         layout=layout,
     shell:
         "{params.launch:q} hepdl train cnn_jets --config {params.config:q}"
-        " --model {wildcards.cnn_jets:q} --cnn-model {input.cnn:q}"
+        " --model {wildcards.cnn_jets:q} --cnn-model-file {input.cnn:q}"
         " --images {input.images:q} --features {input.features:q} --output {output.model:q}"
         " --no-progress {params.layout:q} {params.resume:q} > {log:q} 2>&1"
 
