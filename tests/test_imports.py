@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
+
+from .conftest import REPO
+
+
+def _python_files() -> list[Path]:
+    """The package's, the tests' and the benchmarks' modules."""
+    return sorted(p for folder in ("src", "tests", "bench") for p in (REPO / folder).rglob("*.py"))
 
 
 def _imported_after(code: str) -> set[str]:
@@ -38,3 +47,28 @@ def test_package_inits_are_lazy() -> None:
     assert loaded == []
     assert "uproot" not in imported
     assert "awkward" not in imported
+
+
+def test_no_private_name_is_imported_across_modules() -> None:
+    """A name starting with ``_`` is its module's own: another module needing it gets a public
+    one (config.SchemaValidator, train.trainer.join_training_logs, io.splits.ragged_arange)."""
+    found = [
+        f"{path.relative_to(REPO)}:{node.lineno} {node.module}.{alias.name}"
+        for path in _python_files()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("hepdl")
+        for alias in node.names
+        if alias.name.startswith("_") and alias.name != "__version__"
+    ]
+    assert not found
+
+
+def test_one_splitmix64() -> None:
+    """The detector's random numbers and the split assignment hash with hepdl.seeds alone."""
+    constant = "0x9E3779B97F4A7C15"
+    holders = [
+        str(path.relative_to(REPO))
+        for path in _python_files()
+        if path != Path(__file__) and constant.lower() in path.read_text(encoding="utf-8").lower()
+    ]
+    assert holders == ["src/hepdl/seeds.py"]

@@ -34,6 +34,7 @@ __all__ = [
     "MAX_EVENTS_PER_SHARD",
     "PINNED_CONFIG_FOLDER",
     "Config",
+    "SchemaValidator",
     "check_results_folder",
     "load_config",
     "load_schema",
@@ -42,6 +43,7 @@ __all__ = [
     "pinned_config_path",
     "read_config_file",
     "result_settings",
+    "schema_error",
     "validate_config",
     "write_pinned_config",
 ]
@@ -120,14 +122,16 @@ def _with_defaults(validator_class: type[Any]) -> type[Any]:
     return extended
 
 
-_Validator = _with_defaults(jsonschema.Draft202012Validator)
+#: The JSON-schema validator of hepdl's configs and detector cards: Draft 2020-12, filling in
+#: each property's ``default``.
+SchemaValidator = _with_defaults(jsonschema.Draft202012Validator)
 
 
 def _dotted(path: Iterator[Any] | Any) -> str:
     return ".".join(str(part) for part in path) or "<top level>"
 
 
-def _schema_error(error: jsonschema.ValidationError, source: str) -> ConfigError:
+def schema_error(error: jsonschema.ValidationError, source: str) -> ConfigError:
     """Turn jsonschema's error into one naming the offending key."""
     key = _dotted(error.absolute_path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
@@ -303,10 +307,10 @@ def validate_config(config: Mapping[str, Any], source: str = "config") -> Config
         raise ConfigError("<top level>", "expected a mapping of keys to values", source)
     _check_finite(config, (), source)
     validated: Config = copy.deepcopy(dict(config))
-    validator = _Validator(load_schema())
+    validator = SchemaValidator(load_schema())
     errors = sorted(validator.iter_errors(validated), key=lambda e: list(e.absolute_path))
     if errors:
-        raise _schema_error(jsonschema.exceptions.best_match(errors), source)
+        raise schema_error(jsonschema.exceptions.best_match(errors), source)
     _check_extra_settings(validated, source)
     _check_physics(validated, source)
     return validated

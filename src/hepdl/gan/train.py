@@ -48,8 +48,12 @@ from hepdl.train.checkpoint import (
 )
 from hepdl.train.errors import NonFiniteLossError, TrainingError
 from hepdl.train.settings import model_seed
-from hepdl.train.trainer import _join_logs as join_logs  # one CSV-log joiner for all models
-from hepdl.train.trainer import best_and_last_checkpoint, determinism, quiet_lightning
+from hepdl.train.trainer import (
+    best_and_last_checkpoint,
+    determinism,
+    join_training_logs,
+    quiet_lightning,
+)
 
 __all__ = ["GanFitResult", "KSSelection", "gan_hparams", "train_gan"]
 
@@ -264,7 +268,7 @@ def train_gan(
             "samples": samples,
         },
     )
-    join_logs(model_dir)
+    join_training_logs(model_dir)
     write_text_atomic(model_dir / "config.yaml", yaml.safe_dump(dict(config), sort_keys=True))
     return GanFitResult(
         model_file=output,
