@@ -72,3 +72,80 @@ def test_one_splitmix64() -> None:
         if path != Path(__file__) and constant.lower() in path.read_text(encoding="utf-8").lower()
     ]
     assert holders == ["src/hepdl/seeds.py"]
+
+
+#: The stage packages: each reaches the files between stages through hepdl.io only.
+STAGES = {"generate", "detector", "reco", "images", "graphs", "train", "evaluate", "gan"}
+
+#: The only imports of one stage package from another: public code they share, never paths or
+#: file readers (docs/development.md, "Import rules", draws this graph).
+ALLOWED = {
+    # Images and graphs are built from the events the features stage's skim keeps, and merged
+    # with its split assignment.
+    "images": {"hepdl.reco.inputs", "hepdl.reco.stage", "hepdl.reco.merge"},
+    "graphs": {
+        "hepdl.reco.inputs",
+        "hepdl.reco.stage",
+        "hepdl.reco.merge",
+        "hepdl.images.histogram",  # the eta-phi geometry of the towers
+        "hepdl.images.merge",  # the per-event datasets every split file holds
+    },
+    # The models' names and kinds, and the one API that loads and scores a trained model.
+    "evaluate": {"hepdl.train.settings", "hepdl.train.trained"},
+    # The GANs train with the classifiers' checkpointing and Trainer; their images have the
+    # classifiers' geometry; their plots are saved as the evaluation's.
+    "gan": {
+        "hepdl.train.settings",
+        "hepdl.train.checkpoint",
+        "hepdl.train.errors",
+        "hepdl.train.trainer",
+        "hepdl.images.histogram",
+        "hepdl.evaluate.plots",
+    },
+}
+
+
+def _stage_imports() -> dict[str, set[str]]:
+    """Per stage package, the modules of other stage packages it imports (anywhere in a file)."""
+    found: dict[str, set[str]] = {stage: set() for stage in STAGES}
+    for stage in STAGES:
+        for path in (REPO / "src" / "hepdl" / stage).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    # `from hepdl.train import trained` imports the module hepdl.train.trained
+                    names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+                    modules = [n for n in names if n.count(".") == 2] or [node.module]
+                elif isinstance(node, ast.Import):
+                    modules = [alias.name for alias in node.names]
+                else:
+                    continue
+                for module in modules:
+                    parts = module.split(".")
+                    if parts[0] == "hepdl" and len(parts) > 1 and parts[1] in STAGES - {stage}:
+                        found[stage].add(".".join(parts[:3]))
+    return found
+
+
+def test_stages_import_each_other_only_through_the_allowed_edges() -> None:
+    imports = _stage_imports()
+    unexpected = {stage: sorted(m - ALLOWED.get(stage, set())) for stage, m in imports.items()}
+    assert not any(unexpected.values()), {k: v for k, v in unexpected.items() if v}
+    # The documented graph is the real one: no edge allowed that nothing uses.
+    unused = {stage: sorted(m - imports[stage]) for stage, m in ALLOWED.items()}
+    assert not any(unused.values()), unused
+
+
+def test_only_the_layout_reads_the_results_folder() -> None:
+    """Every path below ``results`` comes from hepdl.io.layout: no module builds one itself."""
+    readers = sorted(
+        {
+            str(path.relative_to(REPO))
+            for path in (REPO / "src" / "hepdl").rglob("*.py")
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, ast.Subscript)
+            and isinstance(node.slice, ast.Constant)
+            and node.slice.value == "results"
+        }
+    )
+    # config.py checks, before any job, that the folder can be created (no path inside it).
+    assert readers == ["src/hepdl/config.py", "src/hepdl/io/layout.py"]

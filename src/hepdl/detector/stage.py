@@ -21,12 +21,12 @@ from hepdl.detector.delphes import DelphesRun, find_delphes, simulate_with_delph
 from hepdl.detector.fastsim import SimulationSettings, StepTimer, simulate_events
 from hepdl.detector.rng import CounterRNG, detector_seed
 from hepdl.errors import InputFileError
-from hepdl.generate.pythia import pythia_output_to_stderr
 from hepdl.io.atomic import check_output_path
 from hepdl.io.delphes import DelphesWriter
 from hepdl.io.events import EventFile, read_events
 from hepdl.io.layout import Layout
 from hepdl.samples import get_sample, shard_seed
+from hepdl.streams import stdout_to_stderr
 
 __all__ = ["SimulationResult", "simulate_shard"]
 
@@ -66,7 +66,7 @@ def _stdout_to_stderr() -> AbstractContextManager[None]:
         sys.stderr.fileno()
     except OSError:  # e.g. captured by pytest: nothing to redirect to
         return nullcontext()
-    return pythia_output_to_stderr()
+    return stdout_to_stderr()
 
 
 def _write(writer: DelphesWriter, collections: dict[str, ak.Array], timer: StepTimer) -> None:

@@ -104,10 +104,11 @@ def plot_files(config: Mapping[str, Any], models: Sequence[str]) -> list[tuple[s
     """Every plot file :func:`evaluate` writes, with the report caption (an .rst name) of each."""
     captions = {"roc": "roc.rst", "mj": "score_vs_mj.rst", "njet": "score_vs_njet.rst"}
     files = []
+    plots = Layout.of(config).plots()
     for name in plot_names(config, models):
         caption = captions.get(name.rsplit("_", 1)[-1], captions.get(name, "scores.rst"))
         for fmt in config["evaluate"]["plot_formats"]:
-            files.append((f"{config['results']}/plots/{name}.{fmt}", caption))
+            files.append((str(plots / f"{name}.{fmt}"), caption))
     return files
 
 
