@@ -44,7 +44,8 @@ from hepdl.generate.pythia import pythia_output_to_stderr
 from hepdl.images import ImageSpec
 from hepdl.images.histogram import sparse_event_images
 from hepdl.images.stage import h5_compression, images_shard, read_shard_images
-from hepdl.reco.inputs import TOWER_FIELDS, TRACK_FIELDS, read_collections
+from hepdl.io.delphes import read_collections
+from hepdl.reco.inputs import TOWER_FIELDS, TRACK_FIELDS
 from hepdl.train.datamodules import BlockBatchSampler, ImageBatches
 
 SAMPLES = {
@@ -141,6 +142,8 @@ def main() -> None:
         config = validate_config(
             {
                 "results": str(scratch),
+                # Every simulated event is imaged: the skim would need the features stage first.
+                "preselection": "none",
                 "samples": {
                     name: {**spec, "events": args.events, "shards": 1}
                     for name, spec in SAMPLES.items()
