@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from hepdl.cli import main
-from hepdl.errors import ConfigError, InputFileError
+from hepdl.errors import CheckpointError, ConfigError, InputFileError
 from hepdl.evaluate.predict import predict, read_predictions
 from hepdl.evaluate.stage import evaluate
 from hepdl.graphs import NODE_FEATURES, GraphSpec, build_graphs
@@ -29,7 +29,6 @@ from hepdl.models.gnn import (
     knn_in_batch,
 )
 from hepdl.train.checkpoint import load_checkpoint
-from hepdl.train.errors import CheckpointError
 from hepdl.train.gnn import gnn_hparams, train_gnn
 from hepdl.train.graph_data import GraphBatches, GraphDataModule
 from hepdl.train.modules import GraphClassifier

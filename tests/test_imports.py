@@ -97,7 +97,6 @@ ALLOWED = {
     "gan": {
         "hepdl.train.settings",
         "hepdl.train.checkpoint",
-        "hepdl.train.errors",
         "hepdl.train.trainer",
         "hepdl.images.histogram",
         "hepdl.evaluate.plots",

@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from hepdl.errors import CheckpointError
 from hepdl.gan.io import load_gan, write_generated
 from hepdl.gan.settings import is_conditional
 from hepdl.io.layout import Layout
-from hepdl.train.errors import CheckpointError
 from hepdl.train.settings import model_seed
 
 __all__ = ["ExtrapolationWarning", "GenerateResult", "check_mass_point", "generate_gan"]

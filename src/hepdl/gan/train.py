@@ -29,7 +29,7 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, TensorDataset
 
-from hepdl.errors import InputFileError
+from hepdl.errors import InputFileError, NonFiniteLossError, TrainingError
 from hepdl.gan.data import GanImages, calorimeter_energy, load_images
 from hepdl.gan.io import export_gan
 from hepdl.gan.metrics import ks_metric
@@ -46,7 +46,6 @@ from hepdl.train.checkpoint import (
     resume_point,
     training_record,
 )
-from hepdl.train.errors import NonFiniteLossError, TrainingError
 from hepdl.train.settings import model_seed
 from hepdl.train.trainer import (
     best_and_last_checkpoint,

@@ -12,7 +12,6 @@
   :mod:`hepdl.train.gnn`: the stages ``train cnn``, ``train mlp`` / ``train cnn_jets``,
   ``train gbdt`` and ``train gnn``.
 - :mod:`hepdl.train.score`: logits of a trained network on a split file.
-- :mod:`hepdl.train.errors`: training and checkpoint errors.
 """
 
 from __future__ import annotations

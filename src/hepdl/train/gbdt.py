@@ -159,7 +159,7 @@ def load_gbdt(path: str | os.PathLike[str]) -> Any:
     """
     import xgboost as xgb  # noqa: PLC0415
 
-    from hepdl.train.errors import CheckpointError  # noqa: PLC0415
+    from hepdl.errors import CheckpointError  # noqa: PLC0415
 
     path = Path(path)
     if not path.is_file():

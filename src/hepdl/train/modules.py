@@ -7,7 +7,7 @@ Every classifier minimises the per-event weighted binary cross-entropy,
 with the training weights of :func:`hepdl.train.balance.balanced_weights` (physical weights,
 signal and background classes each summing to N/2), using Adam. The shared
 :meth:`WeightedClassifier._common_step` logs ``{stage}_loss`` and stops training with a
-:class:`~hepdl.train.errors.NonFiniteLossError` naming the step when the loss is NaN or infinite.
+:class:`~hepdl.errors.NonFiniteLossError` naming the step when the loss is NaN or infinite.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hepdl.errors import NonFiniteLossError
 from hepdl.models.cnn import ImageCNN
 from hepdl.models.images import ChannelSelect, ImageAugment
 from hepdl.models.mlp import FeatureMLP
-from hepdl.train.errors import NonFiniteLossError
 
 __all__ = ["FeatureClassifier", "GraphClassifier", "ImageClassifier", "WeightedClassifier"]
 

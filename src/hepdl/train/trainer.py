@@ -30,6 +30,7 @@ import yaml
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
+from hepdl.errors import NonFiniteLossError, TrainingError
 from hepdl.io.atomic import write_text_atomic
 from hepdl.train.checkpoint import (
     AtomicCheckpointIO,
@@ -41,7 +42,6 @@ from hepdl.train.checkpoint import (
 )
 from hepdl.train.costs import CostMeter
 from hepdl.train.distributed import LearningRateScaling
-from hepdl.train.errors import NonFiniteLossError, TrainingError
 from hepdl.train.modules import WeightedClassifier, hparams_of
 
 __all__ = [
