@@ -95,7 +95,6 @@ ALLOWED = {
     # The GANs train with the classifiers' checkpointing and Trainer; their images have the
     # classifiers' geometry; their plots are saved as the evaluation's.
     "gan": {
-        "hepdl.train.settings",
         "hepdl.train.checkpoint",
         "hepdl.train.trainer",
         "hepdl.images.histogram",

@@ -22,7 +22,7 @@ Shared pieces, which any stage may import:
   reader per format; the event, detector and feature files and the skim record have theirs.
 - :mod:`hepdl.jets`: anti-kt and trimmed large-R jets (FastJet), for the detector and the GANs.
 - :mod:`hepdl.config`: loading and validating the configuration.
-- :mod:`hepdl.samples`: samples, shards and seeds; :mod:`hepdl.seeds`: SplitMix64.
+- :mod:`hepdl.samples`: samples, shards and seeds; :mod:`hepdl.seeds`: model seeds, SplitMix64.
 - :mod:`hepdl.weights`: cross-section x luminosity event weights.
 - :mod:`hepdl.errors`: the errors reported to users; :mod:`hepdl.extras`: optional imports.
 - :mod:`hepdl.streams`: C++ libraries' printing sent to standard error.

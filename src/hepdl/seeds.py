@@ -1,4 +1,7 @@
-"""SplitMix64, the one integer hash behind hepdl's counter-based randomness.
+"""Seeds derived from the config's global ``seed``, and SplitMix64, the one integer hash behind
+hepdl's counter-based randomness.
+
+:func:`model_seed` gives each trained model (classifier, seed replica or GAN) its own seed.
 
 Two stages need random numbers that do not depend on how events are sharded or batched: the
 detector response (:mod:`hepdl.detector.rng`, keyed by event number and object index) and the
@@ -10,10 +13,14 @@ Everything wraps modulo 2^64 and is vectorised over numpy arrays.
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["GOLDEN_GAMMA", "splitmix64", "splitmix64_mix"]
+__all__ = ["GOLDEN_GAMMA", "model_seed", "splitmix64", "splitmix64_mix"]
 
 #: SplitMix64's increment, 2^64 / the golden ratio, odd.
 GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
@@ -37,3 +44,8 @@ def splitmix64(values: NDArray[np.uint64]) -> NDArray[np.uint64]:
     with np.errstate(over="ignore"):
         advanced = values + GOLDEN_GAMMA
     return splitmix64_mix(advanced)
+
+
+def model_seed(config: Mapping[str, Any], model: str) -> int:
+    """The seed of one model's training: the global seed mixed with the model name."""
+    return (int(config["seed"]) * 1_000_003 + zlib.crc32(model.encode())) % 2**32

@@ -25,7 +25,7 @@ from hepdl.errors import CheckpointError
 from hepdl.gan.io import load_gan, write_generated
 from hepdl.gan.settings import is_conditional
 from hepdl.io.layout import Layout
-from hepdl.train.settings import model_seed
+from hepdl.seeds import model_seed
 
 __all__ = ["ExtrapolationWarning", "GenerateResult", "check_mass_point", "generate_gan"]
 

@@ -15,7 +15,7 @@ from typing import Any
 from hepdl.config import result_settings
 from hepdl.errors import ConfigError
 from hepdl.models.channels import check_channels
-from hepdl.train.settings import model_seed
+from hepdl.seeds import model_seed
 
 __all__ = [
     "GAN_KINDS",

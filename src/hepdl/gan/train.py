@@ -40,13 +40,13 @@ from hepdl.gan.settings import gan_samples, gan_training_settings, is_conditiona
 from hepdl.io.atomic import write_text_atomic
 from hepdl.io.layout import Layout
 from hepdl.io.splits import ImageSplit
+from hepdl.seeds import model_seed
 from hepdl.train.checkpoint import (
     AtomicCheckpointIO,
     TrainingRecord,
     resume_point,
     training_record,
 )
-from hepdl.train.settings import model_seed
 from hepdl.train.trainer import (
     best_and_last_checkpoint,
     determinism,

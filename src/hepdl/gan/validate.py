@@ -32,7 +32,7 @@ from hepdl.gan.observables import EVENT_OBSERVABLES, ImageJets, image_observable
 from hepdl.gan.settings import gan_samples
 from hepdl.io.atomic import write_json_atomic
 from hepdl.io.layout import Layout
-from hepdl.train.settings import model_seed
+from hepdl.seeds import model_seed
 
 __all__ = ["ValidationResult", "compare_sets", "validate_gan"]
 

@@ -12,10 +12,11 @@ import lightning.pytorch as pl
 from hepdl.errors import ConfigError, InputFileError
 from hepdl.io.layout import Layout
 from hepdl.io.splits import ImageSplit
+from hepdl.seeds import model_seed
 from hepdl.train.checkpoint import training_record
 from hepdl.train.datamodules import ImageDataModule
 from hepdl.train.modules import ImageClassifier
-from hepdl.train.settings import base_model, model_kind, model_seed, training_settings
+from hepdl.train.settings import base_model, model_kind, training_settings
 from hepdl.train.trainer import FitResult, fit_classifier
 
 __all__ = ["cnn_hparams", "train_cnn"]

@@ -21,8 +21,8 @@ import yaml
 from hepdl.io.atomic import atomic_path, write_text_atomic
 from hepdl.io.layout import Layout
 from hepdl.io.splits import FeatureSplit, feature_columns, select_samples
+from hepdl.seeds import model_seed
 from hepdl.train.balance import balanced_weights
-from hepdl.train.settings import model_seed
 
 __all__ = ["GbdtResult", "load_gbdt", "train_gbdt"]
 

@@ -18,10 +18,11 @@ from hepdl.errors import ConfigError
 from hepdl.extras import require_torch_geometric
 from hepdl.io.layout import Layout
 from hepdl.io.splits import NODE_FEATURES, GraphSplit
+from hepdl.seeds import model_seed
 from hepdl.train.checkpoint import training_record
 from hepdl.train.graph_data import GraphDataModule
 from hepdl.train.modules import GraphClassifier
-from hepdl.train.settings import model_kind, model_seed, training_settings
+from hepdl.train.settings import model_kind, training_settings
 from hepdl.train.trainer import FitResult, fit_classifier
 
 __all__ = ["gnn_hparams", "train_gnn"]

@@ -20,11 +20,12 @@ from numpy.typing import NDArray
 
 from hepdl.io.layout import Layout
 from hepdl.io.splits import FeatureSplit, ImageSplit, check_aligned, feature_columns, select_samples
+from hepdl.seeds import model_seed
 from hepdl.train.checkpoint import load_model, training_record
 from hepdl.train.datamodules import FeatureDataModule
 from hepdl.train.modules import FeatureClassifier, ImageClassifier
 from hepdl.train.score import score_images
-from hepdl.train.settings import cnn_of_cnn_jets, model_seed, training_settings
+from hepdl.train.settings import cnn_of_cnn_jets, training_settings
 from hepdl.train.trainer import FitResult, fit_classifier
 
 __all__ = ["cnn_jets_inputs", "mlp_hparams", "train_cnn_jets", "train_mlp"]

@@ -9,20 +9,20 @@ graphs (``train.gnn``). ``train.models`` lists those the DAG trains.
 
 With ``train.seeds`` = n each model is trained n times, as the replicas ``{model}``,
 ``{model}_seed1`` ... ``{model}_seed{n-1}``: the same settings, another training seed
-(:func:`model_seed` mixes the name in), each a model of its own with its own files. A replica
-of ``cnn_jets`` reads the replica of its CNN with the same index.
+(:func:`hepdl.seeds.model_seed` mixes the name in), each a model of its own with its own
+files. A replica of ``cnn_jets`` reads the replica of its CNN with the same index.
 """
 
 from __future__ import annotations
 
 import re
-import zlib
 from collections.abc import Mapping
 from typing import Any
 
 from hepdl.config import result_settings
 from hepdl.errors import ConfigError
 from hepdl.models.channels import check_channels
+from hepdl.seeds import model_seed
 
 __all__ = [
     "FEATURE_MODELS",
@@ -31,7 +31,6 @@ __all__ = [
     "base_model",
     "cnn_of_cnn_jets",
     "model_kind",
-    "model_seed",
     "models",
     "models_pattern",
     "replica_index",
@@ -145,11 +144,6 @@ def models_pattern(trained: Mapping[str, str], kind: str) -> str:
     """The wildcard constraint of one kind's training rule: its models and seed replicas
     (a pattern that matches nothing when the config trains none of that kind)."""
     return "|".join(name for name, k in trained.items() if k == kind) or f"no_{kind}"
-
-
-def model_seed(config: Mapping[str, Any], model: str) -> int:
-    """The seed of one model's training: the global seed mixed with the model name."""
-    return (int(config["seed"]) * 1_000_003 + zlib.crc32(model.encode())) % 2**32
 
 
 def training_settings(config: Mapping[str, Any], name: str) -> dict[str, Any]:
