@@ -93,12 +93,11 @@ ALLOWED = {
     # The models' names and kinds, and the one API that loads and scores a trained model.
     "evaluate": {"hepdl.train.settings", "hepdl.train.trained"},
     # The GANs train with the classifiers' checkpointing and Trainer; their images have the
-    # classifiers' geometry; their plots are saved as the evaluation's.
+    # classifiers' geometry.
     "gan": {
         "hepdl.train.checkpoint",
         "hepdl.train.trainer",
         "hepdl.images.histogram",
-        "hepdl.evaluate.plots",
     },
 }
 

@@ -15,9 +15,9 @@ rule features:
     output:
         LAYOUT.features_shard("{sample}", "{shard}"),
     log:
-        "logs/features/{sample}/{shard}.log",
+        log_file("features/{sample}/{shard}"),
     benchmark:
-        "benchmarks/features/{sample}/{shard}.tsv"
+        benchmark_file("features/{sample}/{shard}")
     conda:
         "../../envs/preprocess.yaml"
     threads: 1
@@ -42,9 +42,9 @@ rule images:
     output:
         LAYOUT.images_shard("{sample}", "{shard}"),
     log:
-        "logs/images/{sample}/{shard}.log",
+        log_file("images/{sample}/{shard}"),
     benchmark:
-        "benchmarks/images/{sample}/{shard}.tsv"
+        benchmark_file("images/{sample}/{shard}")
     conda:
         "../../envs/preprocess.yaml"
     threads: 1
@@ -69,9 +69,9 @@ rule graphs:
     output:
         LAYOUT.graphs_shard("{sample}", "{shard}"),
     log:
-        "logs/graphs/{sample}/{shard}.log",
+        log_file("graphs/{sample}/{shard}"),
     benchmark:
-        "benchmarks/graphs/{sample}/{shard}.tsv"
+        benchmark_file("graphs/{sample}/{shard}")
     conda:
         "../../envs/preprocess.yaml"
     threads: 1
@@ -95,7 +95,7 @@ rule merge_features:
         splits=list(LAYOUT.splits("features").values()),
         skim=LAYOUT.skim(),
     log:
-        "logs/merge/features.log",
+        log_file("merge/features"),
     conda:
         "../../envs/preprocess.yaml"
     threads: 1
@@ -119,9 +119,9 @@ rule merge_images:
     output:
         list(LAYOUT.splits("images").values()),
     log:
-        "logs/merge/images.log",
+        log_file("merge/images"),
     benchmark:
-        "benchmarks/merge/images.tsv"
+        benchmark_file("merge/images")
     conda:
         "../../envs/preprocess.yaml"
     threads: 1
@@ -145,9 +145,9 @@ rule merge_graphs:
     output:
         list(LAYOUT.splits("graphs").values()),
     log:
-        "logs/merge/graphs.log",
+        log_file("merge/graphs"),
     benchmark:
-        "benchmarks/merge/graphs.tsv"
+        benchmark_file("merge/graphs")
     conda:
         "../../envs/preprocess.yaml"
     threads: 1
@@ -169,13 +169,17 @@ rule plot_inputs:
         images=LAYOUT.images_split("train"),
         features=rules.merge_features.output.splits,
     output:
-        expand(
-            LAYOUT.input_plots() / "{name}.{fmt}",
-            name=["mean_images", "single_events", "jet_variables"],
-            fmt=["png", "pdf"],
+        report_pngs(
+            expand(
+                LAYOUT.input_plots() / "{name}.{fmt}",
+                name=["mean_images", "single_events", "jet_variables"],
+                fmt=["png", "pdf"],
+            ),
+            "inputs.rst",
+            "Inputs",
         ),
     log:
-        "logs/plot_inputs.log",
+        log_file("plot_inputs"),
     conda:
         "../../envs/preprocess.yaml"
     threads: 1

@@ -17,9 +17,9 @@ rule simulate:
     output:
         LAYOUT.detector("{sample}", "{shard}"),
     log:
-        "logs/simulate/{sample}/{shard}.log",
+        log_file("simulate/{sample}/{shard}"),
     benchmark:
-        "benchmarks/simulate/{sample}/{shard}.tsv"
+        benchmark_file("simulate/{sample}/{shard}")
     conda:
         "../../envs/simulation.yaml"
     threads: 1
@@ -40,10 +40,15 @@ rule validate_detector:
         detector=shard_files("detector"),
         events=shard_files("events"),
     output:
-        plots=[LAYOUT.detector_validation("{sample}") / plot for plot in PLOTS],
+        plots=report_pngs(
+            [LAYOUT.detector_validation("{sample}") / plot for plot in PLOTS],
+            "detector_validation.rst",
+            "Detector validation",
+            subcategory="{sample}",
+        ),
         metrics=LAYOUT.detector_validation_metrics("{sample}"),
     log:
-        "logs/validate_detector/{sample}.log",
+        log_file("validate_detector/{sample}"),
     conda:
         "../../envs/simulation.yaml"
     threads: 1

@@ -20,9 +20,9 @@ rule train_cnn:
         model=LAYOUT.model_file("{cnn}", "cnn"),
         costs=LAYOUT.costs("{cnn}"),
     log:
-        "logs/train/{cnn}.log",
+        log_file("train/{cnn}"),
     benchmark:
-        "benchmarks/train/{cnn}.tsv"
+        benchmark_file("train/{cnn}")
     wildcard_constraints:
         cnn=models_pattern(MODELS, "cnn"),
     conda:
@@ -51,9 +51,9 @@ rule train_mlp:
         model=LAYOUT.model_file("{mlp}", "mlp"),
         costs=LAYOUT.costs("{mlp}"),
     log:
-        "logs/train/{mlp}.log",
+        log_file("train/{mlp}"),
     benchmark:
-        "benchmarks/train/{mlp}.tsv"
+        benchmark_file("train/{mlp}")
     wildcard_constraints:
         mlp=models_pattern(MODELS, "mlp"),
     conda:
@@ -82,9 +82,9 @@ rule train_gbdt:
     output:
         LAYOUT.model_file("{gbdt}", "gbdt"),
     log:
-        "logs/train/{gbdt}.log",
+        log_file("train/{gbdt}"),
     benchmark:
-        "benchmarks/train/{gbdt}.tsv"
+        benchmark_file("train/{gbdt}")
     wildcard_constraints:
         gbdt=models_pattern(MODELS, "gbdt"),
     conda:
@@ -111,9 +111,9 @@ rule train_cnn_jets:
         model=LAYOUT.model_file("{cnn_jets}", "cnn_jets"),
         costs=LAYOUT.costs("{cnn_jets}"),
     log:
-        "logs/train/{cnn_jets}.log",
+        log_file("train/{cnn_jets}"),
     benchmark:
-        "benchmarks/train/{cnn_jets}.tsv"
+        benchmark_file("train/{cnn_jets}")
     wildcard_constraints:
         cnn_jets=models_pattern(MODELS, "cnn_jets"),
     conda:
@@ -143,9 +143,9 @@ rule train_gnn:
         model=LAYOUT.model_file("{gnn}", "gnn"),
         costs=LAYOUT.costs("{gnn}"),
     log:
-        "logs/train/{gnn}.log",
+        log_file("train/{gnn}"),
     benchmark:
-        "benchmarks/train/{gnn}.tsv"
+        benchmark_file("train/{gnn}")
     wildcard_constraints:
         gnn=models_pattern(MODELS, "gnn"),
     conda:

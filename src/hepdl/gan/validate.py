@@ -23,7 +23,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hepdl.errors import InputFileError
-from hepdl.evaluate.plots import save
 from hepdl.gan import plots
 from hepdl.gan.data import GanImages, calorimeter_energy, load_images
 from hepdl.gan.io import GeneratedImages, read_generated
@@ -32,6 +31,7 @@ from hepdl.gan.observables import EVENT_OBSERVABLES, ImageJets, image_observable
 from hepdl.gan.settings import gan_samples
 from hepdl.io.atomic import write_json_atomic
 from hepdl.io.layout import Layout
+from hepdl.plots.style import save
 from hepdl.seeds import model_seed
 
 __all__ = ["ValidationResult", "compare_sets", "validate_gan"]

@@ -13,9 +13,11 @@ The results folder (the config's ``results``) holds, per sample and shard, then 
     models/{model}/                       model file, costs.json, training log, checkpoints
     predictions/{model}.parquet           test-split scores
     evaluation/                           metrics.json, summary and cut-flow tables, robustness
-    plots/                                evaluation plots
+    plots/                                evaluation plots; plots/training/ every training's curves
     gan/{gan}/                            model.ckpt, generated.h5, validation.json, plots/
     configs/{digest}.yaml                 the validated config a Snakemake run pins
+    logs/{rule}/{wildcards}.log           each job's log
+    benchmarks/{rule}/{wildcards}.tsv     each benchmarked job's time and memory (Snakemake)
 
 Every method takes its wildcards as ``str | int``, so the Snakemake rules build their patterns
 from the same methods (``layout.events("{sample}", "{shard}")``) as the stages build their paths.
@@ -204,6 +206,10 @@ class Layout:
         """Folder of the evaluation plots: ``plots``."""
         return self.results / "plots"
 
+    def training_plot(self, name: Wildcard) -> Path:
+        """A model's (or GAN's) training curves, without suffix: ``plots/training/{name}``."""
+        return self.plots() / "training" / str(name)
+
     def robustness_plot(self) -> Path:
         """The robustness bar chart, without suffix: ``plots/robustness``."""
         return self.plots() / "robustness"
@@ -235,3 +241,15 @@ class Layout:
     def pinned_config(self, name: str) -> Path:
         """A pinned config file: ``configs/{name}``."""
         return self.results / PINNED_CONFIG_FOLDER / name
+
+    def log(self, name: Wildcard) -> Path:
+        """A job's log: ``logs/{name}.log`` (name: the rule, then its wildcards as folders)."""
+        return self.results / "logs" / f"{name}.log"
+
+    def benchmarks(self) -> Path:
+        """Folder of the jobs' benchmark files: ``benchmarks``."""
+        return self.results / "benchmarks"
+
+    def benchmark(self, name: Wildcard) -> Path:
+        """A job's benchmark file: ``benchmarks/{name}.tsv`` (name as for :meth:`log`)."""
+        return self.benchmarks() / f"{name}.tsv"
