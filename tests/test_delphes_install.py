@@ -34,6 +34,9 @@ from hepdl.errors import ConfigError, HepdlError
 #: A Makefile that "builds" DelphesHepMC3: records the folders root-config reports (through
 #: the shim), counts its runs in ``$COUNT``, and writes an executable script.
 _MAKEFILE = """\
+%_rdict.pcm:
+\t@touch $@
+
 DelphesHepMC3:
 \t@echo ">> Compiling modules/Delphes.cc"
 \t@root-config --incdir > incdir.txt
@@ -42,6 +45,9 @@ DelphesHepMC3:
 \t@chmod +x DelphesHepMC3
 """
 _FAILING_MAKEFILE = """\
+%_rdict.pcm:
+\t@touch $@
+
 DelphesHepMC3:
 \t@echo ">> Compiling modules/Delphes.cc"
 \t@echo "modules/Delphes.cc:1:10: fatal error: TLorentzVector.h: No such file or directory"
@@ -88,6 +94,7 @@ def test_install_builds_into_the_cache_once(tmp_path: Path, fake_root: RootInsta
     assert build.folder == cache_root() / "9.9.9"
     assert not build.existed
     assert os.access(build.executable, os.X_OK)
+    assert all((build.folder / name).is_file() for name in delphes_install.DICTIONARIES)
     # the shim gave make the wheel's real include folder
     incdir = (build.folder / "incdir.txt").read_text().strip()
     assert incdir == str(fake_root.root_config.parents[1] / "include")
@@ -124,7 +131,7 @@ def test_failed_build_leaves_nothing_and_says_what_ran(
         install_delphes(source, jobs=1)
     message = str(caught.value)
     assert "building Delphes failed (exit status 2)" in message
-    assert "make -j1 DelphesHepMC3" in message
+    assert "make -j1 DelphesHepMC3 ClassesDict_rdict.pcm" in message
     assert "TLorentzVector.h: No such file or directory" in message  # the log's last lines
     assert not cache_root().exists() or list(cache_root().iterdir()) == []
 

@@ -92,7 +92,7 @@ def test_targets_at_their_boundaries() -> None:
 #: A DelphesHepMC3 that is hepdl's fast simulation, seeded as the fast simulation is (the seed
 #: comes from $HEPDL_TEST_FASTSIM_SEED, not from the card), so that its output is the fast
 #: simulation's, event by event.
-_FASTSIM_AS_DELPHES = '''#!{python}
+_FASTSIM_AS_DELPHES = """#!{python}
 import os, sys
 from pathlib import Path
 import awkward as ak, numpy as np
@@ -111,7 +111,7 @@ out = simulate_events(events, load_card("{card}"), SimulationSettings.from_confi
                       CounterRNG(int(os.environ["HEPDL_TEST_FASTSIM_SEED"])))
 with DelphesWriter(output, collections=("Tower", "Track")) as writer:
     writer.extend(out)
-'''
+"""
 
 
 def test_compare_detectors_of_identical_backends_finds_no_difference(

@@ -41,6 +41,7 @@ from hepdl.detector.card import DetectorCard, load_card
 from hepdl.detector.delphes import DelphesRun, delphes_chunks, simulate_with_delphes
 from hepdl.detector.fastsim import SimulationSettings, StepTimer, simulate_events
 from hepdl.detector.rng import CounterRNG, detector_seed
+from hepdl.detector.stage import stdout_to_stderr
 from hepdl.detector.validate import CENTRAL_ABS_ETA, match_jets
 from hepdl.io.atomic import atomic_path, ensure_writable_dir, write_json_atomic
 from hepdl.io.delphes import conform
@@ -284,8 +285,7 @@ def _run_both(
     def joined(parts: list[dict[str, ak.Array]]) -> dict[str, ak.Array]:
         """One backend's collections, as its file would hold them (float32 as in Delphes)."""
         return {
-            name: conform(name, ak.concatenate([part[name] for part in parts]))
-            for name in parts[0]
+            name: conform(name, ak.concatenate([part[name] for part in parts])) for name in parts[0]
         }
 
     return {"fastsim": joined(fast_parts), "delphes": joined(delphes_parts)}
@@ -400,7 +400,9 @@ def compare_detectors(
     samples: dict[str, Any] = {}
     for sample, files in events_files.items():
         events = _read_first_events(files, detector["compare"]["events"])
-        result = compare_sample(_run_both(events, sample, config, backends), cuts, rng)
+        with stdout_to_stderr():  # FastJet's banner goes to the log, not to standard output
+            collections = _run_both(events, sample, config, backends)
+        result = compare_sample(collections, cuts, rng)
         values = result.pop("_values")
         result["targets"] = targets(result)
         samples[sample] = result

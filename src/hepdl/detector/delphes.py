@@ -282,8 +282,11 @@ def _failure(returncode: int, command: list[str], card: Path, messages: list[str
         how = f"was killed by {name}"
     else:
         how = f"failed (exit status {returncode})"
-    errors = [line for line in messages if "ERROR" in line] or messages[-MESSAGE_LINES:]
-    said = "\n".join(errors[-MESSAGE_LINES:]) or "(no message)"
+    # from Delphes' first error on (its reason can follow on the next lines, e.g. Tcl's
+    # "missing close-brace"), else its last words
+    first = next((k for k, line in enumerate(messages) if "ERROR" in line), None)
+    said_lines = messages[first:][:MESSAGE_LINES] if first is not None else messages
+    said = "\n".join(said_lines[-MESSAGE_LINES:]) or "(no message)"
     return f"Delphes {how} running card {card} ({shlex.join(command)}); Delphes said:\n{said}"
 
 

@@ -29,7 +29,7 @@ from hepdl.io.delphes import DelphesWriter
 from hepdl.io.events import EventFile, read_events
 from hepdl.samples import get_sample
 
-__all__ = ["SimulationResult", "detector_path", "simulate_shard"]
+__all__ = ["SimulationResult", "detector_path", "simulate_shard", "stdout_to_stderr"]
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def _batches(events: ak.Array, size: int) -> Iterator[ak.Array]:
         yield events[start : start + size]
 
 
-def _stdout_to_stderr() -> AbstractContextManager[None]:
+def stdout_to_stderr() -> AbstractContextManager[None]:
     """Redirect file descriptor 1 to standard error, where standard error is a real file."""
     try:
         sys.stderr.fileno()
@@ -191,7 +191,7 @@ def simulate_shard(
     rng = CounterRNG(seed)
     start = time.perf_counter()
     with (
-        _stdout_to_stderr(),  # FastJet's banner goes to the log, not to standard output
+        stdout_to_stderr(),  # FastJet's banner goes to the log, not to standard output
         DelphesWriter(path, metadata, settings.collections) as writer,
         tqdm(
             total=len(events),
