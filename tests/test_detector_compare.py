@@ -129,9 +129,9 @@ def test_compare_detectors_of_identical_backends_finds_no_difference(
         "delphes_card": str(card),
         "batch_size": 15,
         "fatjet": {"pt_min_gev": 20.0},
-        "compare": {"enabled": True, "events": 30},
     }
     config = detector_config(tmp_path / "results", detector, events=40)
+    config["compare_detectors"] = {"enabled": True, "events": 30, "chunk_events": 15}
     config_file = tmp_path / "config.yaml"
     write_text_atomic(config_file, json.dumps(config))
     events = random_events(40, 400, seed=6)

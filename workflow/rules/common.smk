@@ -95,7 +95,7 @@ def get_final_output():
     ]
     targets += expand(f"{RESULTS}/validation/detector/{{sample}}/metrics.json", sample=SAMPLES)
     # The fast simulation against real Delphes on the same events, where the config asks.
-    if config["detector"]["compare"]["enabled"]:
+    if config["compare_detectors"]["enabled"]:
         targets += rules.compare_detectors.output
     targets += rules.merge_features.output + rules.merge_images.output
     targets += rules.plot_inputs.output

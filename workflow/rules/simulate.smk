@@ -103,8 +103,9 @@ rule compare_detectors:
     params:
         config=pinned_config,
         detector=result_settings(config, "detector"),
+        compare=result_settings(config, "compare_detectors"),
+        selection=config["selection"],  # the signal region it compares
         seed=config["seed"],
-        batch_size=config["detector"]["batch_size"],
         folder=lambda wildcards, output: Path(output.comparison).parent,
     shell:
         "hepdl compare-detectors --config {params.config:q} --output-dir {params.folder:q}"

@@ -1,8 +1,10 @@
 """The fast simulation against real Delphes on the same events (``hepdl compare-detectors``).
 
-Both backends run, in one process, on the first ``detector.compare.events`` generated events of
-each sample (fast simulation: :func:`~hepdl.detector.fastsim.simulate_events`; Delphes: the
-backend's chunks, :func:`~hepdl.detector.delphes.simulate_with_delphes`), with the config's
+Both backends run, in one process, on the first ``compare_detectors.events`` generated events
+of each sample (fast simulation: :func:`~hepdl.detector.fastsim.simulate_events` in batches of
+``detector.batch_size``; Delphes: one run per ``compare_detectors.chunk_events`` events, seeded
+per chunk as the backend seeds its chunks,
+:func:`~hepdl.detector.delphes.simulate_with_delphes`), with the config's
 jets clustered the same way on each backend's towers. Compared, per sample:
 
 - per event (paired, the same event on both sides): tower multiplicity and summed tower E,
@@ -261,6 +263,7 @@ class _Backends:
     settings: SimulationSettings
     delphes: DelphesRun
     batch_size: int
+    chunk_events: int
     global_seed: int
 
 
@@ -275,7 +278,7 @@ def _run_both(
         batch = events[start : start + backends.batch_size]
         fast_parts.append(simulate_events(batch, backends.card, backends.settings, rng, timer))
     numbers = ak.to_numpy(events["event_number"]).astype(np.int64)
-    for chunk in delphes_chunks(numbers, backends.batch_size, backends.global_seed, sample):
+    for chunk in delphes_chunks(numbers, backends.chunk_events, backends.global_seed, sample):
         batch = events[chunk.start : chunk.stop]
         run = backends.delphes.with_seed(chunk.seed)
         delphes_parts.append(
@@ -375,8 +378,8 @@ def compare_detectors(
     """Run both backends on each sample's first events and write the comparison.
 
     Args:
-        config: A validated config (``detector.compare.events`` events per sample; the
-            Delphes card and executable of ``detector``).
+        config: A validated config (``compare_detectors``; the Delphes card and executable of
+            ``detector``).
         events_files: Per sample, its generated-events files in shard order.
         output_dir: Folder receiving ``comparison.json`` and ``<sample>.png`` per sample.
 
@@ -393,13 +396,14 @@ def compare_detectors(
         settings=SimulationSettings.from_config(config),
         delphes=DelphesRun.from_config(config),
         batch_size=detector["batch_size"],
+        chunk_events=config["compare_detectors"]["chunk_events"],
         global_seed=config["seed"],
     )
     cuts = SelectionCuts.from_config(config)
     rng = np.random.default_rng(config["seed"])
     samples: dict[str, Any] = {}
     for sample, files in events_files.items():
-        events = _read_first_events(files, detector["compare"]["events"])
+        events = _read_first_events(files, config["compare_detectors"]["events"])
         with stdout_to_stderr():  # FastJet's banner goes to the log, not to standard output
             collections = _run_both(events, sample, config, backends)
         result = compare_sample(collections, cuts, rng)
