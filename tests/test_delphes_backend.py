@@ -29,7 +29,7 @@ from hepdl.detector.delphes import (
     seeded_card,
 )
 from hepdl.detector.fastsim import SimulationSettings
-from hepdl.detector.hepmc import BEAM_PDG_ID, read_hepmc3, write_hepmc3
+from hepdl.detector.hepmc import BEAM_PDG_ID, PROTON_MASS_GEV, read_hepmc3, write_hepmc3
 from hepdl.detector.jets import FatJetSettings, cluster_fat_jets
 from hepdl.errors import ConfigError, HepdlError
 from hepdl.io import DelphesWriter, read_delphes
@@ -354,3 +354,80 @@ def test_a_card_delphes_rejects_gives_its_message_and_the_card(
     assert f"failed (exit status 1) running card {card}" in message
     assert message.endswith("Delphes said:\n** ERROR: module NoSuchModule is not found")
     assert not (tmp_path / "results" / "detector" / "GUN" / "0.root").exists()
+
+
+def _pyhepmc_reference(path: Path, events: ak.Array, ecm_gev: float) -> None:
+    """The same events written by HepMC3's own writer (pyhepmc), the reference format."""
+    beam = 0.5 * ecm_gev
+    beam_pz = np.sqrt(beam**2 - PROTON_MASS_GEV**2)
+    with pyhepmc.open(path, "w") as output:
+        for number, weight, particles in zip(
+            ak.to_numpy(events.event_number),
+            ak.to_numpy(events.weight),
+            events.particles,
+            strict=True,
+        ):
+            px, py, pz, e = (np.asarray(particles[k], float) for k in ("px", "py", "pz", "E"))
+            parents = np.zeros((px.size + 2, 2), dtype=np.int32)
+            parents[2:] = (1, 2)
+            event = pyhepmc.GenEvent(pyhepmc.Units.GEV, pyhepmc.Units.MM)
+            event.from_hepevt(
+                int(number),
+                np.r_[0.0, 0.0, px],
+                np.r_[0.0, 0.0, py],
+                np.r_[beam_pz, -beam_pz, pz],
+                np.r_[beam, beam, e],
+                np.r_[
+                    PROTON_MASS_GEV,
+                    PROTON_MASS_GEV,
+                    np.sqrt(np.maximum(e**2 - px**2 - py**2 - pz**2, 0)),
+                ],
+                np.r_[BEAM_PDG_ID, BEAM_PDG_ID, np.asarray(particles.pid)].astype(np.int32),
+                np.r_[4, 4, np.ones(px.size)].astype(np.int32),
+                parents,
+            )
+            event.weights = [float(weight)]
+            output.write(event)
+
+
+def test_hepmc3_writer_prints_what_hepmc3_prints(tmp_path: Path) -> None:
+    """Line by line, token by token, as HepMC3's writer: the same integers, the same layout
+    of every number (C's %.16e), values equal to within the last of 17 digits; including
+    negative zero, three-digit exponents, huge PDG ids and an event without particles."""
+    events = random_events(40, 60, seed=8, first_event=99)
+    events = ak.with_field(events, np.geomspace(1e-3, 1e3, 40), "weight")
+    extreme = ak.zip(
+        {
+            "px": [[-0.0, 1e-120, 123456.789]],
+            "py": [[0.0, -2.5e-5, 9.999999999999999e22]],
+            "pz": [[1.0, 1e150, -3.0]],
+            "E": [[2.0, 1e151, 1e23]],
+            "pid": [[-1000022, 1000010020, 22]],
+            "charge": [[0, 1, 0]],
+            "pileup": [[False, False, False]],
+        }
+    )
+    special = ak.zip(
+        {
+            "event_number": [7, 8],
+            "weight": [1.0, 0.5],
+            "particles": [*extreme.tolist(), []],  # the second event has no particles
+        },
+        depth_limit=1,
+    )
+    for name, sample in (("random", events), ("special", special)):
+        ours, theirs = tmp_path / f"{name}.hepmc", tmp_path / f"{name}-ref.hepmc"
+        write_hepmc3(ours, sample, 13000.0)
+        _pyhepmc_reference(theirs, sample, 13000.0)
+        our_lines, their_lines = ours.read_text().splitlines(), theirs.read_text().splitlines()
+        assert len(our_lines) == len(their_lines), name
+        for mine, reference in zip(our_lines, their_lines, strict=True):
+            tokens, expected = mine.split(" "), reference.split(" ")
+            assert len(tokens) == len(expected), (mine, reference)
+            for token, want in zip(tokens, expected, strict=True):
+                if "e" in want and want[0] in "-0123456789":
+                    assert len(token) == len(want), (token, want)  # the same layout
+                    assert float(token) == pytest.approx(float(want), rel=4e-16, abs=0.0)
+                    assert np.signbit(float(token)) == np.signbit(float(want))
+                else:
+                    assert token == want, (mine, reference)

@@ -37,6 +37,8 @@ _FINAL_STATUS = 1
 
 _HEADER = b"HepMC::Version 3.02.05\nHepMC::Asciiv3-START_EVENT_LISTING\n"
 _FOOTER = b"HepMC::Asciiv3-END_EVENT_LISTING\n\n"
+#: The one vertex: both beams in, the final-state particles out.
+_VERTEX_LINE = b"V -1 0 [1,2]\n"
 #: Particles formatted at once (bounds the character matrix: about 300 bytes per particle).
 _PARTICLES_PER_BLOCK = 100_000
 #: Significant digits after the point, as HepMC3's writer (``%.16e``).
@@ -113,7 +115,15 @@ class _Lines:
         safe = np.where(nonzero, magnitude, 1.0)
         exponent = _decimal_exponent(safe)
         mantissa = np.rint(safe * _power_of_ten(_DIGITS - exponent)).astype(np.int64)
-        carry = mantissa >= 10 ** (_DIGITS + 1)  # 9.99...95 rounded up to 10.0
+        # 10**k of two rounded factors can be off by an ulp at large |k|: a mantissa one digit
+        # short means the exponent was one too high (and one digit long, one too low, as when
+        # 9.99...95 rounds up to 10.0)
+        short = mantissa < 10**_DIGITS
+        exponent = exponent - short
+        mantissa = np.where(
+            short, np.rint(safe * _power_of_ten(_DIGITS - exponent)).astype(np.int64), mantissa
+        )
+        carry = mantissa >= 10 ** (_DIGITS + 1)
         mantissa = np.where(nonzero, np.where(carry, mantissa // 10, mantissa), 0)
         exponent = np.where(nonzero, exponent + carry, 0)
         start = self.column
@@ -181,7 +191,7 @@ def _beam_lines(beam_energy_gev: float) -> bytes:
             f"P {code} 0 {BEAM_PDG_ID} {0.0:.16e} {0.0:.16e} {pz:.16e} {beam_energy_gev:.16e} "
             f"{PROTON_MASS_GEV:.16e} {_BEAM_STATUS}\n"
         ).encode("ascii")
-    return lines + b"V -1 0 [1,2]\n"
+    return lines + _VERTEX_LINE
 
 
 def hepmc3_event_blocks(events: ak.Array, ecm_gev: float) -> list[bytes]:
@@ -214,12 +224,14 @@ def hepmc3_event_blocks(events: ak.Array, ecm_gev: float) -> list[bytes]:
     text, line_lengths = b"".join(pieces), np.concatenate(lengths)
     byte_ends = np.concatenate([[0], np.cumsum(line_lengths)])[starts]
     beams = _beam_lines(0.5 * ecm_gev)
+    beams_only = beams.removesuffix(_VERTEX_LINE)
     blocks = []
     for index, (number, weight) in enumerate(zip(numbers.tolist(), weights.tolist(), strict=True)):
-        header = f"E {number} 1 {counts[index] + 2}\nU GEV MM\nW {weight:.22e}\n"
-        blocks.append(
-            header.encode("ascii") + beams + text[byte_ends[index] : byte_ends[index + 1]]
-        )
+        # as HepMC3: an event without final-state particles has no vertex, only its beams
+        vertices, beam_lines = (1, beams) if counts[index] else (0, beams_only)
+        header = f"E {number} {vertices} {counts[index] + 2}\nU GEV MM\nW {weight:.22e}\n"
+        particles_text = text[byte_ends[index] : byte_ends[index + 1]]
+        blocks.append(header.encode("ascii") + beam_lines + particles_text)
     return blocks
 
 
