@@ -233,3 +233,12 @@ def test_shim_rewrites_only_the_mock_folder(tmp_path: Path) -> None:
     shim = delphes_install._shim(root, tmp_path / "shim") / "root-config"
     out = subprocess.run([shim, "--cflags"], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "-I/sp/ROOT/include -L/sp/ROOT/lib -lCore --cflags"
+
+
+def test_without_root_it_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delphes_install.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(HepdlError, match=r'pip install -e "\.\[delphes\]"'):
+        delphes_install.find_root()
