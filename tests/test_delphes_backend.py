@@ -287,22 +287,19 @@ with DelphesWriter(output, collections=("Tower", "Track")) as writer:
 """
 
 
+@pytest.mark.slow  # two stand-in Delphes processes, each importing hepdl
 def test_delphes_runs_once_per_chunk_with_its_seed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     log = tmp_path / "runs.txt"
     card = _stand_in(tmp_path, monkeypatch, _COUNTING_STAND_IN.format(log=str(log), after=""))
     detector = {"backend": "delphes", "delphes_card": str(card), "batch_size": 4}
-    config = detector_config(tmp_path / "results", detector, events=7)
-    source = write_event_file(tmp_path / "e.parquet", random_events(7, 40, seed=2, first_event=10))
+    config = detector_config(tmp_path / "results", detector, events=6)
+    source = write_event_file(tmp_path / "e.parquet", random_events(6, 40, seed=2, first_event=10))
     result = simulate_shard(config, "GUN", 0, events_file=source, progress=False)
     runs = [line.split() for line in log.read_text().splitlines()]
-    seeds = [chunk_seed(config["seed"], "GUN", k) for k in (2, 3)]  # events 10-11, 12-15, 16
-    assert runs == [
-        [str(seeds[0]), "2", "10"],
-        [str(seeds[1]), "4", "12"],
-        [str(chunk_seed(config["seed"], "GUN", 4)), "1", "16"],
-    ]
+    seeds = [chunk_seed(config["seed"], "GUN", k) for k in (2, 3)]  # events 10-11, 12-15
+    assert runs == [[str(seeds[0]), "2", "10"], [str(seeds[1]), "4", "12"]]
     assert result.metadata["delphes_seeds"] == [int(run[0]) for run in runs]
     assert read_delphes(result.path).metadata["delphes_chunk_events"] == 4
     assert result.steps["delphes"] > 0

@@ -114,6 +114,7 @@ with DelphesWriter(output, collections=("Tower", "Track")) as writer:
 """
 
 
+@pytest.mark.slow  # the whole command: both backends, a stand-in process, the plots
 def test_compare_detectors_of_identical_backends_finds_no_difference(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -127,11 +128,11 @@ def test_compare_detectors_of_identical_backends_finds_no_difference(
     card.write_text("set ExecutionPath {TreeWriter}\n")
     detector = {
         "delphes_card": str(card),
-        "batch_size": 15,
+        "batch_size": 15,  # the fast simulation in two batches, Delphes in one run
         "fatjet": {"pt_min_gev": 20.0},
     }
     config = detector_config(tmp_path / "results", detector, events=40)
-    config["compare_detectors"] = {"enabled": True, "events": 30, "chunk_events": 15}
+    config["compare_detectors"] = {"enabled": True, "events": 30, "chunk_events": 30}
     config_file = tmp_path / "config.yaml"
     write_text_atomic(config_file, json.dumps(config))
     events = random_events(40, 400, seed=6)

@@ -314,6 +314,9 @@ def _download(version: str, folder: Path) -> Path:
             "https://github.com/delphes/delphes/releases) or an unpacked source folder here and "
             "run: hepdl delphes install --source PATH"
         )
+        existing = cached_executables()
+        if existing:
+            msg += f" (the cache already holds a build, which the backend uses: {existing[-1]})"
         raise HepdlError(msg) from None
     return target
 
