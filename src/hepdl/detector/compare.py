@@ -44,7 +44,7 @@ from hepdl.detector.delphes import DelphesRun, delphes_chunks, simulate_with_del
 from hepdl.detector.fastsim import SimulationSettings, StepTimer, simulate_events
 from hepdl.detector.rng import CounterRNG, detector_seed
 from hepdl.detector.stage import stdout_to_stderr
-from hepdl.detector.validate import CENTRAL_ABS_ETA, match_jets
+from hepdl.detector.validate import CENTRAL_ABS_ETA, PT_EDGES_GEV, binned_response, match_jets
 from hepdl.io.atomic import atomic_path, ensure_writable_dir, write_json_atomic
 from hepdl.io.delphes import conform
 from hepdl.io.events import read_events
@@ -244,14 +244,17 @@ def signal_region_comparison(fast: FloatArray, delphes: FloatArray) -> dict[str,
     }
 
 
-def jet_response(collections: dict[str, ak.Array]) -> tuple[float, float, int]:
-    """Mean pT(Jet) / pT(GenJet) of matched central truth jets above
-    :data:`RESPONSE_PT_MIN_GEV`, its error, and the number of jets."""
+def jet_response(collections: dict[str, ak.Array]) -> tuple[FloatArray, FloatArray]:
+    """Truth pT (GeV) and response pT(Jet) / pT(GenJet) of the matched central truth jets."""
     matched = match_jets(collections["Jet"], collections["GenJet"])
-    chosen = (np.abs(matched.truth_eta) < CENTRAL_ABS_ETA) & (
-        matched.truth_pt > RESPONSE_PT_MIN_GEV
-    )
-    mean, error = _mean(matched.response[chosen])
+    central = np.abs(matched.truth_eta) < CENTRAL_ABS_ETA
+    return matched.truth_pt[central], matched.response[central]
+
+
+def _response_summary(truth_pt: FloatArray, response: FloatArray) -> tuple[float, float, int]:
+    """Mean response above :data:`RESPONSE_PT_MIN_GEV`, its error and the number of jets."""
+    chosen = truth_pt > RESPONSE_PT_MIN_GEV
+    mean, error = _mean(response[chosen])
     return mean, error, int(chosen.sum())
 
 
@@ -301,7 +304,8 @@ def compare_sample(
     per_event = {name: per_event_quantities(collections[name], cuts) for name in BACKENDS}
     objects = {name: object_quantities(collections[name]) for name in BACKENDS}
     response = {name: jet_response(collections[name]) for name in BACKENDS}
-    fast_response, delphes_response = response["fastsim"], response["delphes"]
+    fast_response = _response_summary(*response["fastsim"])
+    delphes_response = _response_summary(*response["delphes"])
     return {
         "n_events": len(collections["fastsim"]["Tower"]),
         "per_event": {
@@ -320,7 +324,7 @@ def compare_sample(
             "mean_error": [fast_response[1], delphes_response[1]],
             "n_jets": [fast_response[2], delphes_response[2]],
         },
-        "_values": {"per_event": per_event, "objects": objects},
+        "_values": {"per_event": per_event, "objects": objects, "response": response},
     }
 
 
@@ -438,13 +442,47 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def _plot_paired(ratio_ax: Any, difference_ax: Any, per_event: dict[str, Any]) -> None:
+    """The per-event ratio of summed tower energy and difference of tower count."""
+    fast, delphes = per_event["fastsim"]["tower_e_gev"], per_event["delphes"]["tower_e_gev"]
+    positive = delphes > 0
+    ratio_ax.hist(fast[positive] / delphes[positive], bins=40, histtype="step")
+    ratio_ax.axvline(1.0, color="grey", linestyle="--")
+    ratio_ax.set_xlabel(r"per event: $\sum E$ fastsim / Delphes")
+    difference = per_event["fastsim"]["tower_count"] - per_event["delphes"]["tower_count"]
+    difference_ax.hist(difference, bins=40, histtype="step")
+    difference_ax.set_xlabel("per event: towers fastsim - Delphes")
+
+
+def _plot_response(ax: Any, response: dict[str, tuple[FloatArray, FloatArray]]) -> None:
+    """The mean jet response against truth pT of both backends."""
+    for backend in BACKENDS:
+        truth_pt, ratio = response[backend]
+        binned = binned_response(truth_pt, ratio, PT_EDGES_GEV)
+        edges = np.asarray(binned["edges"])
+        centres = np.sqrt(edges[1:] * edges[:-1])
+        ax.errorbar(
+            centres,
+            np.asarray(binned["mean"], dtype=float),
+            yerr=np.asarray(binned["mean_error"], dtype=float),
+            fmt="o",
+            label=backend,
+        )
+    ax.set_xscale("log")
+    ax.axhline(1.0, color="grey", linestyle="--")
+    ax.set_xlabel(r"truth jet $p_T$ [GeV] ($|\eta| < 1$)")
+    ax.set_ylabel("jet response")
+    ax.legend(fontsize=8)
+
+
 def _plot_sample(
-    values: dict[str, dict[str, dict[str, FloatArray]]],
+    values: dict[str, Any],
     sample: str,
     result: dict[str, Any],
     path: Path,
 ) -> None:
-    """Histograms of both backends for every quantity, with the KS p-value in the title."""
+    """Histograms of both backends for every quantity (KS p-value in the title), the
+    per-event tower-energy ratio and tower-count difference, and the jet response."""
     from matplotlib.figure import Figure  # noqa: PLC0415 (plotting loads only for the plots)
 
     panels = [
@@ -473,7 +511,12 @@ def _plot_sample(
         p_value = result[kind][name]["ks_p_value"]
         ax.set_title(f"KS p = {p_value:.2g}" if p_value is not None else "", fontsize=9)
         ax.set_xlabel(label)
-    for ax in axes[len(panels) :]:
+    extra = axes[len(panels) :]
+    if extra.size >= 3:
+        _plot_paired(extra[0], extra[1], values["per_event"])
+        _plot_response(extra[2], values["response"])
+        extra = extra[3:]
+    for ax in extra:
         ax.set_axis_off()
     axes[0].legend()
     region = result["signal_region"]
