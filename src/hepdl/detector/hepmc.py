@@ -47,65 +47,90 @@ _DIGITS = 16
 _FOUR_DIGITS = np.frombuffer(
     "".join(f"{number:04d}" for number in range(10_000)).encode("ascii"), dtype=np.uint8
 ).reshape(10_000, 4)
+#: The same, each entry's four characters as one 32-bit word (in memory order).
+_FOUR_DIGIT_WORDS = _FOUR_DIGITS.view(np.uint32).ravel()
 _GROUP = np.int32(10_000)
 _EIGHT_DIGITS = np.int64(100_000_000)
 _MINUS, _PLUS, _POINT, _SPACE, _ZERO = (ord(c) for c in "-+. 0")
 _INT_WIDTH = 12  # sign + 11 digits: PDG ids have at most 10
+#: Width of a float field: sign, 17 digits, point, "e", exponent sign, 3 exponent digits.
+_FLOAT_WIDTH = _DIGITS + 8
+
+
+#: Field markers of a line layout (:class:`_Lines`): an integer, a double.
+_INT, _FLOAT = object(), object()
+
+
+def _field_template(item: object) -> tuple[list[int], list[bool]]:
+    """A field's characters and which are kept, before its values are written."""
+    if item is _INT:
+        return [_SPACE] * _INT_WIDTH, [False] * _INT_WIDTH
+    if item is _FLOAT:  # sign, d, ".", 16 digits, "e", exponent sign, 3 digits
+        chars = [_MINUS, _ZERO, _POINT, *[_ZERO] * _DIGITS, ord("e"), _PLUS, *[_ZERO] * 3]
+        keep = [False, *[True] * (_FLOAT_WIDTH - 1)]
+        keep[-3] = False  # an exponent's hundreds digit only where it is one
+        return chars, keep
+    text = str(item).encode("ascii")
+    return list(text), [True] * len(text)
 
 
 class _Lines:
-    """Rows of characters of equal width, filled field by field; masked-out characters
-    (padding) are dropped when the rows become lines."""
+    """Rows of characters of equal width laid out as ``layout`` (literal text and the field
+    markers :data:`_INT` and :data:`_FLOAT`), filled field by field; masked-out characters
+    (padding) are dropped when the rows become lines. The fixed characters are laid down once
+    for all rows, from a one-row template."""
 
-    def __init__(self, n: int, width: int) -> None:
-        self.chars = np.full((n, width), _SPACE, dtype=np.uint8)
-        self.keep = np.zeros((n, width), dtype=bool)
-        self.column = 0
-
-    def literal(self, text: str) -> None:
-        """The same text on every row."""
-        chars = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
-        end = self.column + chars.size
-        self.chars[:, self.column : end] = chars
-        self.keep[:, self.column : end] = True
-        self.column = end
+    def __init__(self, n: int, layout: list[object]) -> None:
+        chars: list[int] = []
+        keep: list[bool] = []
+        self.fields: list[int] = []
+        for item in layout:
+            if item is _INT or item is _FLOAT:
+                self.fields.append(len(chars))
+            field_chars, field_keep = _field_template(item)
+            chars += field_chars
+            keep += field_keep
+        width = len(chars)
+        self.chars = np.broadcast_to(np.asarray(chars, dtype=np.uint8), (n, width)).copy()
+        self.keep = np.broadcast_to(np.asarray(keep, dtype=bool), (n, width)).copy()
 
     def _digits(self, magnitude: NDArray[np.int64], groups: int) -> NDArray[np.uint8]:
         """The ``4 * groups`` decimal digits of each magnitude, leading zeros included.
 
         Split first into 8-digit parts, whose 4-digit groups come from 32-bit divisions
-        (several times faster than 64-bit ones)."""
-        out = np.empty((magnitude.size, groups, 4), dtype=np.uint8)
+        (several times faster than 64-bit ones); each group's four characters are one 32-bit
+        look-up."""
+        out = np.empty((magnitude.size, groups), dtype=np.uint32)
         rest = magnitude.copy()
         for high in range(groups - 1, -1, -2):
             part = (rest % _EIGHT_DIGITS).astype(np.int32)
             rest //= _EIGHT_DIGITS
-            out[:, high] = _FOUR_DIGITS[part % _GROUP]
+            out[:, high] = _FOUR_DIGIT_WORDS[part % _GROUP]
             if high > 0:
-                out[:, high - 1] = _FOUR_DIGITS[part // _GROUP]
-        return out.reshape(magnitude.size, 4 * groups)
+                out[:, high - 1] = _FOUR_DIGIT_WORDS[part // _GROUP]
+        return out.view(np.uint8).reshape(magnitude.size, 4 * groups)
 
-    def integers(self, values: NDArray[np.integer]) -> None:
-        """Integers as ``%d``."""
+    def integers(self, field: int, values: NDArray[np.integer]) -> None:
+        """Integers as ``%d`` into field number ``field`` (an :data:`_INT`)."""
         values = np.asarray(values, dtype=np.int64)
-        start, end = self.column, self.column + _INT_WIDTH
-        negative = values < 0
+        start = self.fields[field]
+        end = start + _INT_WIDTH
         digits = self._digits(np.abs(values), -(-(_INT_WIDTH - 1) // 4))[:, -(_INT_WIDTH - 1) :]
-        significant = np.cumsum(digits != _ZERO, axis=1) > 0
-        significant[:, -1] = True
+        nonzero = digits != _ZERO
+        nonzero[:, -1] = True  # zero itself is one digit
+        first = np.argmax(nonzero, axis=1)  # the first digit kept; leading zeros masked out
         self.chars[:, start + 1 : end] = digits
-        self.keep[:, start + 1 : end] = significant
-        # the sign just before the first digit kept: right after the leading zeros masked out
-        first = start + 1 + np.argmax(significant, axis=1) - 1
-        rows = np.flatnonzero(negative)
-        self.chars[rows, first[rows]] = _MINUS
-        self.keep[rows, first[rows]] = True
-        self.column = end
+        self.keep[:, start + 1 : end] = np.arange(_INT_WIDTH - 1) >= first[:, None]
+        rows = np.flatnonzero(values < 0)
+        sign = start + first[rows]  # just before the first digit kept
+        self.chars[rows, sign] = _MINUS
+        self.keep[rows, sign] = True
 
-    def floats(self, values: NDArray[np.float64]) -> None:
-        """Doubles as C's ``%.16e`` (``-1.2345678901234567e+03``): 17 significant digits, the
-        mantissa rounded once from the product with a power of ten, so the last digit may be off
-        by a few units (1e-16 relative; Delphes computes in double and stores float32)."""
+    def floats(self, field: int, values: NDArray[np.float64]) -> None:
+        """Doubles as C's ``%.16e`` (``-1.2345678901234567e+03``) into field number ``field``
+        (a :data:`_FLOAT`): 17 significant digits, the mantissa rounded once from the product
+        with a power of ten, so the last digit may be off by a few units (1e-16 relative;
+        Delphes computes in double and stores float32)."""
         values = np.asarray(values, dtype=np.float64)
         if not np.all(np.isfinite(values)):
             msg = "HepMC3 export: particle momenta must be finite numbers"
@@ -115,40 +140,30 @@ class _Lines:
         safe = np.where(nonzero, magnitude, 1.0)
         exponent = _decimal_exponent(safe)
         mantissa = np.rint(safe * _power_of_ten(_DIGITS - exponent)).astype(np.int64)
-        # 10**k of two rounded factors can be off by an ulp at large |k|: a mantissa one digit
-        # short means the exponent was one too high (and one digit long, one too low, as when
-        # 9.99...95 rounds up to 10.0)
+        # 10**k can be off by an ulp: a mantissa one digit short means the exponent was one
+        # too high (and one digit long, one too low, as when 9.99...95 rounds up to 10.0)
         short = mantissa < 10**_DIGITS
-        exponent = exponent - short
-        mantissa = np.where(
-            short, np.rint(safe * _power_of_ten(_DIGITS - exponent)).astype(np.int64), mantissa
-        )
+        if short.any():
+            exponent = exponent - short
+            again = np.rint(safe * _power_of_ten(_DIGITS - exponent)).astype(np.int64)
+            mantissa = np.where(short, again, mantissa)
         carry = mantissa >= 10 ** (_DIGITS + 1)
         mantissa = np.where(nonzero, np.where(carry, mantissa // 10, mantissa), 0)
         exponent = np.where(nonzero, exponent + carry, 0)
-        start = self.column
+        start = self.fields[field]
         self.keep[:, start] = np.signbit(values)
-        self.chars[:, start] = _MINUS
         digits = self._digits(mantissa, 5)[:, -(_DIGITS + 1) :]
         self.chars[:, start + 1] = digits[:, 0]
-        self.chars[:, start + 2] = _POINT
         self.chars[:, start + 3 : start + 3 + _DIGITS] = digits[:, 1:]
         tail = start + 3 + _DIGITS
-        self.chars[:, tail] = ord("e")
+        abs_exponent = np.abs(exponent)
         self.chars[:, tail + 1] = np.where(exponent < 0, _MINUS, _PLUS)
-        self.chars[:, tail + 2 : tail + 5] = _FOUR_DIGITS[np.abs(exponent)][:, 1:]
-        self.keep[:, start + 1 : tail + 5] = True
-        self.keep[:, tail + 2] = np.abs(exponent) >= 100  # printf: at least two digits
-        self.column = tail + 5
+        self.chars[:, tail + 2 : tail + 5] = _FOUR_DIGITS[abs_exponent][:, 1:]
+        self.keep[:, tail + 2] = abs_exponent >= 100  # printf: at least two digits
 
     def text(self) -> tuple[bytes, NDArray[np.int64]]:
         """The lines' bytes and each line's length."""
-        keep = self.keep[:, : self.column]
-        return self.chars[:, : self.column][keep].tobytes(), keep.sum(axis=1).astype(np.int64)
-
-
-#: Width of a float field: sign, 17 digits, point, "e", exponent sign, 3 exponent digits.
-_FLOAT_WIDTH = _DIGITS + 8
+        return self.chars[self.keep].tobytes(), self.keep.sum(axis=1).astype(np.int64)
 
 
 def _decimal_exponent(magnitude: NDArray[np.float64]) -> NDArray[np.int64]:
@@ -159,10 +174,18 @@ def _decimal_exponent(magnitude: NDArray[np.float64]) -> NDArray[np.int64]:
     return exponent
 
 
+#: 10**k, correctly rounded, for |k| <= 308 (a table: numpy's power is ten times slower).
+_MAX_POWER = 308
+_POWERS_OF_TEN = np.array([float(f"1e{k}") for k in range(-_MAX_POWER, _MAX_POWER + 1)])
+
+
 def _power_of_ten(exponent: NDArray[np.int64]) -> NDArray[np.float64]:
-    """10**exponent in two factors, so that neither overflows for subnormal-scale exponents."""
-    half = exponent // 2
-    power: NDArray[np.float64] = np.power(10.0, half) * np.power(10.0, exponent - half)
+    """10**exponent; beyond the table (subnormal-scale values only) as a product of two."""
+    first = np.clip(exponent, -_MAX_POWER, _MAX_POWER)
+    second = np.clip(exponent - first, -_MAX_POWER, _MAX_POWER)
+    power: NDArray[np.float64] = (
+        _POWERS_OF_TEN[first + _MAX_POWER] * _POWERS_OF_TEN[second + _MAX_POWER]
+    )
     return power
 
 
@@ -170,16 +193,14 @@ def _particle_block(
     code: NDArray[np.int64], pid: NDArray[np.int32], momenta: list[NDArray[np.float64]]
 ) -> tuple[bytes, NDArray[np.int64]]:
     """``P code -1 pid px py pz E m 1`` lines (final-state particles of the one vertex)."""
-    width = 2 + 2 * _INT_WIDTH + 4 + len(momenta) * (1 + _FLOAT_WIDTH) + 3
-    lines = _Lines(code.size, width)
-    lines.literal("P ")
-    lines.integers(code)
-    lines.literal(" -1 ")
-    lines.integers(pid)
-    for column in momenta:
-        lines.literal(" ")
-        lines.floats(column)
-    lines.literal(" 1\n")
+    layout: list[object] = ["P ", _INT, " -1 ", _INT]
+    for _ in momenta:
+        layout += [" ", _FLOAT]
+    lines = _Lines(code.size, [*layout, " 1\n"])
+    lines.integers(0, code)
+    lines.integers(1, pid)
+    for field, column in enumerate(momenta, start=2):
+        lines.floats(field, column)
     return lines.text()
 
 
