@@ -29,6 +29,7 @@ include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/gan.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

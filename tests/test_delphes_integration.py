@@ -30,6 +30,8 @@ from .conftest import REPO
 pytestmark = pytest.mark.slow
 
 CI_CONFIG = REPO / "config" / "ci.yaml"
+#: The ci config's results folder, relative to the Snakemake working folder.
+RESULTS = yaml.safe_load(CI_CONFIG.read_text())["results"]
 SAMPLES = {"RPV_1400_850": 2, "JZ4": 1}
 
 
@@ -41,13 +43,13 @@ def delphes_dag(tmp_path_factory: pytest.TempPathFactory, delphes_build: Delphes
     overlay = workdir / "delphes.yaml"
     overlay.write_text(yaml.safe_dump({"detector": {"backend": "delphes"}}))
     targets = [
-        f"results/{stage}/{sample}/{shard}.{ext}"
+        f"{RESULTS}/{stage}/{sample}/{shard}.{ext}"
         for sample, shards in SAMPLES.items()
         for shard in range(shards)
         for stage, ext in (("features", "parquet"), ("images", "h5"))
     ]
-    targets += [f"results/validation/detector/{sample}/metrics.json" for sample in SAMPLES]
-    targets.append("results/validation/compare_detectors/comparison.json")
+    targets += [f"{RESULTS}/validation/detector/{sample}/metrics.json" for sample in SAMPLES]
+    targets.append(f"{RESULTS}/validation/compare_detectors/comparison.json")
     run = subprocess.run(
         [
             sys.executable,
@@ -73,14 +75,14 @@ def delphes_dag(tmp_path_factory: pytest.TempPathFactory, delphes_build: Delphes
 
 
 def test_ci_config_runs_on_real_delphes(delphes_dag: Path, delphes_build: DelphesBuild) -> None:
-    results = delphes_dag / "results"
+    results = delphes_dag / RESULTS
     signal = read_delphes(results / "detector" / "RPV_1400_850" / "1.root")
     assert signal.metadata is not None
     assert signal.metadata["backend"] == "delphes"
     assert signal.metadata["delphes_card"] == str(delphes_build.atlas_card)  # the default card
     assert len(signal.metadata["delphes_seeds"]) == 1  # 30 events, chunks of 30
     assert set(signal.events.fields) >= {"Tower", "Track", "Jet", "FatJet", "GenJet"}
-    assert "Delphes" in (delphes_dag / "logs/simulate/RPV_1400_850/1.log").read_text()
+    assert "Delphes" in (results / "logs/simulate/RPV_1400_850/1.log").read_text()
     background = read_delphes(results / "detector" / "JZ4" / "0.root").events
     muons = (background.Tower.Eem == 0) & (background.Tower.Ehad == 0)
     assert ak.sum(muons) > 0, "the ATLAS card adds muons to Tower"
@@ -100,7 +102,7 @@ def test_ci_config_runs_on_real_delphes(delphes_dag: Path, delphes_build: Delphe
 
 
 def test_comparison_of_the_backends_is_written(delphes_dag: Path) -> None:
-    folder = delphes_dag / "results" / "validation" / "compare_detectors"
+    folder = delphes_dag / RESULTS / "validation" / "compare_detectors"
     comparison = json.loads((folder / "comparison.json").read_text())
     assert set(comparison["samples"]) == set(SAMPLES)
     for sample in SAMPLES:
@@ -119,7 +121,7 @@ def test_comparison_of_the_backends_is_written(delphes_dag: Path) -> None:
 
 def test_delphes_output_does_not_depend_on_the_sharding(delphes_dag: Path, tmp_path: Path) -> None:
     """The signal's two shards of 30 events (chunks of 30) are one shard's events 0-59."""
-    results = delphes_dag / "results"
+    results = delphes_dag / RESULTS
     parts = [read_events(results / "events/RPV_1400_850" / f"{k}.parquet") for k in (0, 1)]
     whole = write_events(
         tmp_path / "whole.parquet",
@@ -155,7 +157,7 @@ def test_a_card_delphes_rejects(delphes_dag: Path, tmp_path: Path) -> None:
         "set ExecutionPath {\n  NoSuchModule\n}\nmodule NoSuchModule NoSuchModule {\n}\n"
     )
     config = _ci_delphes_config(tmp_path, delphes_card=str(card))
-    events = delphes_dag / "results" / "events" / "JZ4" / "0.parquet"
+    events = delphes_dag / RESULTS / "events" / "JZ4" / "0.parquet"
     with pytest.raises(HepdlError) as caught:
         simulate_shard(config, "JZ4", 0, events_file=events, progress=False)
     message = str(caught.value)
@@ -191,7 +193,7 @@ def test_delphes_killed_mid_shard(
         delphes_card=str(delphes_build.atlas_card),
         batch_size=80,
     )
-    events = delphes_dag / "results" / "events" / "JZ4" / "0.parquet"
+    events = delphes_dag / RESULTS / "events" / "JZ4" / "0.parquet"
     env_before = dict(os.environ)
     with pytest.raises(HepdlError, match="Delphes was killed by SIGKILL"):
         simulate_shard(config, "JZ4", 0, events_file=events, progress=False)
