@@ -15,7 +15,7 @@ from hepdl.gan.settings import gan_training_settings
 from hepdl.train.settings import training_settings
 
 from .conftest import REPO
-from .test_workflow import snakemake
+from .test_workflow import ci_configfiles, snakemake
 
 CI_CONFIG = REPO / "config" / "ci.yaml"
 
@@ -104,7 +104,7 @@ NON_RESULT_CHANGES = {
     "train.gnn.eval_batch_size": 7,
 }
 JOB_SELECTION_KEYS = {"train.models", "train.seeds", "gan.models", "graphs.enabled"}
-JOB_SELECTION_KEYS |= {"evaluate.robustness"}
+JOB_SELECTION_KEYS |= {"evaluate.robustness", "compare_detectors.enabled"}
 
 
 def test_the_rerun_test_changes_every_non_result_key() -> None:
@@ -115,7 +115,7 @@ def test_the_rerun_test_changes_every_non_result_key() -> None:
 def ci_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished ci DAG."""
     workdir = tmp_path_factory.mktemp("reruns")
-    run = snakemake(workdir, "--configfile", str(CI_CONFIG), "--cores", "2")
+    run = snakemake(workdir, "--configfile", *ci_configfiles(workdir), "--cores", "2")
     assert run.returncode == 0, run.stderr[-3000:]
     return workdir
 
@@ -124,7 +124,7 @@ def _jobs(workdir: Path, overlay: dict[str, Any]) -> dict[str, int]:
     """Job counts by rule of a dry run of the ci config with ``overlay`` on top."""
     path = workdir / "overlay.yaml"
     path.write_text(yaml.safe_dump(overlay))
-    run = snakemake(workdir, "--configfile", str(CI_CONFIG), str(path), "-n")
+    run = snakemake(workdir, "--configfile", *ci_configfiles(workdir), str(path), "-n")
     assert run.returncode == 0, run.stderr[-3000:]
     if "Nothing to be done" in run.stdout + run.stderr:
         return {}
