@@ -154,17 +154,20 @@ def test_non_result_keys_rerun_nothing_and_physics_keys_what_depends_on_them(
     assert _jobs(ci_run, {}) == {}
     everything = _merged(*(_nested(k, v) for k, v in NON_RESULT_CHANGES.items()))
     assert _jobs(ci_run, everything) == {}
-    # Choosing fewer models or GANs retrains none: only the evaluation's inputs change.
+    # Choosing fewer models or GANs retrains none: only the evaluation's inputs change, and
+    # the report's per-stage cost table, which sums the jobs of the run.
     fewer = _jobs(ci_run, {"train": {"models": ["cnn", "cnn_energy", "cnn_jets", "gnn", "mlp"]}})
-    assert set(fewer) <= {"evaluate", "all"}
-    assert set(_jobs(ci_run, {"gan": {"models": ["gan"]}})) <= {"all"}
+    assert set(fewer) <= {"evaluate", "summarize_benchmarks", "all"}
+    assert set(_jobs(ci_run, {"gan": {"models": ["gan"]}})) <= {"summarize_benchmarks", "all"}
     # A CNN's learning rate: both CNNs, the combination that reads the nominal one, their
-    # scores and the evaluation; no other model.
+    # scores, training curves and the evaluation, and the cost table; no other model.
     assert _jobs(ci_run, {"train": {"cnn": {"learning_rate": 0.002}}}) == {
         "train_cnn": 2,
         "train_cnn_jets": 1,
         "predict": 3,
+        "plot_training": 3,
         "evaluate": 1,
+        "summarize_benchmarks": 1,
         "all": 1,
     }
     # A selection cut: the features of every shard and all that follows, not the generation
