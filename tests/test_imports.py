@@ -80,6 +80,9 @@ STAGES = {"generate", "detector", "reco", "images", "graphs", "train", "evaluate
 #: The only imports of one stage package from another: public code they share, never paths or
 #: file readers (docs/development.md, "Import rules", draws this graph).
 ALLOWED = {
+    # The fast simulation and real Delphes compared on the analysis' jet variables and signal
+    # region (compare-detectors).
+    "detector": {"hepdl.reco.jets", "hepdl.reco.selection"},
     # Images and graphs are built from the events the features stage's skim keeps, and merged
     # with its split assignment.
     "images": {"hepdl.reco.inputs", "hepdl.reco.stage", "hepdl.reco.merge"},

@@ -124,6 +124,9 @@ def get_final_output():
     targets = [LAYOUT.xsec(name) for name in SAMPLES]
     targets += LAYOUT.all_shards("detector")
     targets += [LAYOUT.detector_validation_metrics(name) for name in SAMPLES]
+    # The fast simulation against real Delphes on the same events, where the config asks.
+    if config["compare_detectors"]["enabled"]:
+        targets += rules.compare_detectors.output
     targets += rules.merge_features.output + rules.merge_images.output
     targets += rules.plot_inputs.output
     if config["graphs"]["enabled"]:
@@ -191,6 +194,7 @@ def benchmarked_jobs():
         "train_gan": [{"gan": name} for name in GAN_MODELS],
         "generate_gan": [{"gan": name} for name in GAN_MODELS],
         "validate_gan": [{"gan": name} for name in GAN_MODELS],
+        "compare_detectors": [{}] if config["compare_detectors"]["enabled"] else [],
     }
     for name, kind in MODELS.items():
         jobs.setdefault(f"train_{kind}", []).append({kind: name})

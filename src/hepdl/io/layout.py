@@ -6,6 +6,7 @@ The results folder (the config's ``results``) holds, per sample and shard, then 
     events/{sample}/xsec.json             the sample's cross-section from its shards
     detector/{sample}/{shard}.root        Delphes-schema detector file (hepdl.io.delphes)
     validation/detector/{sample}/         detector validation plots and metrics.json
+    validation/compare_detectors/         the fast simulation against real Delphes
     {features,images,graphs}/{sample}/{shard}.{parquet,h5,h5}   per-shard stage outputs
     {features,images,graphs}/{split}.{parquet,h5,h5}            the merged splits (hepdl.io.splits)
     features/skim.json                    per-sample counts before the skim
@@ -104,6 +105,10 @@ class Layout:
     def detector_validation_metrics(self, sample: Wildcard) -> Path:
         """The sample's detector validation numbers: ``validation/detector/{sample}/metrics.json``."""
         return self.detector_validation(sample) / "metrics.json"
+
+    def detector_comparison(self) -> Path:
+        """Folder of the fast simulation against real Delphes: ``validation/compare_detectors``."""
+        return self.results / "validation" / "compare_detectors"
 
     def features_shard(self, sample: Wildcard, shard: Wildcard) -> Path:
         """Feature table of one shard: ``features/{sample}/{shard}.parquet``."""
