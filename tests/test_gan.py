@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from hepdl.cli import main
-from hepdl.errors import ConfigError, InputFileError
+from hepdl.errors import CheckpointError, ConfigError, InputFileError, TrainingError
 from hepdl.gan.data import calorimeter_energy, load_images
 from hepdl.gan.generate import ExtrapolationWarning, check_mass_point, generate_gan
 from hepdl.gan.io import export_gan, load_gan, read_generated
@@ -27,9 +27,8 @@ from hepdl.gan.settings import gan_models, gan_samples, is_conditional, mass_gri
 from hepdl.gan.train import train_gan
 from hepdl.gan.validate import W1_TARGETS, compare_sets, target_checks, validate_gan
 from hepdl.images.histogram import ImageSpec
+from hepdl.seeds import model_seed
 from hepdl.train.checkpoint import HEPDL_KEY
-from hepdl.train.errors import CheckpointError, TrainingError
-from hepdl.train.settings import model_seed
 
 from .synthetic_splits import make_config, write_splits
 

@@ -15,7 +15,7 @@ rule simulate:
             else []
         ),
     output:
-        f"{RESULTS}/detector/{{sample}}/{{shard}}.root",
+        LAYOUT.detector("{sample}", "{shard}"),
     log:
         log_file("simulate/{sample}/{shard}"),
     benchmark:
@@ -30,6 +30,12 @@ rule simulate:
         config=pinned_config,
         detector=result_settings(config, "detector"),
         seed=config["seed"],
+        # Delphes is seeded per chunk of batch_size events: there it changes the result.
+        delphes_chunk_events=(
+            config["detector"]["batch_size"]
+            if config["detector"]["backend"] == "delphes"
+            else None
+        ),
     shell:
         "hepdl simulate --config {params.config:q} --sample {wildcards.sample:q}"
         " --shard {wildcards.shard:q} --input {input.events:q} --output {output:q} 2> {log:q}"
@@ -37,20 +43,16 @@ rule simulate:
 
 rule validate_detector:
     input:
-        detector=shard_files(rules.simulate.output[0]),
-        events=shard_files(rules.generate.output[0]),
+        detector=shard_files("detector"),
+        events=shard_files("events"),
     output:
         plots=report_pngs(
-            expand(
-                f"{RESULTS}/validation/detector/{{sample}}/{{plot}}",
-                plot=PLOTS,
-                allow_missing=True,
-            ),
+            [LAYOUT.detector_validation("{sample}") / plot for plot in PLOTS],
             "detector_validation.rst",
             "Detector validation",
             subcategory="{sample}",
         ),
-        metrics=f"{RESULTS}/validation/detector/{{sample}}/metrics.json",
+        metrics=LAYOUT.detector_validation_metrics("{sample}"),
     log:
         log_file("validate_detector/{sample}"),
     conda:
@@ -66,4 +68,45 @@ rule validate_detector:
     shell:
         "hepdl validate-detector --config {params.config:q} --sample {wildcards.sample:q}"
         " --inputs {input.detector:q} --events {input.events:q} --output-dir {params.folder:q}"
+        " 2> {log:q}"
+
+
+rule compare_detectors:
+    input:
+        events=[
+            rules.generate.output[0].format(sample=name, shard=shard)
+            for name in SAMPLES
+            for shard in range(config["samples"][name]["shards"])
+        ],
+        card=str(card_path(config["detector"]["card"])),
+        delphes_card=(
+            [config["detector"]["delphes_card"]] if config["detector"]["delphes_card"] else []
+        ),
+    output:
+        comparison=LAYOUT.detector_comparison() / "comparison.json",
+        plots=report_pngs(
+            [LAYOUT.detector_comparison() / f"{name}.png" for name in SAMPLES],
+            "compare_detectors.rst",
+            "Detector validation",
+            subcategory="fast simulation vs Delphes",
+        ),
+    log:
+        log_file("compare_detectors/compare_detectors"),
+    benchmark:
+        benchmark_file("compare_detectors/compare_detectors")
+    conda:
+        "../../envs/simulation.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        config=pinned_config,
+        detector=result_settings(config, "detector"),
+        compare=result_settings(config, "compare_detectors"),
+        selection=config["selection"],  # the signal region it compares
+        seed=config["seed"],
+        folder=lambda wildcards, output: Path(output.comparison).parent,
+    shell:
+        "hepdl compare-detectors --config {params.config:q} --output-dir {params.folder:q}"
         " 2> {log:q}"

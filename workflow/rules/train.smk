@@ -9,10 +9,7 @@ from hepdl.train.settings import models as trained_models
 # here, before any job starts).
 MODELS = trained_models(config)
 
-SPLIT_FILES = {
-    kind: {split: f"{RESULTS}/{kind}/{split}.{suffix}" for split in ("train", "val", "test")}
-    for kind, suffix in (("images", "h5"), ("features", "parquet"), ("graphs", "h5"))
-}
+SPLIT_FILES = {kind: LAYOUT.splits(kind) for kind in ("images", "features", "graphs")}
 
 
 rule train_cnn:
@@ -20,8 +17,8 @@ rule train_cnn:
         train=SPLIT_FILES["images"]["train"],
         val=SPLIT_FILES["images"]["val"],
     output:
-        model=f"{RESULTS}/models/{{cnn}}/model.ckpt",
-        costs=f"{RESULTS}/models/{{cnn}}/costs.json",
+        model=LAYOUT.model_file("{cnn}", "cnn"),
+        costs=LAYOUT.costs("{cnn}"),
     log:
         log_file("train/{cnn}"),
     benchmark:
@@ -51,8 +48,8 @@ rule train_mlp:
         train=SPLIT_FILES["features"]["train"],
         val=SPLIT_FILES["features"]["val"],
     output:
-        model=f"{RESULTS}/models/{{mlp}}/model.ckpt",
-        costs=f"{RESULTS}/models/{{mlp}}/costs.json",
+        model=LAYOUT.model_file("{mlp}", "mlp"),
+        costs=LAYOUT.costs("{mlp}"),
     log:
         log_file("train/{mlp}"),
     benchmark:
@@ -83,7 +80,7 @@ rule train_gbdt:
         train=SPLIT_FILES["features"]["train"],
         val=SPLIT_FILES["features"]["val"],
     output:
-        f"{RESULTS}/models/{{gbdt}}/model.json",
+        LAYOUT.model_file("{gbdt}", "gbdt"),
     log:
         log_file("train/{gbdt}"),
     benchmark:
@@ -107,12 +104,12 @@ rule train_gbdt:
 
 rule train_cnn_jets:
     input:
-        cnn=lambda wildcards: f"{RESULTS}/models/{cnn_of_cnn_jets(config, wildcards.cnn_jets)}/model.ckpt",
+        cnn=lambda wildcards: LAYOUT.model_file(cnn_of_cnn_jets(config, wildcards.cnn_jets), "cnn"),
         images=[SPLIT_FILES["images"]["train"], SPLIT_FILES["images"]["val"]],
         features=[SPLIT_FILES["features"]["train"], SPLIT_FILES["features"]["val"]],
     output:
-        model=f"{RESULTS}/models/{{cnn_jets}}/model.ckpt",
-        costs=f"{RESULTS}/models/{{cnn_jets}}/costs.json",
+        model=LAYOUT.model_file("{cnn_jets}", "cnn_jets"),
+        costs=LAYOUT.costs("{cnn_jets}"),
     log:
         log_file("train/{cnn_jets}"),
     benchmark:
@@ -133,7 +130,7 @@ rule train_cnn_jets:
         layout=layout,
     shell:
         "{params.launch:q} hepdl train cnn_jets --config {params.config:q}"
-        " --model {wildcards.cnn_jets:q} --cnn-model {input.cnn:q}"
+        " --model {wildcards.cnn_jets:q} --cnn-model-file {input.cnn:q}"
         " --images {input.images:q} --features {input.features:q} --output {output.model:q}"
         " --no-progress {params.layout:q} {params.resume:q} > {log:q} 2>&1"
 
@@ -143,8 +140,8 @@ rule train_gnn:
         train=SPLIT_FILES["graphs"]["train"],
         val=SPLIT_FILES["graphs"]["val"],
     output:
-        model=f"{RESULTS}/models/{{gnn}}/model.ckpt",
-        costs=f"{RESULTS}/models/{{gnn}}/costs.json",
+        model=LAYOUT.model_file("{gnn}", "gnn"),
+        costs=LAYOUT.costs("{gnn}"),
     log:
         log_file("train/{gnn}"),
     benchmark:
