@@ -4,7 +4,7 @@ files: :class:`hepdl.io.layout.Layout`).
 Two kinds: ``gan`` (unconditional, every training sample as one population) and ``cgan``
 (conditional on the sample's (m_gluino, m_neutralino)). With ``gan.seeds`` = n each is trained n
 times, as ``{kind}``, ``{kind}_seed1`` ... ``{kind}_seed{n-1}`` (the classifiers' replica names,
-:func:`hepdl.train.settings.replica_names`): the same settings, another seed, each with its own
+:func:`hepdl.seeds.replica_names`): the same settings, another seed, each with its own
 files; GAN results moved by up to 2.5x between seeds. Both train on signal samples; their mass
 points form the cgan's trained grid. The networks are the 64 x 64 DCGAN of the paper, so the
 images must be 64 x 64. No torch import: Snakemake and the config checks use this module.
@@ -18,8 +18,7 @@ from typing import Any
 from hepdl.config import result_settings
 from hepdl.errors import ConfigError
 from hepdl.models.channels import check_channels
-from hepdl.seeds import model_seed
-from hepdl.train.settings import replica_names
+from hepdl.seeds import model_seed, replica_names
 
 __all__ = [
     "GAN_KINDS",
