@@ -8,7 +8,8 @@ For one signal sample (RPV 1400/850 by default), measured in the same run:
   images stage even runs;
 * gan: :meth:`hepdl.gan.module.ImageGAN.generate`, whole images in GeV (the scaling undone), in
   batches on ``--device``, after a warm-up batch, CUDA synchronised. The networks are the
-  published DCGAN (latent 64, 64 filters; ``--filters`` for others) or a trained ``--checkpoint``;
+  authors' DCGAN (latent 64, 16 base filters; ``--filters 64`` for the published width) or a
+  trained ``--checkpoint``;
   the speed does not depend on the weights.
 
 Each timing is the fastest of ``--repeat`` runs (wall clock; shared machines are noisy). Prints a
@@ -60,7 +61,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200, help="Pythia + fastsim events")
     parser.add_argument("--images", type=int, default=2048, help="generated images per timing")
     parser.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
-    parser.add_argument("--filters", type=int, default=64, help="DCGAN width (published: 64)")
+    parser.add_argument("--filters", type=int, default=16, help="DCGAN width (authors' code: 16)")
     parser.add_argument("--checkpoint", type=Path, help="a trained GAN instead of the width")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
@@ -90,7 +91,7 @@ def main() -> None:
     else:
         module = ImageGAN(
             channels=["energy"],
-            scales=[7000.0],
+            scales=[4000.0],
             generator_filters=args.filters,
             discriminator_filters=args.filters,
         )

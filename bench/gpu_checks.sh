@@ -2,7 +2,7 @@
 # The GPU checks the open issues ask for, as one run on a GPU node (16 cores, one GPU):
 #   1. the CNN training step: fp32, bf16-mixed and bf16-mixed + channels_last (#5),
 #   2. the GAN generator as a fast simulation against Pythia + the fast simulation (#6),
-#   3. the GAN study (config/gan.yaml): three signal mass points, gan and cgan at published
+#   3. the GAN study (config/gan-gpu.yaml): three signal mass points, gan and cgan at published
 #      width, validated against the real-vs-real noise floor (#6),
 #   4. the unconditional GAN again with gan.energy_summary, on the same images (#6).
 # OUT_DIR receives four logs (cnn.log, gan_speed.log, gan_study.log, gan_energy_summary.log) and
@@ -68,14 +68,14 @@ else
   cores=16
 fi
 
-# The study's config, and the same with the energy summary. --quick shrinks config/gan.yaml:
+# The study's config, and the same with the energy summary. --quick shrinks config/gan-gpu.yaml:
 # every sample 150 events in one shard, GANs of a few tiny steps.
 config=$scratch/gan.yaml
 energy_config=$scratch/gan-energy-summary.yaml
 python3 - "$quick" "$config" "$energy_config" <<'PY' || exit 2
 import sys, yaml
 quick, study, energy = sys.argv[1] == "true", sys.argv[2], sys.argv[3]
-config = yaml.safe_load(open("config/gan.yaml"))
+config = yaml.safe_load(open("config/gan-gpu.yaml"))
 if quick:
     config["results"] = "results-gan-quick"
     for spec in config["samples"].values():

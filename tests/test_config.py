@@ -39,10 +39,16 @@ def test_shipped_configs_are_valid(name: str) -> None:
 def test_gan_study_config_trains_on_the_full_configs_mass_grid() -> None:
     study = load_config(REPO / "config" / "gan.yaml")
     full = load_config(REPO / "config" / "config.yaml")
-    assert gan_models(study) == ["gan", "cgan"]
+    assert gan_models(study) == ["gan", "gan_seed1", "cgan", "cgan_seed1"]  # two seeds
     assert mass_grid(study) == mass_grid(full)
     assert study["gan"]["interpolate"] == full["gan"]["interpolate"]
-    assert (study["gan"]["generator_filters"], study["gan"]["discriminator_filters"]) == (64, 64)
+    # the authors' width on 2 CPU cores, the published one on a GPU
+    assert (study["gan"]["generator_filters"], study["gan"]["discriminator_filters"]) == (16, 16)
+    assert study["gan"]["max_minutes"] <= 60
+    assert study["train"]["threads"] == 1
+    gpu = load_config(REPO / "config" / "gan-gpu.yaml")
+    assert mass_grid(gpu) == mass_grid(full)
+    assert (gpu["gan"]["generator_filters"], gpu["gan"]["discriminator_filters"]) == (64, 64)
 
 
 def schema_defaults(

@@ -18,14 +18,16 @@ from hepdl.errors import CheckpointError, ConfigError, InputFileError, TrainingE
 from hepdl.gan.data import calorimeter_energy, load_images
 from hepdl.gan.generate import ExtrapolationWarning, check_mass_point, generate_gan
 from hepdl.gan.io import export_gan, load_gan, read_generated
+from hepdl.gan.metrics import ks_metric, neg_log_pvalue
 from hepdl.gan.models import Discriminator, EnergySummary
 from hepdl.gan.module import ImageGAN
 from hepdl.gan.observables import ImageJets
 from hepdl.gan.scaling import PixelScaling
-from hepdl.gan.settings import gan_models, gan_samples, mass_grid
+from hepdl.gan.settings import gan_models, gan_samples, is_conditional, mass_grid
 from hepdl.gan.train import train_gan
-from hepdl.gan.validate import compare_sets, validate_gan
+from hepdl.gan.validate import W1_TARGETS, compare_sets, target_checks, validate_gan
 from hepdl.images.histogram import ImageSpec
+from hepdl.seeds import model_seed
 from hepdl.train.checkpoint import HEPDL_KEY
 
 from .synthetic_splits import make_config, write_splits
@@ -82,11 +84,29 @@ def test_generated_images_have_the_image_shape_and_physical_range(channels: list
     assert images.shape == (5, len(channels), 64, 64)
     assert torch.isfinite(images).all()
     assert images.min() >= 0.0
-    top = PixelScaling(scales, 1.0).to_physical(np.full((len(channels), 1, 1), 10.0)).max()
-    assert images.max() <= top
-    # exact zeros (empty pixels) are possible: the output is a ReLU
-    assert (images == 0).any()
+    assert images.max() <= SCALE_GEV  # a sigmoid: never above the pixel scale
     assert module.discriminator(torch.rand(3, len(channels), 64, 64)).shape == (3,)
+
+
+@pytest.mark.parametrize("scaling", ["linear", "log"])
+def test_generator_threshold_gives_exact_zeros_and_never_exceeds_the_scale(scaling: str) -> None:
+    module = ImageGAN(scales=[SCALE_GEV], pixel_scaling=scaling, pixel_threshold=0.5).eval()
+    threshold = float(module.scaling.to_network(np.full((1, 1, 1), 0.5)).item())
+    expected = 0.5 / SCALE_GEV if scaling == "linear" else np.log1p(0.5) / np.log1p(SCALE_GEV)
+    assert threshold == pytest.approx(expected, rel=1e-5)
+    # the output stage (sigmoid, threshold) on pre-activations from far below to far above
+    output = module.generator.net[-2:]
+    pre = torch.linspace(-40.0, 40.0, 64 * 64).view(1, 1, 64, 64)
+    network = output(pre)
+    assert not ((network > 0) & (network <= threshold)).any()
+    assert (network == 0).sum() == (torch.sigmoid(pre) <= threshold).sum() > 1000
+    assert network.max() == 1.0
+    physical = module.scaling.to_physical_torch(network)
+    assert physical.max() <= SCALE_GEV
+    assert physical[physical > 0].min() > 0.5
+    # and the whole generator, in GeV: never above the scale, a NaN kept as NaN
+    assert module.generate(8, generator=torch.Generator().manual_seed(2)).max() <= SCALE_GEV
+    assert torch.isnan(output(torch.full((1, 1, 2, 2), float("nan")))).all()
 
 
 def test_pixel_scaling_keeps_zero_maps_the_scale_to_one_and_inverts() -> None:
@@ -103,17 +123,23 @@ def test_pixel_scaling_keeps_zero_maps_the_scale_to_one_and_inverts() -> None:
     np.testing.assert_allclose(tensor.numpy(), energies, rtol=1e-4, atol=1e-5)
 
 
-def test_conditional_generator_and_discriminator_respond_to_the_masses() -> None:
+@pytest.mark.parametrize("conditioning", ["dense", "planes"])
+def test_conditional_generator_and_discriminator_respond_to_the_masses(conditioning: str) -> None:
     module = ImageGAN(
         conditional=True,
         mass_points=[[1400.0, 850.0], [1800.0, 850.0]],
         generator_filters=4,
         discriminator_filters=4,
-    ).eval()
-    latent = torch.randn(4, 64, generator=torch.Generator().manual_seed(3))
-    low = module(latent, module.conditions(torch.tensor([[1400.0, 850.0]] * 4)))
-    high = module(latent, module.conditions(torch.tensor([[1800.0, 850.0]] * 4)))
-    assert not torch.allclose(low, high)
+        discriminator_conditioning=conditioning,
+    )
+    # one batch of both masses (batch norm in training mode would remove a condition shared by
+    # the whole batch), the same latent vectors for each
+    latent = torch.randn(4, 64, generator=torch.Generator().manual_seed(3)).repeat(2, 1)
+    masses = torch.tensor([[1400.0, 850.0]] * 4 + [[1800.0, 850.0]] * 4)
+    images = module(latent, module.conditions(masses))
+    low, high = images[:4], images[4:]
+    assert (low - high).abs().max() > 0.01 * images.max()
+    module.eval()
     images = torch.rand(4, 1, 64, 64)
     d_low = module.discriminator(images, module.conditions(torch.tensor([[1400.0, 850.0]] * 4)))
     d_high = module.discriminator(images, module.conditions(torch.tensor([[1800.0, 850.0]] * 4)))
@@ -129,7 +155,9 @@ def test_energy_summary_measures_total_energy_hottest_pixel_and_batch_spread() -
     summary = EnergySummary(scaling)
     features = summary(network).numpy()
     assert features.shape == (6, summary.n_features) == (6, 5)
-    total = scaling.to_network(physical.sum(axis=(2, 3))[:, :, None, None])[:, :, 0, 0]
+    summed = torch.from_numpy(physical.sum(axis=(2, 3))[:, :, None, None])
+    total = scaling.to_network_torch(summed, clip=False)[:, :, 0, 0].numpy()
+    assert total[:, 1].min() > 1.0  # a total above the pixel scale is not clipped
     np.testing.assert_allclose(features[:, :2], total, rtol=1e-4)
     np.testing.assert_allclose(features[:, 2:4], network.amax(dim=(2, 3)).numpy())
     assert np.all(np.diff(features[:, 0]) > 0)  # the hot pixel sets the energy scale
@@ -185,6 +213,15 @@ def test_gans_need_64_by_64_images_and_signal_samples(tmp_path: Path, splits: Pa
     with pytest.raises(ConfigError, match=r"gan\.samples.*'JZ4' is a qcd sample"):
         gan_models(config)
     config = make_config(tmp_path)
+    assert gan_models(config) == ["gan", "cgan"]
+    seeds = make_config(tmp_path, gan={"seeds": 2})
+    assert gan_models(seeds) == ["gan", "gan_seed1", "cgan", "cgan_seed1"]
+    assert is_conditional("cgan_seed1")
+    assert not is_conditional("gan_seed1")
+    assert model_seed(seeds, "cgan_seed1") != model_seed(seeds, "cgan")
+    for bad in ("dcgan", "cgan_seed0", "gan_seedx"):
+        with pytest.raises(ConfigError, match=r"gan\.models.*seed replica"):
+            is_conditional(bad)
     assert gan_samples(config) == ["RPV_1400_850", "RPV_1600_850"]
     assert mass_grid(config) == [[1400.0, 850.0], [1600.0, 850.0]]
     small = tmp_path / "small"
@@ -215,6 +252,59 @@ def test_validation_puts_real_halves_at_the_noise_floor_and_flags_shifted_energi
     for name in ("mj_gev", "jet1_pt_gev", "total_energy_gev", "pixel_energy_gev"):
         assert name in shifted["flagged"], name
         assert shifted[name]["generated"]["ks_pvalue"] < 1e-3
+    assert target_checks({"overall": same})["passed"]
+    assert not target_checks({"overall": shifted})["passed"]
+    # energies 10% too high (500 events per half): flagged, each energy observable well above
+    # its floor, the positions at it
+    ten, _, _ = compare_sets(1.1 * energy[:half], energy[half:], jets, seed=1)
+    assert {"jet1_pt_gev", "pixel_energy_gev"} <= set(ten["flagged"])
+    for name in ("mj_gev", "jet1_pt_gev", "total_energy_gev", "pixel_energy_gev"):
+        assert ten[name]["ratio"]["wasserstein"] > 1.5 * same[name]["ratio"]["wasserstein"], name
+    for name in ("n_jet", "jet1_eta", "jet1_phi"):
+        assert ten[name]["ratio"]["wasserstein"] < 3.0, name
+
+
+def test_ks_metric_is_near_one_for_one_distribution_and_clipped_for_disjoint_ones() -> None:
+    rng = np.random.default_rng(4)
+    names = ("n_jet", "mj_gev")
+
+    def sample(shift: float) -> dict[str, Any]:
+        return {"n_jet": rng.poisson(4, 4096) + shift, "mj_gev": rng.normal(900, 100, 4096)}
+
+    same = [ks_metric(sample(0.0), sample(0.0), names) for _ in range(20)]
+    assert 0.5 < np.mean(same) < 1.6  # -ln p of a uniform p has mean 1
+    assert ks_metric(sample(100.0), sample(0.0), names) == pytest.approx(
+        (700.0 + np.mean(same)) / 2, rel=0.5
+    )
+    assert ks_metric(sample(100.0), sample(0.0), ("n_jet",)) == 700.0
+    assert neg_log_pvalue(0.0) == 700.0
+    assert neg_log_pvalue(np.exp(-3.0)) == pytest.approx(3.0)
+
+
+def test_cgan_mass_targets_need_each_trained_point_within_two_percent_and_monotonic() -> None:
+    overall = {name: {"ratio": {"wasserstein": 1.0}} for name in W1_TARGETS}
+    real = [900.0, 1000.0, 1100.0]
+
+    def checks(generated: list[float]) -> dict[str, Any]:
+        shift = {
+            "m_gluino_gev": [1400.0, 1500.0, 1600.0, 1700.0, 1800.0],
+            "generated_mean_mj_gev": generated,
+            "real_m_gluino_gev": [1400.0, 1600.0, 1800.0],
+            "real_mean_mj_gev": real,
+        }
+        return target_checks({"overall": overall, "mj_shift": shift})
+
+    good = checks([905.0, 950.0, 990.0, 1040.0, 1110.0])
+    assert good["passed"]
+    assert good["mj_relative_to_real"]["values"]["1400"] == pytest.approx(5 / 900)
+    assert good["interpolated_between_neighbours"] == {"1500": True, "1700": True}
+    off = checks([905.0, 950.0, 1030.0, 1040.0, 1110.0])  # 1600 3% high
+    assert not off["passed"]
+    assert not off["mj_relative_to_real"]["passed"]
+    kinked = checks([905.0, 1010.0, 990.0, 1040.0, 1110.0])  # 1500 above 1600
+    assert not kinked["passed"]
+    assert not kinked["mj_monotonic_in_m_gluino"]
+    assert kinked["interpolated_between_neighbours"]["1500"] is False
 
 
 # --- training ----------------------------------------------------------------------------
@@ -223,7 +313,9 @@ def test_validation_puts_real_halves_at_the_noise_floor_and_flags_shifted_energi
 def test_training_reduces_the_discriminator_loss_on_real_vs_noise_and_is_reproducible(
     tmp_path: Path, splits: Path
 ) -> None:
-    config = tiny_config(splits)
+    # log pixels: uniform noise in [0, 1] is then a plausible image scale (linear noise pixels
+    # of ~2 TeV would be far from anything the discriminator saw)
+    config = tiny_config(splits, pixel_scaling="log")
     images = splits / "images"
     kwargs = {"train_file": images / "train.h5", "val_file": images / "val.h5", "progress": False}
     fit = train_gan(config, "gan", output=tmp_path / "a" / "model.ckpt", **kwargs)

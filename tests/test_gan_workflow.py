@@ -42,6 +42,8 @@ def job_counts(run: subprocess.CompletedProcess[str]) -> dict[str, int]:
         # The demo and full configs' dry runs build DAGs of hundreds of jobs (seconds each).
         pytest.param("demo.yaml", 1, marks=pytest.mark.slow),
         pytest.param("config.yaml", 2, marks=pytest.mark.slow),
+        # The GAN study: gan and cgan, two seeds each.
+        pytest.param("gan.yaml", 4, marks=pytest.mark.slow),
     ],
 )
 def test_shipped_configs_train_generate_and_validate_their_gans(

@@ -103,7 +103,7 @@ NON_RESULT_CHANGES = {
     "train.cnn_jets.eval_batch_size": 7,
     "train.gnn.eval_batch_size": 7,
 }
-JOB_SELECTION_KEYS = {"train.models", "train.seeds", "gan.models", "graphs.enabled"}
+JOB_SELECTION_KEYS = {"train.models", "train.seeds", "gan.models", "gan.seeds", "graphs.enabled"}
 JOB_SELECTION_KEYS |= {"evaluate.robustness", "compare_detectors.enabled"}
 
 

@@ -659,7 +659,9 @@ def _add_process_options(sub: argparse.ArgumentParser, kind: str) -> None:
 def _add_model_option(sub: argparse.ArgumentParser, kind: str) -> None:
     """--model: the name of what is trained (a model file is always --...-file)."""
     if kind == "gan":
-        sub.add_argument("--model", choices=["gan", "cgan"], help="which GAN (default gan)")
+        sub.add_argument(
+            "--model", help="which GAN: gan, cgan or a seed replica, e.g. cgan_seed1 (default gan)"
+        )
     elif kind == "cnn":
         sub.add_argument(
             "--model",
@@ -838,7 +840,9 @@ def _add_gan_stages(stages: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     for sub in (generate, validate):
         _add_config(sub)
-        sub.add_argument("--model", choices=["gan", "cgan"], default="gan", help="which GAN")
+        sub.add_argument(
+            "--model", default="gan", help="which GAN: gan, cgan or a seed replica (cgan_seed1)"
+        )
     generate.add_argument("--checkpoint", type=Path, help=_default(_AT.gan_model("{model}")))
     generate.add_argument("--events", type=int, help="images per mass point (gan.generate_events)")
     generate.add_argument(

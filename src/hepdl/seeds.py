@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["GOLDEN_GAMMA", "model_seed", "splitmix64", "splitmix64_mix"]
+__all__ = ["GOLDEN_GAMMA", "model_seed", "replica_names", "splitmix64", "splitmix64_mix"]
 
 #: SplitMix64's increment, 2^64 / the golden ratio, odd.
 GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
@@ -49,3 +49,8 @@ def splitmix64(values: NDArray[np.uint64]) -> NDArray[np.uint64]:
 def model_seed(config: Mapping[str, Any], model: str) -> int:
     """The seed of one model's training: the global seed mixed with the model name."""
     return (int(config["seed"]) * 1_000_003 + zlib.crc32(model.encode())) % 2**32
+
+
+def replica_names(name: str, seeds: int) -> list[str]:
+    """``name`` and its seed replicas: the ``seeds`` trainings of one model (classifier or GAN)."""
+    return [name, *(f"{name}_seed{k}" for k in range(1, seeds))]

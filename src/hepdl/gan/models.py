@@ -1,20 +1,26 @@
 """The DCGAN of the whole-detector GAN studies, for 64 x 64 images.
 
 Generator: the latent vector (and, for the conditional GAN, the scaled masses) is a 1 x 1 map
-that five transposed convolutions grow 4 -> 8 -> 16 -> 32 -> 64, with batch norm and ReLU
-between them and a ReLU output (exact zeros: empty pixels; see :mod:`hepdl.gan.scaling`).
+that five transposed convolutions grow 4 -> 8 -> 16 -> 32 -> 64 (the authors' public code: 16
+base filters, 128 -> 64 -> 32 -> 16 -> 1 channels), with batch norm and ReLU between them. Its
+output is a sigmoid followed by a threshold (the authors' ``nn.Threshold``): values at or below
+the zero suppression (``gan.pixel_threshold_gev`` in network units) become exact zeros, empty
+pixels as in the detector, and no pixel exceeds the scale (t <= 1).
 Discriminator: four strided 4 x 4 convolutions 64 -> 32 -> 16 -> 8 -> 4 with LeakyReLU 0.2
 and batch norm (none after the first, as DCGAN), then one dense layer to a logit. The
-conditional discriminator receives the scaled masses as constant extra input planes, so its
-convolutions can check an image against its masses (a condition joined only at the dense
-layer could add a bias but never interact with the image). For WGAN-GP the critic normalises
+conditional discriminator receives the scaled masses either concatenated to the flattened
+convolution features before the dense layer (``dense``, the authors' code), or as constant
+extra input planes (``planes``), so that its convolutions can check an image against its
+masses: joined only at one dense layer, a condition adds a term to the logit that is the same
+for a real and a generated image of the same masses, so it cannot tell them apart by their
+masses. For WGAN-GP the critic normalises
 with a per-sample layer norm (GroupNorm with one group) instead of batch norm, which would
 couple the samples the gradient penalty treats one at a time.
 
 Energy summary (``gan.energy_summary``, after CaloGAN): convolutions on log-scaled pixels judge
 shapes well but the energy scale poorly, since an error dt on a hot pixel is an error of
 log(1 + E_max / E0) dt (about 9 dt) in log E. The discriminator can also be given, per
-channel, the image's total energy and its hottest pixel, both in the pixel scaling's log units,
+channel, the image's total energy and its hottest pixel, both in the pixel scaling's units,
 and (for the BCE discriminator, not the WGAN-GP critic) the spread of the totals over the batch
 (a minibatch feature: a generator that collapses to one energy is caught). They join the
 convolutional features at the dense layer.
@@ -22,12 +28,17 @@ convolutional features at the dense layer.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
 from hepdl.gan.scaling import PixelScaling
 
-__all__ = ["Discriminator", "EnergySummary", "Generator", "init_weights"]
+__all__ = ["CONDITIONINGS", "Discriminator", "EnergySummary", "Generator", "init_weights"]
+
+#: Where the conditional discriminator receives the masses (``gan.discriminator_conditioning``).
+CONDITIONINGS = ("dense", "planes")
 
 
 def init_weights(module: nn.Module) -> None:
@@ -50,18 +61,50 @@ def _up(inputs: int, outputs: int, first: bool = False) -> list[nn.Module]:
     ]
 
 
+class ZeroSuppression(nn.Module):
+    """Values at or below a per-channel threshold -> exact zeros (the rest unchanged).
+
+    Args:
+        thresholds: One threshold per channel, in network units.
+    """
+
+    def __init__(self, thresholds: Sequence[float]) -> None:
+        super().__init__()
+        self.thresholds: Tensor
+        self.register_buffer(
+            "thresholds", torch.tensor(list(thresholds), dtype=torch.float32).view(1, -1, 1, 1)
+        )
+
+    def forward(self, images: Tensor) -> Tensor:
+        """(N, C, H, W) -> the same, zero where at or below the channel's threshold (a NaN
+        stays NaN, so that a broken generator is caught, not hidden as empty pixels)."""
+        return torch.where(images <= self.thresholds.to(images.dtype), 0.0, images)
+
+
 class Generator(nn.Module):
-    """Latent vector (+ conditions) -> (N, channels, 64, 64) images in network units.
+    """Latent vector (+ conditions) -> (N, channels, 64, 64) images in network units, in [0, 1].
 
     Args:
         latent_dim: Size of the latent vector.
         n_conditions: Number of conditioning values (0: unconditional).
         channels: Image channels.
         filters: Filters at 32 x 32; 2x, 4x, 8x towards 4 x 4.
+        thresholds: Per channel, the network value at or below which a pixel is empty (None:
+            zeros for every channel, a plain sigmoid).
     """
 
-    def __init__(self, latent_dim: int, n_conditions: int, channels: int, filters: int) -> None:
+    def __init__(
+        self,
+        latent_dim: int,
+        n_conditions: int,
+        channels: int,
+        filters: int,
+        thresholds: Sequence[float] | None = None,
+    ) -> None:
         super().__init__()
+        if thresholds is not None and len(thresholds) != channels:
+            msg = f"{channels} channels but {len(thresholds)} thresholds"
+            raise ValueError(msg)
         self.latent_dim = latent_dim
         self.n_conditions = n_conditions
         f = filters
@@ -71,9 +114,21 @@ class Generator(nn.Module):
             *_up(4 * f, 2 * f),  # 16 x 16
             *_up(2 * f, f),  # 32 x 32
             nn.ConvTranspose2d(f, channels, 4, 2, 1),  # 64 x 64
-            nn.ReLU(),
+            nn.Sigmoid(),
+            ZeroSuppression(thresholds if thresholds is not None else [0.0] * channels),
         )
         self.apply(init_weights)
+        if thresholds is not None:
+            # Start near-empty, as detector images are (~4% of the pixels filled): the output
+            # bias at the threshold's logit puts about half the pixels just below it (exact
+            # zeros) and half just above, so gradients flow. With the bias at 0, sigmoid(0)
+            # fills every pixel with half the scale (2 TeV), and in 250 steps on the study's
+            # images the generator had not emptied one of them (docs/gans.md).
+            last = self.net[-3]
+            assert isinstance(last, nn.ConvTranspose2d)
+            assert last.bias is not None
+            with torch.no_grad():
+                last.bias.copy_(torch.logit(torch.tensor(list(thresholds)).clamp(1e-6, 0.5)))
 
     def forward(self, latent: Tensor, conditions: Tensor | None = None) -> Tensor:
         """(N, latent_dim) noise and (N, n_conditions) conditions -> images."""
@@ -105,7 +160,8 @@ class EnergySummary(nn.Module):
     def forward(self, images: Tensor) -> Tensor:
         """(N, C, H, W) network values -> (N, n_features) features."""
         physical = self.scaling.to_physical_torch(images)
-        total = self.scaling.to_network_torch(physical.sum(dim=(2, 3), keepdim=True)).flatten(1)
+        total = self.scaling.to_network_torch(physical.sum(dim=(2, 3), keepdim=True), clip=False)
+        total = total.flatten(1)
         features = [total, images.amax(dim=(2, 3))]
         if self.batch_spread:
             spread = total.std(dim=0, correction=0).mean()
@@ -118,8 +174,10 @@ class Discriminator(nn.Module):
 
     Args:
         channels: Image channels.
-        n_conditions: Number of conditioning values (0: unconditional), given as planes.
+        n_conditions: Number of conditioning values (0: unconditional).
         filters: Filters of the first convolution; doubled per layer.
+        conditioning: Where the conditions enter: ``dense`` (with the flattened features) or
+            ``planes`` (constant input planes).
         norm: ``batch`` (BCE loss) or ``layer`` (WGAN-GP critic).
         energy_scaling: The pixel scaling of the images, to give the dense layer the
             :class:`EnergySummary` of each image (None: none).
@@ -130,17 +188,25 @@ class Discriminator(nn.Module):
         channels: int,
         n_conditions: int,
         filters: int,
+        *,
         norm: str = "batch",
         energy_scaling: PixelScaling | None = None,
+        conditioning: str = "dense",
     ) -> None:
         super().__init__()
         if norm not in ("batch", "layer"):
             msg = f"norm must be 'batch' or 'layer', got {norm!r}"
             raise ValueError(msg)
+        if conditioning not in CONDITIONINGS:
+            msg = f"conditioning must be one of {CONDITIONINGS}, got {conditioning!r}"
+            raise ValueError(msg)
         self.n_conditions = n_conditions
+        self.conditioning = conditioning
+        planes = n_conditions if conditioning == "planes" else 0
+        dense = n_conditions if conditioning == "dense" else 0
         f = filters
         layers: list[nn.Module] = [
-            nn.Conv2d(channels + n_conditions, f, 4, 2, 1),  # 32 x 32
+            nn.Conv2d(channels + planes, f, 4, 2, 1),  # 32 x 32
             nn.LeakyReLU(0.2, inplace=True),
         ]
         for inputs, outputs in ((f, 2 * f), (2 * f, 4 * f), (4 * f, 8 * f)):  # 16, 8, 4
@@ -157,18 +223,20 @@ class Discriminator(nn.Module):
                 raise ValueError(msg)
             self.energy = EnergySummary(energy_scaling, batch_spread=norm == "batch")
         extra = self.energy.n_features if self.energy is not None else 0
-        self.dense = nn.Linear(8 * f * 4 * 4 + extra, 1)
+        self.dense = nn.Linear(8 * f * 4 * 4 + extra + dense, 1)
         self.apply(init_weights)
 
     def forward(self, images: Tensor, conditions: Tensor | None = None) -> Tensor:
         """Images and conditions -> one logit per image."""
         inputs = images
-        if conditions is not None:
+        if conditions is not None and self.conditioning == "planes":
             n, _, height, width = images.shape
             planes = conditions.view(n, -1, 1, 1).expand(n, conditions.shape[1], height, width)
             inputs = torch.cat([images, planes.to(images.dtype)], dim=1)
         features = self.features(inputs)
         if self.energy is not None:
             features = torch.cat([features, self.energy(images)], dim=1)
+        if conditions is not None and self.conditioning == "dense":
+            features = torch.cat([features, conditions.to(features.dtype)], dim=1)
         out: Tensor = self.dense(features).squeeze(1)
         return out

@@ -4,7 +4,8 @@ Each training batch updates the discriminator on the real images against freshly
 ones (detached), then, every ``critic_steps`` batches, the generator. Losses:
 
 - ``bce`` (default, as published): D minimises BCE(D(x), 1) + BCE(D(G(z)), 0); G the
-  non-saturating BCE(D(G(z)), 1).
+  non-saturating BCE(D(G(z)), 1). With ``label_flip`` p, each image's target in the D update is
+  flipped with probability p (the authors' option), which keeps D from saturating early.
 - ``wgan_gp``: the critic minimises D(G(z)) - D(x) + lambda (|grad D(x_hat)| - 1)^2 on random
   interpolates x_hat; G minimises -D(G(z)). Its loss has a meaning (an estimate of the
   Wasserstein distance) and it does not saturate, at the cost of ``critic_steps`` critic updates.
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import lightning.pytorch as pl
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -43,6 +45,9 @@ class ImageGAN(pl.LightningModule):
         mass_points: Trained (m_gluino, m_neutralino) points in GeV (the cgan's grid).
         mass_scale_gev: Conditions are masses divided by this.
         pixel_offset: E0 of the pixel scaling (GeV or tracks).
+        pixel_scaling: ``linear`` (the authors') or ``log`` (:class:`PixelScaling`).
+        pixel_threshold: Physical value (GeV, tracks) at or below which a generated pixel is an
+            exact zero (the generator's threshold after its sigmoid).
         latent_dim: Latent vector size.
         generator_filters: Generator filters at 32 x 32.
         discriminator_filters: Discriminator filters of the first convolution.
@@ -51,6 +56,9 @@ class ImageGAN(pl.LightningModule):
         critic_steps: Discriminator updates per generator update.
         energy_summary: Give the discriminator each image's total energy, hottest pixel and the
             batch's spread of totals (:class:`~hepdl.gan.models.EnergySummary`).
+        discriminator_conditioning: ``dense`` or ``planes``
+            (:class:`~hepdl.gan.models.Discriminator`).
+        label_flip: Probability of flipping an image's target in a BCE discriminator update.
         learning_rate: Adam learning rate.
         beta1: Adam beta1.
         beta2: Adam beta2.
@@ -65,24 +73,31 @@ class ImageGAN(pl.LightningModule):
         "discriminator_filters",
         "loss",
         "energy_summary",
+        "pixel_scaling",
+        "pixel_threshold",
+        "discriminator_conditioning",
     )
 
     def __init__(
         self,
         *,
         channels: Sequence[str] = ("energy",),
-        scales: Sequence[float] = (1.0,),
+        scales: Sequence[float] = (4000.0,),
         conditional: bool = False,
         mass_points: Sequence[Sequence[float]] = (),
         mass_scale_gev: float = 1000.0,
         pixel_offset: float = 1.0,
+        pixel_scaling: str = "linear",
+        pixel_threshold: float = 0.5,
         latent_dim: int = 64,
-        generator_filters: int = 64,
-        discriminator_filters: int = 64,
+        generator_filters: int = 16,
+        discriminator_filters: int = 16,
         loss: str = "bce",
         gradient_penalty: float = 10.0,
         critic_steps: int = 1,
         energy_summary: bool = False,
+        discriminator_conditioning: str = "dense",
+        label_flip: float = 0.0,
         learning_rate: float = 2e-4,
         beta1: float = 0.5,
         beta2: float = 0.999,
@@ -97,14 +112,25 @@ class ImageGAN(pl.LightningModule):
             raise ValueError(msg)
         self.automatic_optimization = False
         n_conditions = 2 if conditional else 0
-        self.scaling = PixelScaling(scales, pixel_offset)
-        self.generator = Generator(latent_dim, n_conditions, len(channels), generator_filters)
+        if not 0.0 <= label_flip < 0.5:
+            msg = f"label_flip must be in [0, 0.5), got {label_flip}"
+            raise ValueError(msg)
+        self.scaling = PixelScaling(scales, pixel_offset, pixel_scaling)
+        threshold = np.full((len(channels), 1, 1), pixel_threshold, dtype=np.float64)
+        self.generator = Generator(
+            latent_dim,
+            n_conditions,
+            len(channels),
+            generator_filters,
+            thresholds=self.scaling.to_network(threshold).ravel().tolist(),
+        )
         self.discriminator = Discriminator(
             len(channels),
             n_conditions,
             discriminator_filters,
             norm="layer" if loss == "wgan_gp" else "batch",
             energy_scaling=self.scaling if energy_summary else None,
+            conditioning=discriminator_conditioning,
         )
 
     @property
@@ -151,8 +177,17 @@ class ImageGAN(pl.LightningModule):
             weight = float(self.hparams["gradient_penalty"])
             return d_fake.mean() - d_real.mean() + weight * penalty
         return F.binary_cross_entropy_with_logits(
-            d_real, torch.ones_like(d_real)
-        ) + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
+            d_real, self._targets(d_real, 1.0)
+        ) + F.binary_cross_entropy_with_logits(d_fake, self._targets(d_fake, 0.0))
+
+    def _targets(self, logits: Tensor, label: float) -> Tensor:
+        """The D update's targets: ``label``, each flipped with probability ``label_flip``."""
+        targets = torch.full_like(logits, label)
+        flip = float(self.hparams["label_flip"])
+        if flip > 0.0 and self.training:
+            flipped = torch.rand_like(logits) < flip
+            targets = torch.where(flipped, 1.0 - targets, targets)
+        return targets
 
     def generator_loss(self, fake: Tensor, conditions: Tensor | None) -> Tensor:
         """The generator's loss (non-saturating BCE or -critic)."""

@@ -2,7 +2,10 @@
 files: :class:`hepdl.io.layout.Layout`).
 
 Two kinds: ``gan`` (unconditional, every training sample as one population) and ``cgan``
-(conditional on the sample's (m_gluino, m_neutralino)). Both train on signal samples; their mass
+(conditional on the sample's (m_gluino, m_neutralino)). With ``gan.seeds`` = n each is trained n
+times, as ``{kind}``, ``{kind}_seed1`` ... ``{kind}_seed{n-1}`` (the classifiers' replica names,
+:func:`hepdl.seeds.replica_names`): the same settings, another seed, each with its own
+files; GAN results moved by up to 2.5x between seeds. Both train on signal samples; their mass
 points form the cgan's trained grid. The networks are the 64 x 64 DCGAN of the paper, so the
 images must be 64 x 64. No torch import: Snakemake and the config checks use this module.
 """
@@ -15,11 +18,12 @@ from typing import Any
 from hepdl.config import result_settings
 from hepdl.errors import ConfigError
 from hepdl.models.channels import check_channels
-from hepdl.seeds import model_seed
+from hepdl.seeds import model_seed, replica_names
 
 __all__ = [
     "GAN_KINDS",
     "IMAGE_SIZE",
+    "gan_kind",
     "gan_models",
     "gan_samples",
     "gan_training_settings",
@@ -49,15 +53,29 @@ LATER_STAGE_KEYS = (
 GAN_TRAINER_KEYS = ("accelerator", "precision", "deterministic")
 
 
-def is_conditional(name: str) -> bool:
-    """Whether GAN ``name`` is conditioned on the masses.
+def gan_kind(name: str) -> str:
+    """The kind (``gan`` or ``cgan``) of GAN ``name``, a kind or one of its seed replicas.
 
     Raises:
         ConfigError: naming ``gan.models`` for an unknown name.
     """
-    if name not in GAN_KINDS:
-        raise ConfigError("gan.models", f"unknown GAN {name!r}; expected one of {list(GAN_KINDS)}")
-    return GAN_KINDS[name]
+    kind, _, replica = name.partition("_seed")
+    if kind not in GAN_KINDS or (replica and not (replica.isdigit() and int(replica) > 0)):
+        raise ConfigError(
+            "gan.models",
+            f"unknown GAN {name!r}; expected one of {list(GAN_KINDS)} or a seed replica "
+            "such as cgan_seed1",
+        )
+    return kind
+
+
+def is_conditional(name: str) -> bool:
+    """Whether GAN ``name`` (a kind or a seed replica) is conditioned on the masses.
+
+    Raises:
+        ConfigError: naming ``gan.models`` for an unknown name.
+    """
+    return GAN_KINDS[gan_kind(name)]
 
 
 def gan_samples(config: Mapping[str, Any]) -> list[str]:
@@ -99,7 +117,8 @@ def mass_grid(config: Mapping[str, Any], samples: Sequence[str] | None = None) -
 
 
 def gan_models(config: Mapping[str, Any]) -> list[str]:
-    """The GANs the config trains (``gan.models``), checked against the images and samples.
+    """The GANs the config trains (``gan.models``, each with its ``gan.seeds`` replicas),
+    checked against the images and samples.
 
     Raises:
         ConfigError: if the images are not 64 x 64, a channel is unknown, or the samples are
@@ -121,7 +140,7 @@ def gan_models(config: Mapping[str, Any]) -> list[str]:
     for name in names:
         is_conditional(name)
     gan_samples(config)
-    return names
+    return [replica for name in names for replica in replica_names(name, config["gan"]["seeds"])]
 
 
 #: Observables compared by the validation, each plotted as ``plots/{name}``.

@@ -6,9 +6,9 @@ weights, no optimiser state), ``training_log.csv`` and ``config.yaml``.
 
 Model selection: after every epoch :class:`KSSelection` generates ``gan.select_events`` images
 (a fixed latent seed, evaluation mode, the validation events' masses) and logs ``val_ks``, the
-mean KS statistic of jet multiplicity, summed jet mass, leading-jet pT and total energy against
-the real validation-split events (:func:`hepdl.gan.metrics.ks_metric`). The published study chose
-its best model and epoch by such KS tests; the BCE losses of a GAN say little about quality.
+mean -ln(KS p-value) of the jet observables and total energy against the real validation-split
+events (:func:`hepdl.gan.metrics.ks_metric`). The published study chose its best model and
+epoch by it; the BCE losses of a GAN say little about quality.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -80,16 +81,35 @@ class GanFitResult:
     seconds: float
 
 
+#: GAN channels in GeV, whose pixel scale is ``gan.pixel_scale_gev`` (not the track count).
+ENERGY_CHANNELS = ("energy", "ecal", "hcal")
+
+
 def gan_hparams(config: Mapping[str, Any], name: str, scales: Sequence[float]) -> dict[str, Any]:
-    """The :class:`ImageGAN` hyper-parameters of GAN ``name`` for channels of E_max ``scales``."""
+    """The :class:`ImageGAN` hyper-parameters of GAN ``name``.
+
+    Args:
+        config: A validated config.
+        name: ``gan`` or ``cgan``.
+        scales: The training split's E_max per GAN channel; an energy channel's pixel scale is
+            ``gan.pixel_scale_gev`` instead, unless that is null.
+    """
     gan = config["gan"]
+    fixed = gan["pixel_scale_gev"]
     return {
         "channels": list(gan["channels"]),
-        "scales": [float(s) for s in scales],
+        "scales": [
+            float(fixed) if fixed is not None and channel in ENERGY_CHANNELS else float(scale)
+            for channel, scale in zip(gan["channels"], scales, strict=True)
+        ],
         "conditional": is_conditional(name),
         "mass_points": mass_grid(config),
         "mass_scale_gev": gan["mass_scale_gev"],
         "pixel_offset": gan["pixel_offset"],
+        "pixel_scaling": gan["pixel_scaling"],
+        "pixel_threshold": gan["pixel_threshold_gev"],
+        "discriminator_conditioning": gan["discriminator_conditioning"],
+        "label_flip": gan["label_flip"],
         "latent_dim": gan["latent_dim"],
         "generator_filters": gan["generator_filters"],
         "discriminator_filters": gan["discriminator_filters"],
@@ -205,7 +225,7 @@ def train_gan(
     torch.set_num_threads(config["train"]["threads"])
     probe = load_images(val_path, gan["channels"], samples, max_events=gan["select_events"])
     hparams = gan_hparams(config, name, probe.scales)
-    scaling = PixelScaling(probe.scales, gan["pixel_offset"])
+    scaling = PixelScaling(hparams["scales"], gan["pixel_offset"], gan["pixel_scaling"])
     train = load_images(
         train_path, gan["channels"], samples, transform=scaling.to_network, dtype=np.float16
     )
@@ -230,6 +250,7 @@ def train_gan(
         precision=hardware["precision"],
         deterministic=determinism(hardware["deterministic"]),
         max_epochs=gan["max_epochs"],
+        max_time=None if gan["max_minutes"] is None else timedelta(minutes=gan["max_minutes"]),
         limit_train_batches=gan["limit_train_batches"],
         limit_val_batches=0,
         log_every_n_steps=hardware["log_every_n_steps"],

@@ -26,7 +26,7 @@ from hepdl.errors import InputFileError
 from hepdl.gan import plots
 from hepdl.gan.data import GanImages, calorimeter_energy, load_images
 from hepdl.gan.io import GeneratedImages, read_generated
-from hepdl.gan.metrics import SELECTION_OBSERVABLES, compare_observables
+from hepdl.gan.metrics import SELECTION_OBSERVABLES, compare_observables, neg_log_pvalue
 from hepdl.gan.observables import EVENT_OBSERVABLES, ImageJets, image_observables
 from hepdl.gan.settings import gan_samples
 from hepdl.io.atomic import write_json_atomic
@@ -34,7 +34,14 @@ from hepdl.io.layout import Layout
 from hepdl.plots.style import save
 from hepdl.seeds import model_seed
 
-__all__ = ["ValidationResult", "compare_sets", "validate_gan"]
+__all__ = [
+    "MJ_TOLERANCE",
+    "W1_TARGETS",
+    "ValidationResult",
+    "compare_sets",
+    "target_checks",
+    "validate_gan",
+]
 
 #: Observables compared (per event, then the pixel spectrum).
 COMPARED = (*EVENT_OBSERVABLES, "pixel_energy_gev")
@@ -98,14 +105,74 @@ def compare_sets(
         generated_images=np.asarray(generated_energy),
         real_images=np.asarray(real_energy),
     )
-    for key in ("generated", "floor"):
+    for key in ("generated", "floor"):  # the selection metric, -ln p of the mean p-values
         result[f"ks_metric_{key}"] = float(
-            np.mean([result[name][key]["ks_statistic"] for name in SELECTION_OBSERVABLES])
+            np.mean([neg_log_pvalue(result[n][key]["ks_pvalue"]) for n in SELECTION_OBSERVABLES])
         )
     result["flagged"] = [
         name for name in (*COMPARED, "mean_image") if name in result and result[name]["flagged"]
     ]
     return result, generated, real
+
+
+#: The physics targets of the GAN study (issue 15): generated-vs-real 1-Wasserstein distance at
+#: most this many times its real-vs-real noise floor.
+W1_TARGETS = {
+    "n_jet": 3.0,
+    "mj_gev": 3.0,
+    "jet1_eta": 3.0,
+    "jet1_phi": 3.0,
+    "jet1_pt_gev": 5.0,
+    "total_energy_gev": 5.0,
+}
+
+#: The cgan's mean summed jet mass at a trained mass point within this fraction of the real one.
+MJ_TOLERANCE = 0.02
+
+
+def target_checks(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The study's targets against a validation's metrics (``validation.json``'s layout).
+
+    Per observable of :data:`W1_TARGETS`: its W1 ratio to the floor and whether it is within the
+    target. For a cgan also: the mean M_J at each trained point relative to the real one (within
+    :data:`MJ_TOLERANCE`), and whether every other generated point lies between its trained
+    neighbours and the generated means rise monotonically with m(gluino). ``passed``: all of it.
+    """
+    overall = metrics["overall"]
+    checks: dict[str, Any] = {"w1_ratio": {}}
+    passed = True
+    for name, limit in W1_TARGETS.items():
+        ratio = overall[name]["ratio"]["wasserstein"]
+        ok = ratio is not None and bool(np.isfinite(ratio)) and ratio <= limit
+        checks["w1_ratio"][name] = {"ratio": ratio, "target": limit, "passed": ok}
+        passed &= ok
+    shift = metrics.get("mj_shift")
+    if shift is not None:
+        generated = dict(zip(shift["m_gluino_gev"], shift["generated_mean_mj_gev"], strict=True))
+        real = dict(zip(shift["real_m_gluino_gev"], shift["real_mean_mj_gev"], strict=True))
+        relative = {f"{m:g}": generated[m] / real[m] - 1.0 for m in real if m in generated}
+        mj_ok = len(relative) == len(real) and all(
+            abs(r) <= MJ_TOLERANCE for r in relative.values()
+        )
+        masses = sorted(generated)
+        means = [generated[m] for m in masses]
+        monotonic = bool(np.all(np.diff(means) > 0) or np.all(np.diff(means) < 0))
+        trained = sorted(real)
+        between = {}
+        for m in masses:
+            if m in real or m < trained[0] or m > trained[-1]:
+                continue
+            low = max(t for t in trained if t < m)
+            high = min(t for t in trained if t > m)
+            edges = sorted((generated[low], generated[high]))
+            between[f"{m:g}"] = bool(edges[0] <= generated[m] <= edges[1])
+        checks["mj_relative_to_real"] = {"values": relative, "tolerance": MJ_TOLERANCE}
+        checks["mj_relative_to_real"]["passed"] = mj_ok
+        checks["interpolated_between_neighbours"] = between
+        checks["mj_monotonic_in_m_gluino"] = monotonic
+        passed &= mj_ok and monotonic and all(between.values())
+    checks["passed"] = bool(passed)
+    return checks
 
 
 def _label(point: NDArray[np.float64]) -> str:
@@ -277,6 +344,7 @@ def validate_gan(
             shift["real_mean_mj_error_gev"],
         )
         written += save(fig, folder / "plots" / "mj_shift", formats)
+    metrics["targets"] = target_checks(metrics)
     metrics["seconds"] = time.perf_counter() - start
     write_json_atomic(output, _finite(metrics))
     return ValidationResult(metrics=metrics, path=output, plots=written, seconds=metrics["seconds"])

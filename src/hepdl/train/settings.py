@@ -22,7 +22,7 @@ from typing import Any
 from hepdl.config import result_settings
 from hepdl.errors import ConfigError
 from hepdl.models.channels import check_channels
-from hepdl.seeds import model_seed
+from hepdl.seeds import model_seed, replica_names
 
 __all__ = [
     "FEATURE_MODELS",
@@ -71,11 +71,6 @@ def replica_index(name: str) -> int:
     """0 for a model's nominal training, k for its replica ``{model}_seed{k}``."""
     match = _REPLICA.match(name)
     return int(match["index"]) if match else 0
-
-
-def replica_names(name: str, seeds: int) -> list[str]:
-    """``name`` and its seed replicas: the ``seeds`` trainings of one model."""
-    return [name, *(f"{name}_seed{k}" for k in range(1, seeds))]
 
 
 def cnn_of_cnn_jets(config: Mapping[str, Any], name: str) -> str:
