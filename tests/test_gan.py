@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import matplotlib as mpl
 import numpy as np
 import pytest
 import torch
@@ -15,6 +16,7 @@ import yaml
 
 from hepdl.cli import main
 from hepdl.errors import CheckpointError, ConfigError, InputFileError, TrainingError
+from hepdl.gan import validate as validation
 from hepdl.gan.data import calorimeter_energy, load_images
 from hepdl.gan.generate import ExtrapolationWarning, check_mass_point, generate_gan
 from hepdl.gan.io import export_gan, load_gan, read_generated
@@ -27,6 +29,7 @@ from hepdl.gan.settings import gan_models, gan_samples, is_conditional, mass_gri
 from hepdl.gan.train import train_gan
 from hepdl.gan.validate import W1_TARGETS, compare_sets, target_checks, validate_gan
 from hepdl.images.histogram import ImageSpec
+from hepdl.plots.style import save
 from hepdl.seeds import model_seed
 from hepdl.train.checkpoint import HEPDL_KEY
 
@@ -436,7 +439,17 @@ def test_wrong_kind_of_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
         generate_gan(config, "gan", checkpoint=classifier)
 
 
-def test_validate_gan_writes_json_and_plots_for_the_cgan(tmp_path: Path, splits: Path) -> None:
+def test_validate_gan_writes_json_and_plots_for_the_cgan(
+    tmp_path: Path, splits: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    labels: dict[str, str] = {}
+
+    def save_and_read_labels(figure: Any, path: Any, formats: Any) -> list[Path]:
+        drawn = " ".join(text.get_text() for text in figure.findobj(mpl.text.Text))
+        labels[Path(path).name] = drawn
+        return save(figure, path, formats)
+
+    monkeypatch.setattr(validation, "save", save_and_read_labels)
     config = tiny_config(splits, generate_events=30, interpolate=[[1500, 850]])
     model = saved_gan(tmp_path / "model.ckpt", conditional=True, mass_points=mass_grid(config))
     generate_gan(config, "cgan", checkpoint=model, output=tmp_path / "generated.h5")
@@ -458,6 +471,11 @@ def test_validate_gan_writes_json_and_plots_for_the_cgan(tmp_path: Path, splits:
     assert "total_energy_gev" in overall["flagged"]
     names = {path.name for path in result.plots}
     assert {"mj_gev.png", "n_jet.png", "mean_image.png", "mj_shift.png", "mj_per_mass.png"} <= names
+    # Every plot says what it shows: the simulation and its collision energy.
+    assert {"mj_gev", "mean_image", "mj_shift", "mj_per_mass"} <= set(labels)
+    for name, drawn in labels.items():
+        assert "Simulation" in drawn, name
+        assert "13 TeV" in drawn, name
 
 
 def test_command_line_reports_a_wrong_checkpoint_as_one_line(

@@ -31,7 +31,7 @@ from hepdl.gan.observables import EVENT_OBSERVABLES, ImageJets, image_observable
 from hepdl.gan.settings import gan_samples
 from hepdl.io.atomic import write_json_atomic
 from hepdl.io.layout import Layout
-from hepdl.plots.style import save
+from hepdl.plots.style import PlotLabel, add_label, save
 from hepdl.seeds import model_seed
 
 __all__ = [
@@ -316,6 +316,8 @@ def validate_gan(
         "overall": overall,
     }
     formats = config["evaluate"]["plot_formats"]
+    # Images are unweighted events: the label gives sqrt(s), not a luminosity.
+    label = PlotLabel.from_config(config, weighted=False)
     written: list[Path] = []
     for observable in COMPARED:
         fig = plots.plot_comparison(
@@ -325,17 +327,21 @@ def validate_gan(
             title=f"{name}: {'all mass points' if fake.conditional else ', '.join(samples)}",
             threshold=jets.pixel_threshold_gev,
         )
+        add_label(fig.axes[0], label)
         written += save(fig, folder / "plots" / observable, formats)
     fig = plots.plot_mean_images(
         real_energy.mean(axis=0), overall_fake.mean(axis=0), jets.spec.eta_max
     )
+    add_label(fig, label)
     written += save(fig, folder / "plots" / "mean_image", formats)
 
     if fake.conditional:
         per_point, shift, shapes = _mass_dependence(fake, fake_energy, real_sets, jets, options)
         metrics["per_mass_point"] = per_point
         metrics["mj_shift"] = shift
-        written += save(plots.plot_mj_per_mass(shapes), folder / "plots" / "mj_per_mass", formats)
+        fig = plots.plot_mj_per_mass(shapes)
+        add_label(fig.axes[0], label)
+        written += save(fig, folder / "plots" / "mj_per_mass", formats)
         fig = plots.plot_mj_shift(
             shift["m_gluino_gev"],
             shift["generated_mean_mj_gev"],
@@ -343,6 +349,7 @@ def validate_gan(
             shift["real_mean_mj_gev"],
             shift["real_mean_mj_error_gev"],
         )
+        add_label(fig.axes[0], label)
         written += save(fig, folder / "plots" / "mj_shift", formats)
     metrics["targets"] = target_checks(metrics)
     metrics["seconds"] = time.perf_counter() - start
