@@ -27,6 +27,7 @@ include: "workflow/rules/generate.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/hpo.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/gan.smk"
 

@@ -105,6 +105,8 @@ def get_final_output():
         targets += rules.robustness.output
     # Each GAN of gan.models, trained, generating and validated (validation.json and plots).
     targets += expand(f"{RESULTS}/gan/{{gan}}/validation.json", gan=GAN_MODELS)
+    # Each hyper-parameter search's best settings and plots (hpo.studies; hpo.smk).
+    targets += hpo_targets()
     return targets
 
 

@@ -23,6 +23,8 @@ from numpy.typing import NDArray
 from hepdl.errors import InputFileError
 from hepdl.io.atomic import atomic_path
 from hepdl.train.settings import (
+    HPO_MODEL,
+    base_model,
     cnn_of_cnn_jets,
     features_file,
     graphs_file,
@@ -180,12 +182,17 @@ def predict(
 def rule_inputs(config: Mapping[str, Any], name: str) -> dict[str, str]:
     """The files ``hepdl predict`` reads for model ``name``, keyed by option name.
 
-    ``model`` (the model file), then ``images`` (the images test split, CNNs), ``graphs`` (the
-    graph test split, graph networks) or ``features`` (the features test split), and for
-    ``cnn_jets`` its CNN's ``cnn_predictions``.
+    ``model`` (the model file), for ``cnn_hpo`` the CNN search's ``hpo_best`` settings, then
+    ``images`` (the images test split, CNNs), ``graphs`` (the graph test split, graph networks)
+    or ``features`` (the features test split), and for ``cnn_jets`` its CNN's
+    ``cnn_predictions``.
     """
     kind = model_kind(config, name)
     inputs = {"model": str(model_file(config, name))}
+    if base_model(name) == HPO_MODEL:  # its architecture is the CNN search's best
+        from hepdl.hpo.settings import best_file  # noqa: PLC0415
+
+        inputs["hpo_best"] = str(best_file(config, "cnn"))
     if kind == "cnn":
         inputs["images"] = str(images_file(config, "test"))
     elif kind == "gnn":

@@ -1,0 +1,143 @@
+# Stage 5b: hyper-parameter searches (Optuna), one per entry of hpo.studies. Each study's
+# hpo.workers jobs share its journal, {results}/hpo/{study}/journal.log, pulling trials until
+# hpo.n_trials have finished; then its best trial's settings (best.yaml) and the report's
+# plots. The CNN study's best settings train one more CNN, cnn_hpo, evaluated beside the others.
+from hepdl.hpo.settings import REPORT_PLOTS, hpo_models, studies, study_settings, worker_ids
+from hepdl.hpo.settings import plot_files as hpo_plot_files
+
+# Checked here, before any job starts: the searched CNN or GAN exists and suits the data.
+HPO_STUDIES = studies(config)
+
+
+def hpo_targets():
+    """Each study's best settings and report plots (the PNGs with their captions)."""
+    targets = expand(f"{RESULTS}/hpo/{{study}}/best.yaml", study=HPO_STUDIES)
+    for study in HPO_STUDIES:
+        targets += [str(path) for path in hpo_plot_files(config, study)]
+    return targets
+
+
+rule hpo_worker:
+    input:
+        train=SPLIT_FILES["images"]["train"],
+        val=SPLIT_FILES["images"]["val"],
+    output:
+        f"{RESULTS}/hpo/{{study}}/workers/{{worker}}.json",
+    log:
+        "logs/hpo_worker/{study}/{worker}.log",
+    benchmark:
+        "benchmarks/hpo_worker/{study}/{worker}.tsv"
+    wildcard_constraints:
+        study="|".join(HPO_STUDIES) or "no_study",
+        worker=r"\d+",
+    conda:
+        "../../envs/train.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=720,
+    params:
+        config=pinned_config,
+        # What the trials depend on (hepdl.hpo.settings.study_settings): a change starts a new
+        # study in the same journal, named by these settings.
+        settings=lambda wildcards: study_settings(config, wildcards.study),
+    shell:
+        "hepdl hpo worker --config {params.config:q} --study {wildcards.study:q}"
+        " --worker {wildcards.worker:q} --train {input.train:q} --val {input.val:q}"
+        " --output {output:q} > {log:q} 2>&1"
+
+
+rule hpo_best:
+    input:
+        expand(
+            f"{RESULTS}/hpo/{{study}}/workers/{{worker}}.json",
+            worker=worker_ids(config),
+            allow_missing=True,
+        ),
+    output:
+        f"{RESULTS}/hpo/{{study}}/best.yaml",
+    log:
+        "logs/hpo_best/{study}.log",
+    wildcard_constraints:
+        study="|".join(HPO_STUDIES) or "no_study",
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        config=pinned_config,
+        settings=lambda wildcards: study_settings(config, wildcards.study),
+    shell:
+        "hepdl hpo best --config {params.config:q} --study {wildcards.study:q}"
+        " --output {output:q} > {log:q} 2>&1"
+
+
+rule hpo_report:
+    input:
+        rules.hpo_best.output,
+    output:
+        [
+            (
+                report(path, caption=f"../report/hpo_{Path(path).stem}.rst", category="Search")
+                if path.endswith(".png")
+                else path
+            )
+            for path in expand(
+                f"{RESULTS}/hpo/{{study}}/plots/{{plot}}.{{fmt}}",
+                plot=REPORT_PLOTS,
+                fmt=config["evaluate"]["plot_formats"],
+                allow_missing=True,
+            )
+        ],
+    log:
+        "logs/hpo_report/{study}.log",
+    wildcard_constraints:
+        study="|".join(HPO_STUDIES) or "no_study",
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        config=pinned_config,
+        plots=lambda wildcards, output: Path(output[0]).parent,
+    shell:
+        "hepdl hpo report --config {params.config:q} --study {wildcards.study:q}"
+        " --output-dir {params.plots:q} > {log:q} 2>&1"
+
+
+rule train_cnn_hpo:
+    input:
+        best=f"{RESULTS}/hpo/cnn/best.yaml",
+        train=SPLIT_FILES["images"]["train"],
+        val=SPLIT_FILES["images"]["val"],
+    output:
+        model=f"{RESULTS}/models/{{cnn_hpo}}/model.ckpt",
+        costs=f"{RESULTS}/models/{{cnn_hpo}}/costs.json",
+    log:
+        "logs/train/{cnn_hpo}.log",
+    benchmark:
+        "benchmarks/train/{cnn_hpo}.tsv"
+    wildcard_constraints:
+        cnn_hpo="|".join(hpo_models(config)) or "no_cnn_hpo",
+    conda:
+        "../../envs/train.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=720,
+    params:
+        config=pinned_config,
+        # The search's settings (its best.yaml is an input): a change retrains it.
+        settings=lambda wildcards: study_settings(config, "cnn"),
+        resume=resume_flag,
+        launch=launcher,
+        layout=layout,
+    shell:
+        "{params.launch:q} hepdl train cnn --config {params.config:q}"
+        " --model {wildcards.cnn_hpo:q} --hpo-best {input.best:q} --train {input.train:q}"
+        " --val {input.val:q} --output {output.model:q} {params.layout:q} {params.resume:q}"
+        " > {log:q} 2>&1"
