@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import pandas as pd
 import pytest
 import yaml
 from optuna.trial import TrialState
@@ -19,9 +20,13 @@ from optuna.trial import TrialState
 from hepdl.cli import main
 from hepdl.config import validate_config
 from hepdl.errors import ConfigError, InputFileError
+from hepdl.evaluate.metrics import benchmark_point, roc_curve, tpr_at_fpr
 from hepdl.hpo import settings as hpo_settings
 from hepdl.hpo.best import export_best, with_best
+from hepdl.hpo.callbacks import ValidationEfficiency
+from hepdl.hpo.objective import trial_config
 from hepdl.hpo.report import importances, write_report
+from hepdl.hpo.settings import VAL_EFFICIENCY
 from hepdl.hpo.space import scaled_filters, search_space
 from hepdl.hpo.study import (
     WORKER_ATTR,
@@ -31,11 +36,15 @@ from hepdl.hpo.study import (
     open_study,
 )
 from hepdl.hpo.worker import run_worker
-from hepdl.train.checkpoint import load_checkpoint
+from hepdl.train.checkpoint import load_checkpoint, load_model
+from hepdl.train.cnn import train_cnn
+from hepdl.train.modules import ImageClassifier
+from hepdl.train.score import score_images
 from hepdl.train.settings import models
+from hepdl.train.splits import ImageSplit
 
 from .conftest import REPO
-from .synthetic_splits import SAMPLES, make_config, write_splits
+from .synthetic_splits import SAMPLES, TINY_TRAIN, make_config, write_splits
 
 Paths = dict[str, dict[str, Path]]
 
@@ -381,3 +390,49 @@ def test_importances_rank_the_parameter_that_matters() -> None:
     found = importances(study)
     assert found is not None
     assert found["x"] > found["y"]
+
+
+def test_a_trial_trains_its_values_on_one_device(tmp_path: Path) -> None:
+    config = make_config(
+        tmp_path,
+        train={"devices": 4, "strategy": "ddp"},
+        hpo={"studies": ["cnn", "gan"], "cnn": {"max_epochs": 2}, "gan": {"max_epochs": 3}},
+    )
+    cnn = trial_config(config, "cnn", {"conv_filters": 8, "dropout": 0.25}, number=3)
+    assert cnn["train"]["cnn"]["conv_filters"] == [8, 16]  # [4, 8] scaled to a first block of 8
+    assert cnn["train"]["cnn"]["dropout"] == 0.25
+    assert cnn["train"]["cnn"]["max_epochs"] == 2
+    assert cnn["train"]["cnn"]["channels"] == {"cnn_trial3": ["ecal", "hcal", "tracks"]}
+    assert (cnn["train"]["devices"], cnn["train"]["strategy"]) == (1, "auto")
+    gan = trial_config(config, "gan", {"loss": "wgan_gp", "generator_filters": 12}, number=0)
+    assert (gan["gan"]["loss"], gan["gan"]["generator_filters"], gan["gan"]["max_epochs"]) == (
+        "wgan_gp",
+        12,
+        3,
+    )
+    assert config["train"]["cnn"]["conv_filters"] == [4, 8]  # the config itself is untouched
+
+
+def test_the_validation_efficiency_is_the_evaluations_on_the_validation_split(
+    splits: Paths, tmp_path: Path
+) -> None:
+    config = make_config(
+        tmp_path, train={**TINY_TRAIN, "cnn": {**TINY_TRAIN["cnn"], "max_epochs": 1}}
+    )
+    val = ImageSplit.open(splits["images"]["val"])
+    model = tmp_path / "cnn/model.ckpt"
+    train_cnn(
+        config,
+        "cnn",
+        train_file=splits["images"]["train"],
+        val_file=val.path,
+        output=model,
+        progress=False,
+        callbacks=[ValidationEfficiency(val, None)],
+    )
+    logged = pd.read_csv(tmp_path / "cnn/training_log.csv")[VAL_EFFICIENCY].dropna()
+    logits = score_images(load_model(model, ImageClassifier), val.path, config)
+    cuts = benchmark_point(val.psr, val.label, val.weight)
+    expected = tpr_at_fpr(roc_curve(logits, val.label, val.weight), cuts.fpr)
+    assert logged.tolist() == pytest.approx([expected], abs=1e-6)
+    assert 0.0 < expected < 1.0
