@@ -379,6 +379,17 @@ def test_the_study_is_named_by_its_settings(tmp_path: Path) -> None:
     assert hpo_settings.study_name(more_workers, "cnn") == name
     other = make_config(tmp_path, hpo={"studies": ["cnn"], "cnn": {"space": {"dropout": None}}})
     assert hpo_settings.study_name(other, "cnn") != name
+    # A hand-set value of a searched key changes no trial; one the trials keep does.
+    train = {**TINY_TRAIN, "cnn": {**TINY_TRAIN["cnn"], "learning_rate": 0.02}}
+    assert (
+        hpo_settings.study_name(make_config(tmp_path, train=train, hpo={"studies": ["cnn"]}), "cnn")
+        == name
+    )
+    train = {**TINY_TRAIN, "cnn": {**TINY_TRAIN["cnn"], "kernel_size": 5}}
+    assert (
+        hpo_settings.study_name(make_config(tmp_path, train=train, hpo={"studies": ["cnn"]}), "cnn")
+        != name
+    )
 
 
 def test_importances_rank_the_parameter_that_matters() -> None:

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from hepdl.config import result_settings
 from hepdl.errors import ConfigError
+from hepdl.hpo.space import search_space
 from hepdl.train.settings import HPO_MODEL, model_kind, replica_names, training_settings
 
 __all__ = [
@@ -100,7 +101,8 @@ def study_metric(config: Mapping[str, Any], study: str) -> str:
 def study_settings(config: Mapping[str, Any], study: str) -> dict[str, Any]:
     """Every setting a study's trials depend on, by dotted config name: the ``hpo`` keys of
     the search (not which studies run, nor how many workers pull its trials), its own block,
-    and the training settings of the model it searches (its seed included)."""
+    and the training settings of the model it searches (its seed included) but for the keys
+    it searches, which the trials draw (a new hand-set learning rate changes no trial)."""
     hpo = result_settings(config, "hpo")
     shared = {
         f"hpo.{key}": value
@@ -108,12 +110,22 @@ def study_settings(config: Mapping[str, Any], study: str) -> dict[str, Any]:
         if key not in ("studies", "workers", *STUDY_KEYS)
     }
     own = {f"hpo.{study}": hpo[study]}
+    searched = {parameter.name for parameter in search_space(config, study)}
     if study == "cnn":
         trained = training_settings(config, config["hpo"]["cnn"]["model"])
+        block = trained["train.cnn"]
+        # conv_filters stays: its searched value is the first block's, scaled by its ratios.
+        trained["train.cnn"] = {
+            key: value for key, value in block.items() if key not in searched - {"conv_filters"}
+        }
     else:
         from hepdl.gan.settings import gan_training_settings  # noqa: PLC0415
 
-        trained = gan_training_settings(config, config["hpo"]["gan"]["model"])
+        trained = {
+            key: value
+            for key, value in gan_training_settings(config, config["hpo"]["gan"]["model"]).items()
+            if key.removeprefix("gan.") not in searched
+        }
     return {**shared, **own, **trained}
 
 
