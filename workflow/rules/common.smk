@@ -11,6 +11,7 @@ from hepdl.config import (
     validate_config,
     write_pinned_config,
 )
+from hepdl.hpo.settings import plot_files as hpo_plot_files
 from hepdl.samples import get_sample
 from hepdl.train.settings import training_settings
 
@@ -105,8 +106,10 @@ def get_final_output():
         targets += rules.robustness.output
     # Each GAN of gan.models, trained, generating and validated (validation.json and plots).
     targets += expand(f"{RESULTS}/gan/{{gan}}/validation.json", gan=GAN_MODELS)
-    # Each hyper-parameter search's best settings and plots (hpo.studies; hpo.smk).
-    targets += hpo_targets()
+    # Each hyper-parameter search's best settings and report plots (hpo.studies; hpo.smk).
+    for study in HPO_STUDIES:
+        targets.append(f"{RESULTS}/hpo/{study}/best.yaml")
+        targets += [str(path) for path in hpo_plot_files(config, study)]
     return targets
 
 

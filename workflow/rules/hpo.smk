@@ -3,18 +3,9 @@
 # hpo.n_trials have finished; then its best trial's settings (best.yaml) and the report's
 # plots. The CNN study's best settings train one more CNN, cnn_hpo, evaluated beside the others.
 from hepdl.hpo.settings import REPORT_PLOTS, hpo_models, studies, study_settings, worker_ids
-from hepdl.hpo.settings import plot_files as hpo_plot_files
 
 # Checked here, before any job starts: the searched CNN or GAN exists and suits the data.
 HPO_STUDIES = studies(config)
-
-
-def hpo_targets():
-    """Each study's best settings and report plots (the PNGs with their captions)."""
-    targets = expand(f"{RESULTS}/hpo/{{study}}/best.yaml", study=HPO_STUDIES)
-    for study in HPO_STUDIES:
-        targets += [str(path) for path in hpo_plot_files(config, study)]
-    return targets
 
 
 rule hpo_worker:
