@@ -30,6 +30,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/hpo.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/gan.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -86,8 +86,8 @@ def test_gan_rules_run_on_split_files_and_make_the_report(tmp_path: Path) -> Non
     assert run.returncode == 0, run.stderr[-3000:]
     cgan = json.loads(Path(targets[1]).read_text())
     assert set(cgan["per_mass_point"]) == {"RPV_1400_850", "RPV_1600_850"}
-    assert "train gan cgan: 1 epochs" in (tmp_path / "logs/train_gan/cgan.log").read_text()
-    assert (tmp_path / "benchmarks/validate_gan/gan.tsv").is_file()
+    assert "train gan cgan: 1 epochs" in (results / "logs/train_gan/cgan.log").read_text()
+    assert (results / "benchmarks/validate_gan/gan.tsv").is_file()
     report = snakemake(tmp_path, *common, "--report", str(results / "report.html"), *targets)
     assert report.returncode == 0, report.stderr[-3000:]
     html = (results / "report.html").read_text(errors="replace")

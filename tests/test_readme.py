@@ -56,8 +56,10 @@ def test_config_reference_marks_exactly_the_keys_that_rerun_nothing() -> None:
 #: Top-level entries of the repository: a path named in the docs starting with one must exist.
 ROOTS = ("docs", "bench", "config", "src", "workflow", "tests", "envs", ".ci")
 #: Folders a named file may live in without being in the repository: the pipeline's outputs
-#: (and a Training's checkpoints beside its model), and the cards of a Delphes installation.
+#: (each config's results folder, results-demo/ and the like, and a training's checkpoints
+#: beside its model), and the cards of a Delphes installation.
 OUTSIDE = ("results", "logs", "benchmarks", "checkpoints", "cards")
+OUTSIDE_PREFIX = "results-"
 
 #: A relative path named in prose or code (globs allowed): at least one folder, then a name.
 NAMED_PATH = re.compile(r"(?<![\w./~-])([\w.-]+/[\w.*/-]*)")
@@ -69,7 +71,9 @@ def _is_repository_path(name: str) -> bool:
     first = name.split("/", 1)[0]
     if first in ROOTS:
         return True
-    return first not in OUTSIDE and re.search(r"\.[A-Za-z][A-Za-z0-9]*$", name) is not None
+    if first in OUTSIDE or first.startswith(OUTSIDE_PREFIX):
+        return False
+    return re.search(r"\.[A-Za-z][A-Za-z0-9]*$", name) is not None
 
 
 #: A Markdown link or image target: ](target) or ](target "title").
@@ -120,7 +124,10 @@ def test_every_path_the_docs_name_or_link_exists() -> None:
 
 
 def test_the_reference_check_finds_paths_and_links() -> None:
-    text = "see `bench/nothing.py`, notes/physics.md. and eta/phi, results/configs/x.yaml"
+    text = (
+        "see `bench/nothing.py`, notes/physics.md. and eta/phi, results/configs/x.yaml,"
+        " results-demo/report.html"
+    )
     named = [name.rstrip(".,;:") for name in NAMED_PATH.findall(text)]
     assert [name for name in named if _is_repository_path(name)] == [
         "bench/nothing.py",

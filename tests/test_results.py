@@ -8,13 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import matplotlib as mpl
 import pytest
 
 from hepdl import results
 from hepdl.errors import InputFileError
-
-mpl.use("Agg")
 
 
 def _write(path: Path, text: str) -> Path:
@@ -106,7 +103,8 @@ def test_watch_redraws_until_the_training_ends(run: results.Results) -> None:
     )
     assert finished
     assert len(shown) == 3
-    assert [fig.axes[0].get_title() for fig in shown] == ["cnn (running)"] * 2 + ["cnn (finished)"]
+    titles = [fig.axes[0].get_legend().get_title().get_text() for fig in shown]
+    assert titles == ["cnn (running)"] * 2 + ["cnn (finished)"]
 
 
 def test_watch_with_no_time_draws_once(run: results.Results) -> None:

@@ -80,12 +80,12 @@ def test_classifier_rules_run_on_split_files_and_make_the_report(tmp_path: Path)
     metrics = json.loads(Path(target).read_text())
     assert set(metrics) == {"cuts", "cnn", "cnn_energy", "cnn_jets", "gbdt", "gnn", "mlp"}
     assert metrics["gnn"]["costs"]["parameters"] > 0
-    assert "train gnn: 1 epochs, 3 steps" in (tmp_path / "logs" / "train" / "gnn.log").read_text()
+    assert "train gnn: 1 epochs, 3 steps" in (results / "logs" / "train" / "gnn.log").read_text()
     summary = (results / "evaluation" / "summary.html").read_text()
     assert "the graph network (gnn) reaches a signal efficiency of" in summary
-    assert (tmp_path / "benchmarks" / "train" / "cnn.tsv").is_file()
+    assert (results / "benchmarks" / "train" / "cnn.tsv").is_file()
     assert (
-        "train cnn_energy: 1 epochs" in (tmp_path / "logs" / "train" / "cnn_energy.log").read_text()
+        "train cnn_energy: 1 epochs" in (results / "logs" / "train" / "cnn_energy.log").read_text()
     )
     report = snakemake(tmp_path, *common, "--report", str(results / "report.html"), target)
     assert report.returncode == 0, report.stderr[-3000:]

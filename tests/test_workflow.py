@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -56,7 +57,7 @@ def test_bad_config_fails_before_any_job(tmp_path: Path) -> None:
 def test_ci_dag_runs_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     run = snakemake(tmp_path, "--configfile", str(REPO / "config/ci.yaml"), "--cores", "2")
     assert run.returncode == 0, run.stderr[-3000:]
-    results = tmp_path / "results"
+    results = tmp_path / "results-ci"
     for shard in (0, 1):
         assert (
             read_event_metadata(results / "events/RPV_1400_850" / f"{shard}.parquet")["shard"]
@@ -64,13 +65,13 @@ def test_ci_dag_runs_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         )
     xsec = json.loads((results / "events/JZ4/xsec.json").read_text())
     assert xsec["sigma_pb"] > 0
-    assert (tmp_path / "logs/generate/JZ4/0.log").read_text().count("PYTHIA") > 0
-    assert (tmp_path / "benchmarks/generate/JZ4/0.tsv").exists()
+    assert (results / "logs/generate/JZ4/0.log").read_text().count("PYTHIA") > 0
+    assert (results / "benchmarks/generate/JZ4/0.tsv").exists()
     # Both GANs trained a few steps, generated and were validated.
     for gan in ("gan", "cgan"):
         assert json.loads((results / "gan" / gan / "validation.json").read_text())["n_real"] > 1
     # The graph network trains for a few steps on the graph splits and is evaluated.
-    assert "train gnn: 1 epochs, 2 steps" in (tmp_path / "logs/train/gnn.log").read_text()
+    assert "train gnn: 1 epochs, 2 steps" in (results / "logs/train/gnn.log").read_text()
     metrics = json.loads((results / "evaluation/metrics.json").read_text())
     assert {"cnn", "gnn", "cuts"} <= set(metrics)
     assert metrics["gnn"]["costs"]["parameters"] > 0
@@ -88,9 +89,26 @@ def test_ci_dag_runs_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert metrics["cnn_hpo"]["tpr_at_benchmark_fpr"] is not None
     assert (results / "predictions/cnn_hpo.parquet").is_file()
     _execute_notebook(results, monkeypatch)
+    # The report's summaries: every job's benchmark file in the per-stage table, and the
+    # training curves of every model and GAN.
+    benchmark_files = list((results / "benchmarks").rglob("*.tsv"))
+    with (results / "evaluation/benchmarks.csv").open() as table:
+        summary = list(csv.DictReader(table))
+    assert sum(int(row["jobs"]) for row in summary) == len(benchmark_files) > 20
+    assert {row["stage"] for row in summary} >= {"generate", "simulate", "train", "evaluate"}
+    for name in [*(name for name in metrics if name != "cuts"), "gan", "cgan"]:
+        assert (results / "plots/training" / f"{name}.png").stat().st_size > 0, name
     # Nothing left to do: a second run is a no-op.
     again = snakemake(tmp_path, "--configfile", str(REPO / "config/ci.yaml"), "--cores", "2", "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
+    report = snakemake(
+        tmp_path, "--configfile", str(REPO / "config/ci.yaml"), "--report", "report.html"
+    )
+    assert report.returncode == 0, report.stderr[-3000:]
+    html = (tmp_path / "report.html").read_text(errors="replace")
+    sections = ("Detector validation", "Inputs", "Training", "Benchmarks", "Evaluation", "Search")
+    for section in sections:
+        assert section in html, section
 
 
 def _execute_notebook(results: Path, monkeypatch: pytest.MonkeyPatch) -> None:

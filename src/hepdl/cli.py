@@ -90,6 +90,7 @@ def _cmd_validate_detector(args: argparse.Namespace) -> None:
     from hepdl.detector.stage import detector_path
     from hepdl.detector.validate import validate_detector
     from hepdl.generate import events_path
+    from hepdl.plots.style import PlotLabel
     from hepdl.samples import get_sample
 
     config = load_config(args.config)
@@ -99,7 +100,11 @@ def _cmd_validate_detector(args: argparse.Namespace) -> None:
     events = args.events or [events_path(config, sample.name, k) for k in shards]
     output = args.output_dir or Path(config["results"]) / "validation" / "detector" / sample.name
     metrics = validate_detector(
-        inputs, events, output, max_events=config["detector"]["validation_events"]
+        inputs,
+        events,
+        output,
+        max_events=config["detector"]["validation_events"],
+        label=PlotLabel.from_config(config, weighted=False),
     )
     print(
         f"validate-detector: {sample.name}: {metrics['n_events']} events from {len(inputs)} "
@@ -775,6 +780,57 @@ def _add_cluster_commands(stages: argparse._SubParsersAction[argparse.ArgumentPa
     install.set_defaults(func=_cmd_profiles_install)
 
 
+def _cmd_plot_training(args: argparse.Namespace) -> None:
+    from hepdl.plots.style import PlotLabel, save
+    from hepdl.plots.training import plot_training_curves, read_training_curves
+
+    config = load_config(args.config)
+    curves = read_training_curves(args.log)
+    figure = plot_training_curves(curves, args.title, PlotLabel.from_config(config))
+    written = save(figure, args.output, config["evaluate"]["plot_formats"])
+    print(f"plot-training: {args.log} -> {', '.join(map(str, written))}")
+
+
+def _cmd_summarize_benchmarks(args: argparse.Namespace) -> None:
+    from hepdl.evaluate.benchmarks import write_benchmark_summary
+
+    rows = write_benchmark_summary(args.inputs, args.root, table=args.output, html_table=args.html)
+    print(f"summarize-benchmarks: {len(args.inputs)} jobs of {len(rows)} rules -> {args.output}")
+
+
+def _add_report_commands(stages: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Sub-commands of the report's summaries: plot-training, summarize-benchmarks."""
+    training = stages.add_parser(
+        "plot-training", help="a model's training curves from its training_log.csv"
+    )
+    _add_config(training)
+    training.add_argument("--log", required=True, type=Path, help="the training_log.csv")
+    training.add_argument("--title", required=True, help="the legend's title: the model")
+    training.add_argument(
+        "--output",
+        required=True,
+        type=Path,
+        help="the plot, without suffix: one file per evaluate.plot_formats",
+    )
+    training.set_defaults(func=_cmd_plot_training)
+
+    benchmarks = stages.add_parser(
+        "summarize-benchmarks", help="per-rule time and memory from Snakemake's benchmark files"
+    )
+    benchmarks.add_argument(
+        "--inputs", required=True, nargs="+", type=Path, help="benchmark TSV files"
+    )
+    benchmarks.add_argument(
+        "--root",
+        required=True,
+        type=Path,
+        help="their folder: the first folder below it names the rule",
+    )
+    benchmarks.add_argument("--output", required=True, type=Path, help="the summary CSV")
+    benchmarks.add_argument("--html", required=True, type=Path, help="the summary HTML page")
+    benchmarks.set_defaults(func=_cmd_summarize_benchmarks)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-command per stage."""
     parser = argparse.ArgumentParser(
@@ -810,6 +866,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_preprocessing_stages(stages)
     _add_model_stages(stages)
     _add_gan_stages(stages)
+    _add_report_commands(stages)
     _add_cluster_commands(stages)
     add_hpo_commands(stages)
     return parser

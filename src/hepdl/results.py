@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+from matplotlib.figure import Figure
 
 from hepdl.errors import InputFileError
 from hepdl.evaluate.metrics import Roc, WorkingPoint, benchmark_point, roc_curve
@@ -256,7 +257,7 @@ def open(path: str | os.PathLike[str]) -> Results:
 # Plots the notebook draws -----------------------------------------------------------------------
 
 
-def plot_rocs(run: Results, models: list[str] | None = None) -> Any:
+def plot_rocs(run: Results, models: list[str] | None = None) -> Figure:
     """Background rejection against signal efficiency of every model, with the cuts' point
     (the evaluation's ROC plot, :func:`hepdl.evaluate.plots.plot_roc`)."""
     from hepdl.evaluate.plots import plot_roc  # noqa: PLC0415
@@ -265,34 +266,14 @@ def plot_rocs(run: Results, models: list[str] | None = None) -> Any:
     return plot_roc({name: run.roc(name) for name in names}, run.working_point(names[0]))
 
 
-def plot_training(run: Results, model: str) -> Any:
-    """Training and validation loss per epoch (and per logged step) of one model; per boosting
-    round for the GBDT."""
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+def plot_training(run: Results, model: str) -> Figure:
+    """The model's training curves (:func:`hepdl.plots.training.plot_training_curves`), from
+    its live logs while it trains; the legend says whether it is still running."""
+    from hepdl.plots.training import plot_training_curves, training_curves  # noqa: PLC0415
 
-    log = run.training_log(model)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    if "epoch" not in log:  # xgboost: one row per round
-        for column in ("train_loss", "val_loss"):
-            ax.plot(log["round"], log[column], label=column.split("_")[0])
-        ax.set_xlabel("boosting round")
-    else:
-        steps = log.dropna(subset=["train_loss_step"]) if "train_loss_step" in log else log[:0]
-        if len(steps):
-            per_epoch = (int(steps["step"].max()) + 1) / (int(log["epoch"].max()) + 1)
-            ax.plot(
-                steps["step"] / per_epoch, steps["train_loss_step"], alpha=0.3, label="train (step)"
-            )
-        for column, label in (("train_loss_epoch", "train"), ("val_loss", "validation")):
-            if column in log:
-                epochs = log.dropna(subset=[column])
-                ax.plot(epochs["epoch"] + 1, epochs[column], "o-", label=label)
-        ax.set_xlabel("epoch")
+    curves = training_curves(run.training_log(model), model_dir(run._config, model))
     state = "finished" if run.training_finished(model) else "running"
-    ax.set_title(f"{model} ({state})")
-    ax.set_ylabel("weighted cross-entropy")
-    ax.legend(frameon=False)
-    return fig
+    return plot_training_curves(curves, f"{model} ({state})")
 
 
 def watch_training(
@@ -301,7 +282,7 @@ def watch_training(
     *,
     every_seconds: float = 10.0,
     timeout_seconds: float = 3600.0,
-    display: Callable[[Any], None] | None = None,
+    display: Callable[[Figure], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> bool:
     """Redraw :func:`plot_training` every ``every_seconds`` until the training finishes or
@@ -322,43 +303,37 @@ def watch_training(
         sleep(every_seconds)
 
 
-def show(figure: Any) -> None:
-    """Show ``figure`` in the notebook as a PNG and close it.
-
-    The stages' plotting modules select matplotlib's Agg backend when imported, which turns
-    the notebook's inline figures off; a PNG of the figure shows whatever the backend.
-    """
+def show(figure: Figure) -> None:
+    """Show ``figure`` in the notebook as a PNG (the pipeline's figures are drawn without
+    pyplot, so the notebook's inline backend does not see them)."""
     import io  # noqa: PLC0415
 
-    import matplotlib.pyplot as plt  # noqa: PLC0415
     from IPython.display import Image, display  # noqa: PLC0415
 
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", bbox_inches="tight", dpi=100)
-    plt.close(figure)
     display(Image(data=buffer.getvalue(), format="png"))  # type: ignore[no-untyped-call]
 
 
-def _notebook_display(figure: Any) -> None:
+def _notebook_display(figure: Figure) -> None:
     from IPython.display import clear_output  # noqa: PLC0415
 
     clear_output(wait=True)  # type: ignore[no-untyped-call]
     show(figure)
 
 
-def show_images(paths: list[Path], columns: int = 3) -> Any:
+def show_images(paths: list[Path], columns: int = 3) -> Figure:
     """The PNG files ``paths`` side by side in one figure (validation overlays, detector plots)."""
     import matplotlib.image as mpimg  # noqa: PLC0415
-    import matplotlib.pyplot as plt  # noqa: PLC0415
 
     if not paths:
         raise InputFileError("<plots>", "no plots to show")
     rows = -(-len(paths) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3.3 * rows), squeeze=False)
+    figure = Figure(figsize=(4 * columns, 3.3 * rows), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False)
     for ax in axes.flat:
         ax.set_axis_off()
     for ax, path in zip(axes.flat, paths, strict=False):
         ax.imshow(mpimg.imread(path))
         ax.set_title(path.stem, fontsize="small")
-    fig.tight_layout()
-    return fig
+    return figure

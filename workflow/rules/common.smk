@@ -11,6 +11,7 @@ from hepdl.config import (
     validate_config,
     write_pinned_config,
 )
+from hepdl.hpo.settings import hpo_models, worker_ids
 from hepdl.hpo.settings import plot_files as hpo_plot_files
 from hepdl.samples import get_sample
 from hepdl.train.settings import training_settings
@@ -46,6 +47,34 @@ onstart:
 
 RESULTS = config["results"]
 SAMPLES = sorted(config["samples"])
+
+
+def log_file(name):
+    """A rule's log, {results}/logs/<name>.log: each config's logs beside its results."""
+    return f"{RESULTS}/logs/{name}.log"
+
+
+def benchmark_file(name):
+    """A rule's benchmark (time, memory), {results}/benchmarks/<name>.tsv."""
+    return f"{RESULTS}/benchmarks/{name}.tsv"
+
+
+def report_pngs(paths, caption, category, subcategory=None):
+    """`paths` with the PNGs marked for the report (caption: a file in workflow/report/); the
+    other formats (PDF for papers) stay plain outputs beside them."""
+    return [
+        (
+            path
+            if not path.endswith(".png")
+            else report(
+                path,
+                caption=f"../report/{caption}",
+                category=category,
+                subcategory=subcategory,
+            )
+        )
+        for path in paths
+    ]
 
 
 def sample_spec(wildcards):
@@ -87,7 +116,8 @@ def shard_files(pattern):
 def get_final_output():
     """The targets of the default run: per sample, its cross-section (and so its shards), its
     detector files and their validation plots; the train/val/test splits of features, images
-    (and graphs, if enabled) and input plots."""
+    (and graphs, if enabled) and input plots; the evaluation, the GANs, and the report's
+    training curves and benchmark summary."""
     targets = expand(f"{RESULTS}/events/{{sample}}/xsec.json", sample=SAMPLES)
     targets += [
         f"{RESULTS}/detector/{name}/{shard}.root"
@@ -106,6 +136,13 @@ def get_final_output():
         targets += rules.robustness.output
     # Each GAN of gan.models, trained, generating and validated (validation.json and plots).
     targets += expand(f"{RESULTS}/gan/{{gan}}/validation.json", gan=GAN_MODELS)
+    # The report's summaries: every model's training curves, and the run's cost per stage.
+    targets += expand(
+        f"{RESULTS}/plots/training/{{name}}.{{fmt}}",
+        name=[*MODELS, *GAN_MODELS],
+        fmt=PLOT_FORMATS,
+    )
+    targets += rules.summarize_benchmarks.output
     # Each hyper-parameter search's best settings and report plots (hpo.studies; hpo.smk).
     for study in HPO_STUDIES:
         targets.append(f"{RESULTS}/hpo/{study}/best.yaml")
@@ -128,3 +165,52 @@ def settings_of(model):
     """The `settings` parameter of a training rule: what training the wildcard `model` depends
     on (hepdl.train.settings.training_settings), so that a change retrains that model only."""
     return lambda wildcards: training_settings(config, wildcards[model])
+
+
+# The report's helpers (report.smk has rules only).
+def trained_model_file(wildcards):
+    """The model file of a classifier (models/) or a GAN (gan/): its training log lies beside."""
+    if wildcards.trained in GAN_MODELS:
+        return rules.train_gan.output[0].format(gan=wildcards.trained)
+    kind = MODELS[wildcards.trained]
+    if kind == "gbdt":
+        return rules.train_gbdt.output[0].format(gbdt=wildcards.trained)
+    return getattr(rules, f"train_{kind}").output.model.format(**{kind: wildcards.trained})
+
+
+def benchmarked_jobs():
+    """Per rule with a benchmark, the wildcards of each of its jobs in this config's DAG
+    (tests/test_workflow.py checks this against the jobs of a dry run)."""
+    shards = [{"sample": s, "shard": k} for s, k in zip(SHARD_SAMPLES, SHARD_INDICES)]
+    graphs = config["graphs"]["enabled"]
+    jobs = {
+        "generate": shards,
+        "simulate": shards,
+        "features": shards,
+        "images": shards,
+        "graphs": shards if graphs else [],
+        "merge_images": [{}],
+        "merge_graphs": [{}] if graphs else [],
+        "predict": [{"model": name} for name in MODELS],
+        "evaluate": [{}],
+        "train_gan": [{"gan": name} for name in GAN_MODELS],
+        "generate_gan": [{"gan": name} for name in GAN_MODELS],
+        "validate_gan": [{"gan": name} for name in GAN_MODELS],
+    }
+    for name, kind in HAND_SET.items():
+        jobs.setdefault(f"train_{kind}", []).append({kind: name})
+    # The searches' workers and the CNN with the best settings (hpo.smk).
+    jobs["hpo_worker"] = [
+        {"study": study, "worker": worker} for study in HPO_STUDIES for worker in worker_ids(config)
+    ]
+    jobs["train_cnn_hpo"] = [{"cnn_hpo": name} for name in hpo_models(config)]
+    return jobs
+
+
+def benchmark_files(wildcards):
+    """Every benchmark file of this config's DAG."""
+    return [
+        getattr(rules, rule).benchmark.format(**job)
+        for rule, jobs in benchmarked_jobs().items()
+        for job in jobs
+    ]

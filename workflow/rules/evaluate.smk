@@ -27,9 +27,9 @@ rule predict:
     output:
         f"{RESULTS}/predictions/{{model}}.parquet",
     log:
-        "logs/predict/{model}.log",
+        log_file("predict/{model}"),
     benchmark:
-        "benchmarks/predict/{model}.tsv"
+        benchmark_file("predict/{model}")
     wildcard_constraints:
         model="|".join(MODELS) or "no_model",
     conda:
@@ -70,9 +70,9 @@ rule evaluate:
         ),
         plots=EVALUATION_PLOTS,
     log:
-        "logs/evaluate.log",
+        log_file("evaluate"),
     benchmark:
-        "benchmarks/evaluate.tsv"
+        benchmark_file("evaluate")
     conda:
         "../../envs/train.yaml"
     threads: 1
@@ -111,7 +111,7 @@ rule robustness:
             for path in expand(f"{RESULTS}/plots/robustness.{{fmt}}", fmt=PLOT_FORMATS)
         ],
     log:
-        "logs/robustness.log",
+        log_file("robustness"),
     conda:
         "../../envs/train.yaml"
     threads: 1

@@ -15,9 +15,9 @@ rule train_gan:
     output:
         f"{RESULTS}/gan/{{gan}}/model.ckpt",
     log:
-        "logs/train_gan/{gan}.log",
+        log_file("train_gan/{gan}"),
     benchmark:
-        "benchmarks/train_gan/{gan}.tsv"
+        benchmark_file("train_gan/{gan}")
     wildcard_constraints:
         gan="|".join(GAN_MODELS) or "no_gan",
     conda:
@@ -43,9 +43,9 @@ rule generate_gan:
     output:
         f"{RESULTS}/gan/{{gan}}/generated.h5",
     log:
-        "logs/generate_gan/{gan}.log",
+        log_file("generate_gan/{gan}"),
     benchmark:
-        "benchmarks/generate_gan/{gan}.tsv"
+        benchmark_file("generate_gan/{gan}")
     wildcard_constraints:
         gan="|".join(GAN_MODELS) or "no_gan",
     conda:
@@ -79,9 +79,9 @@ rule validate_gan:
             subcategory="{gan}",
         ),
     log:
-        "logs/validate_gan/{gan}.log",
+        log_file("validate_gan/{gan}"),
     benchmark:
-        "benchmarks/validate_gan/{gan}.tsv"
+        benchmark_file("validate_gan/{gan}")
     wildcard_constraints:
         gan="|".join(GAN_MODELS) or "no_gan",
     conda:

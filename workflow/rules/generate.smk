@@ -5,9 +5,9 @@ rule generate:
     output:
         f"{RESULTS}/events/{{sample}}/{{shard}}.parquet",
     log:
-        "logs/generate/{sample}/{shard}.log",
+        log_file("generate/{sample}/{shard}"),
     benchmark:
-        "benchmarks/generate/{sample}/{shard}.tsv"
+        benchmark_file("generate/{sample}/{shard}")
     conda:
         "../../envs/simulation.yaml"
     threads: 1
@@ -30,7 +30,7 @@ rule xsec:
     output:
         f"{RESULTS}/events/{{sample}}/xsec.json",
     log:
-        "logs/xsec/{sample}.log",
+        log_file("xsec/{sample}"),
     conda:
         "../../envs/simulation.yaml"
     threads: 1

@@ -15,9 +15,9 @@ rule hpo_worker:
     output:
         f"{RESULTS}/hpo/{{study}}/workers/{{worker}}.json",
     log:
-        "logs/hpo_worker/{study}/{worker}.log",
+        log_file("hpo_worker/{study}/{worker}"),
     benchmark:
-        "benchmarks/hpo_worker/{study}/{worker}.tsv"
+        benchmark_file("hpo_worker/{study}/{worker}")
     wildcard_constraints:
         study="|".join(HPO_STUDIES) or "no_study",
         worker=r"\d+",
@@ -48,7 +48,7 @@ rule hpo_best:
     output:
         f"{RESULTS}/hpo/{{study}}/best.yaml",
     log:
-        "logs/hpo_best/{study}.log",
+        log_file("hpo_best/{study}"),
     wildcard_constraints:
         study="|".join(HPO_STUDIES) or "no_study",
     conda:
@@ -69,21 +69,18 @@ rule hpo_report:
     input:
         rules.hpo_best.output,
     output:
-        [
-            (
-                report(path, caption=f"../report/hpo_{Path(path).stem}.rst", category="Search")
-                if path.endswith(".png")
-                else path
-            )
-            for path in expand(
+        report_pngs(
+            expand(
                 f"{RESULTS}/hpo/{{study}}/plots/{{plot}}.{{fmt}}",
                 plot=REPORT_PLOTS,
                 fmt=config["evaluate"]["plot_formats"],
                 allow_missing=True,
-            )
-        ],
+            ),
+            "hpo_plots.rst",
+            "Search",
+        ),
     log:
-        "logs/hpo_report/{study}.log",
+        log_file("hpo_report/{study}"),
     wildcard_constraints:
         study="|".join(HPO_STUDIES) or "no_study",
     conda:
@@ -109,9 +106,9 @@ rule train_cnn_hpo:
         model=f"{RESULTS}/models/{{cnn_hpo}}/model.ckpt",
         costs=f"{RESULTS}/models/{{cnn_hpo}}/costs.json",
     log:
-        "logs/train/{cnn_hpo}.log",
+        log_file("train/{cnn_hpo}"),
     benchmark:
-        "benchmarks/train/{cnn_hpo}.tsv"
+        benchmark_file("train/{cnn_hpo}")
     wildcard_constraints:
         cnn_hpo="|".join(hpo_models(config)) or "no_cnn_hpo",
     conda:

@@ -19,9 +19,9 @@ rule features:
     output:
         f"{RESULTS}/features/{{sample}}/{{shard}}.parquet",
     log:
-        "logs/features/{sample}/{shard}.log",
+        log_file("features/{sample}/{shard}"),
     benchmark:
-        "benchmarks/features/{sample}/{shard}.tsv"
+        benchmark_file("features/{sample}/{shard}")
     conda:
         "../../envs/preprocess.yaml"
     threads: 1
@@ -46,9 +46,9 @@ rule images:
     output:
         f"{RESULTS}/images/{{sample}}/{{shard}}.h5",
     log:
-        "logs/images/{sample}/{shard}.log",
+        log_file("images/{sample}/{shard}"),
     benchmark:
-        "benchmarks/images/{sample}/{shard}.tsv"
+        benchmark_file("images/{sample}/{shard}")
     conda:
         "../../envs/preprocess.yaml"
     threads: 1
@@ -73,9 +73,9 @@ rule graphs:
     output:
         f"{RESULTS}/graphs/{{sample}}/{{shard}}.h5",
     log:
-        "logs/graphs/{sample}/{shard}.log",
+        log_file("graphs/{sample}/{shard}"),
     benchmark:
-        "benchmarks/graphs/{sample}/{shard}.tsv"
+        benchmark_file("graphs/{sample}/{shard}")
     conda:
         "../../envs/preprocess.yaml"
     threads: 1
@@ -99,7 +99,7 @@ rule merge_features:
         splits=expand(f"{RESULTS}/features/{{split}}.parquet", split=SPLITS),
         skim=f"{RESULTS}/features/skim.json",
     log:
-        "logs/merge/features.log",
+        log_file("merge/features"),
     conda:
         "../../envs/preprocess.yaml"
     threads: 1
@@ -123,9 +123,9 @@ rule merge_images:
     output:
         expand(f"{RESULTS}/images/{{split}}.h5", split=SPLITS),
     log:
-        "logs/merge/images.log",
+        log_file("merge/images"),
     benchmark:
-        "benchmarks/merge/images.tsv"
+        benchmark_file("merge/images")
     conda:
         "../../envs/preprocess.yaml"
     threads: 1
@@ -149,9 +149,9 @@ rule merge_graphs:
     output:
         expand(f"{RESULTS}/graphs/{{split}}.h5", split=SPLITS),
     log:
-        "logs/merge/graphs.log",
+        log_file("merge/graphs"),
     benchmark:
-        "benchmarks/merge/graphs.tsv"
+        benchmark_file("merge/graphs")
     conda:
         "../../envs/preprocess.yaml"
     threads: 1
@@ -173,13 +173,17 @@ rule plot_inputs:
         images=f"{RESULTS}/images/train.h5",
         features=rules.merge_features.output.splits,
     output:
-        expand(
-            f"{RESULTS}/plots/inputs/{{name}}.{{fmt}}",
-            name=["mean_images", "single_events", "jet_variables"],
-            fmt=["png", "pdf"],
+        report_pngs(
+            expand(
+                f"{RESULTS}/plots/inputs/{{name}}.{{fmt}}",
+                name=["mean_images", "single_events", "jet_variables"],
+                fmt=["png", "pdf"],
+            ),
+            "inputs.rst",
+            "Inputs",
         ),
     log:
-        "logs/plot_inputs.log",
+        log_file("plot_inputs"),
     conda:
         "../../envs/preprocess.yaml"
     threads: 1

@@ -17,9 +17,9 @@ rule simulate:
     output:
         f"{RESULTS}/detector/{{sample}}/{{shard}}.root",
     log:
-        "logs/simulate/{sample}/{shard}.log",
+        log_file("simulate/{sample}/{shard}"),
     benchmark:
-        "benchmarks/simulate/{sample}/{shard}.tsv"
+        benchmark_file("simulate/{sample}/{shard}")
     conda:
         "../../envs/simulation.yaml"
     threads: 1
@@ -40,12 +40,19 @@ rule validate_detector:
         detector=shard_files(rules.simulate.output[0]),
         events=shard_files(rules.generate.output[0]),
     output:
-        plots=expand(
-            f"{RESULTS}/validation/detector/{{sample}}/{{plot}}", plot=PLOTS, allow_missing=True
+        plots=report_pngs(
+            expand(
+                f"{RESULTS}/validation/detector/{{sample}}/{{plot}}",
+                plot=PLOTS,
+                allow_missing=True,
+            ),
+            "detector_validation.rst",
+            "Detector validation",
+            subcategory="{sample}",
         ),
         metrics=f"{RESULTS}/validation/detector/{{sample}}/metrics.json",
     log:
-        "logs/validate_detector/{sample}.log",
+        log_file("validate_detector/{sample}"),
     conda:
         "../../envs/simulation.yaml"
     threads: 1

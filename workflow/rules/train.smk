@@ -25,9 +25,9 @@ rule train_cnn:
         model=f"{RESULTS}/models/{{cnn}}/model.ckpt",
         costs=f"{RESULTS}/models/{{cnn}}/costs.json",
     log:
-        "logs/train/{cnn}.log",
+        log_file("train/{cnn}"),
     benchmark:
-        "benchmarks/train/{cnn}.tsv"
+        benchmark_file("train/{cnn}")
     wildcard_constraints:
         cnn=models_pattern(HAND_SET, "cnn"),
     conda:
@@ -56,9 +56,9 @@ rule train_mlp:
         model=f"{RESULTS}/models/{{mlp}}/model.ckpt",
         costs=f"{RESULTS}/models/{{mlp}}/costs.json",
     log:
-        "logs/train/{mlp}.log",
+        log_file("train/{mlp}"),
     benchmark:
-        "benchmarks/train/{mlp}.tsv"
+        benchmark_file("train/{mlp}")
     wildcard_constraints:
         mlp=models_pattern(MODELS, "mlp"),
     conda:
@@ -87,9 +87,9 @@ rule train_gbdt:
     output:
         f"{RESULTS}/models/{{gbdt}}/model.json",
     log:
-        "logs/train/{gbdt}.log",
+        log_file("train/{gbdt}"),
     benchmark:
-        "benchmarks/train/{gbdt}.tsv"
+        benchmark_file("train/{gbdt}")
     wildcard_constraints:
         gbdt=models_pattern(MODELS, "gbdt"),
     conda:
@@ -116,9 +116,9 @@ rule train_cnn_jets:
         model=f"{RESULTS}/models/{{cnn_jets}}/model.ckpt",
         costs=f"{RESULTS}/models/{{cnn_jets}}/costs.json",
     log:
-        "logs/train/{cnn_jets}.log",
+        log_file("train/{cnn_jets}"),
     benchmark:
-        "benchmarks/train/{cnn_jets}.tsv"
+        benchmark_file("train/{cnn_jets}")
     wildcard_constraints:
         cnn_jets=models_pattern(MODELS, "cnn_jets"),
     conda:
@@ -148,9 +148,9 @@ rule train_gnn:
         model=f"{RESULTS}/models/{{gnn}}/model.ckpt",
         costs=f"{RESULTS}/models/{{gnn}}/costs.json",
     log:
-        "logs/train/{gnn}.log",
+        log_file("train/{gnn}"),
     benchmark:
-        "benchmarks/train/{gnn}.tsv"
+        benchmark_file("train/{gnn}")
     wildcard_constraints:
         gnn=models_pattern(MODELS, "gnn"),
     conda:

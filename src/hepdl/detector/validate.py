@@ -22,9 +22,10 @@ import awkward as ak
 import numpy as np
 from numpy.typing import NDArray
 
-from hepdl.io.atomic import atomic_path, ensure_writable_dir, write_json_atomic
+from hepdl.io.atomic import ensure_writable_dir, write_json_atomic
 from hepdl.io.delphes import read_delphes
 from hepdl.io.events import read_events
+from hepdl.plots.style import PlotLabel, add_label, hep_style, new_figure, save
 
 __all__ = [
     "PLOTS",
@@ -166,27 +167,15 @@ def _occupancy(towers: ak.Array, n_events: int) -> dict[str, Any]:
     return {"eta_edges": eta_edges, "phi_edges": phi_edges, **maps}
 
 
-def _style() -> Any:
-    """mplhep's ATLAS style where mplhep is installed, matplotlib's default otherwise."""
-    import matplotlib.style  # noqa: PLC0415 (plotting libraries load only for this command)
-
-    try:
-        import mplhep  # noqa: PLC0415
-    except ImportError:
-        return matplotlib.style.context("default")
-    return matplotlib.style.context(mplhep.style.ATLAS)
+def _save(figure: Any, path: Path, label: PlotLabel | None) -> None:
+    add_label(figure, label)
+    save(figure, path, ("png",))
 
 
-def _save(figure: Any, path: Path) -> None:
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary, format="png", dpi=100)
-
-
-def _plot_response(metrics: dict[str, Any], key: str, ylabel: str, path: Path) -> None:
-    from matplotlib.figure import Figure  # noqa: PLC0415
-
-    figure = Figure(figsize=(12, 5), layout="constrained")
-    axes = figure.subplots(1, 2)
+def _plot_response(
+    metrics: dict[str, Any], key: str, ylabel: str, path: Path, label: PlotLabel | None
+) -> None:
+    figure, axes = new_figure(1, 2, figsize=(12, 5))
     for ax, binning, xlabel in (
         (axes[0], metrics["vs_pt"], "truth jet $p_T$ [GeV]"),
         (axes[1], metrics["vs_eta"], r"truth jet $\eta$"),
@@ -203,27 +192,22 @@ def _plot_response(metrics: dict[str, Any], key: str, ylabel: str, path: Path) -
     axes[0].set_xscale("log")
     axes[0].set_title(rf"$|\eta| < {CENTRAL_ABS_ETA}$")
     axes[1].set_title(rf"$p_T > {HARD_PT_GEV:.0f}$ GeV")
-    _save(figure, path)
+    _save(figure, path, label)
 
 
-def _plot_occupancy(occupancy: dict[str, Any], path: Path) -> None:
-    from matplotlib.figure import Figure  # noqa: PLC0415
-
-    figure = Figure(figsize=(12, 5), layout="constrained")
-    for ax, name in zip(figure.subplots(1, 2), ("ecal", "hcal"), strict=True):
+def _plot_occupancy(occupancy: dict[str, Any], path: Path, label: PlotLabel | None) -> None:
+    figure, axes = new_figure(1, 2, figsize=(12, 5))
+    for ax, name in zip(axes, ("ecal", "hcal"), strict=True):
         mesh = ax.pcolormesh(occupancy["eta_edges"], occupancy["phi_edges"], occupancy[name].T)
         figure.colorbar(mesh, ax=ax, label="towers per event")
         ax.set_xlabel(r"$\eta$")
         ax.set_ylabel(r"$\phi$")
         ax.set_title(name.upper())
-    _save(figure, path)
+    _save(figure, path, label)
 
 
-def _plot_efficiency(efficiency: dict[str, Any], path: Path) -> None:
-    from matplotlib.figure import Figure  # noqa: PLC0415
-
-    figure = Figure(figsize=(7, 5), layout="constrained")
-    ax = figure.subplots()
+def _plot_efficiency(efficiency: dict[str, Any], path: Path, label: PlotLabel | None) -> None:
+    figure, ax = new_figure(figsize=(7, 5))
     edges = np.asarray(efficiency["edges"])
     centres = np.sqrt(edges[1:] * edges[:-1])
     ax.errorbar(
@@ -237,7 +221,7 @@ def _plot_efficiency(efficiency: dict[str, Any], path: Path) -> None:
     ax.set_ylim(0, 1.1)
     ax.set_xlabel("charged particle $p_T$ [GeV]")
     ax.set_ylabel(rf"tracks / charged particles ($|\eta| < {TRACK_ABS_ETA}$)")
-    _save(figure, path)
+    _save(figure, path, label)
 
 
 def validate_detector(
@@ -246,6 +230,7 @@ def validate_detector(
     output_dir: str | os.PathLike[str],
     *,
     max_events: int | None = None,
+    label: PlotLabel | None = None,
 ) -> dict[str, Any]:
     """Write the validation plots and ``metrics.json`` of one sample.
 
@@ -256,6 +241,7 @@ def validate_detector(
         max_events: Read files in order until this many events (the config's
             ``detector.validation_events``), so memory is bounded whatever the sample's size;
             None reads every file.
+        label: The plots' experiment label (:class:`hepdl.plots.style.PlotLabel`).
 
     Returns:
         The metrics written.
@@ -291,18 +277,23 @@ def validate_detector(
         "towers_per_event": {name: float(occupancy[name].sum()) for name in ("ecal", "hcal")},
         "track_efficiency": track_efficiency(events, detector.Track),
     }
-    with _style():
+    with hep_style():
         _plot_response(
-            metrics["jet_response"], "mean", r"$p_T^{reco} / p_T^{truth}$", folder / PLOTS[0]
+            metrics["jet_response"],
+            "mean",
+            r"$p_T^{reco} / p_T^{truth}$",
+            folder / PLOTS[0],
+            label,
         )
         _plot_response(
             metrics["jet_response"],
             "resolution",
             r"$\sigma / \mu$ of $p_T^{reco} / p_T^{truth}$",
             folder / PLOTS[1],
+            label,
         )
-        _plot_occupancy(occupancy, folder / PLOTS[2])
-        _plot_efficiency(metrics["track_efficiency"], folder / PLOTS[3])
+        _plot_occupancy(occupancy, folder / PLOTS[2], label)
+        _plot_efficiency(metrics["track_efficiency"], folder / PLOTS[3], label)
     write_json_atomic(folder / "metrics.json", _json_safe(metrics))
     return metrics
 

@@ -1,4 +1,4 @@
-"""The evaluation plots, in mplhep's ATLAS style (PNG for the report, PDF for papers).
+"""The evaluation plots (:mod:`hepdl.plots.style`: PNG for the report, PDF for papers).
 
 - :func:`plot_roc`: background rejection 1/FPR (log) against signal efficiency, every
   classifier, the cut-based benchmark as a point;
@@ -10,25 +10,19 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-import matplotlib as mpl
-
-mpl.use("Agg")
-
-import matplotlib.pyplot as plt
 import mplhep as hep
 import numpy as np
 from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
 from numpy.typing import NDArray
 
 from hepdl.evaluate.metrics import Roc, WorkingPoint
-from hepdl.io.atomic import atomic_path
+from hepdl.plots.style import PlotLabel, add_label, new_figure, styled
 
-__all__ = ["plot_robustness", "plot_roc", "plot_score_vs", "plot_scores", "save"]
+__all__ = ["plot_robustness", "plot_roc", "plot_score_vs", "plot_scores"]
 
 #: Labels of the classifiers in legends.
 LABELS = {
@@ -47,25 +41,7 @@ def label_of(name: str) -> str:
     return LABELS.get(name, name)
 
 
-def _figure() -> tuple[Any, Any]:
-    plt.style.use(hep.style.ATLAS)
-    return plt.subplots(figsize=(8, 6.5))
-
-
-def save(
-    fig: Any, path: str | os.PathLike[str], formats: Sequence[str] = ("png", "pdf")
-) -> list[Path]:
-    """Save ``fig`` as ``path`` with each suffix of ``formats`` (atomically), then close it."""
-    written = []
-    for fmt in formats:
-        target = Path(path).with_suffix(f".{fmt}")
-        with atomic_path(target) as temporary:
-            fig.savefig(temporary, format=fmt, bbox_inches="tight", dpi=120)
-        written.append(target)
-    plt.close(fig)
-    return written
-
-
+@styled
 def plot_roc(
     rocs: Mapping[str, Roc],
     cuts: WorkingPoint,
@@ -73,7 +49,8 @@ def plot_roc(
     *,
     bands: Mapping[str, tuple[NDArray[Any], NDArray[Any], NDArray[Any]]] | None = None,
     published: Mapping[str, tuple[float, float]] | None = None,
-) -> Any:
+    label: PlotLabel | None = None,
+) -> Figure:
     """Background rejection (1 / background efficiency, log) against signal efficiency.
 
     Args:
@@ -83,8 +60,9 @@ def plot_roc(
         bands: Per classifier, (background efficiency grid, lower, upper signal efficiency):
             its bootstrap band, drawn around the curve.
         published: Labelled reference points, label -> (background, signal efficiency).
+        label: The experiment label (:mod:`hepdl.plots.style`); None: no label.
     """
-    fig, ax = _figure()
+    fig, ax = new_figure()
     for name, roc in rocs.items():
         keep = roc.fpr > 0
         (line,) = ax.plot(
@@ -96,7 +74,7 @@ def plot_roc(
             ax.fill_betweenx(
                 1.0 / grid[ok], low[ok], high[ok], color=line.get_color(), alpha=0.2, linewidth=0
             )
-    for (label, (fpr, tpr)), marker in zip((published or {}).items(), "osD^v", strict=False):
+    for (text, (fpr, tpr)), marker in zip((published or {}).items(), "osD^v", strict=False):
         ax.plot(
             [tpr],
             [1.0 / fpr],
@@ -104,7 +82,7 @@ def plot_roc(
             markerfacecolor="none",
             markeredgecolor="black",
             markersize=10,
-            label=label,
+            label=text,
         )
     if cuts.fpr > 0:
         ax.plot([cuts.tpr], [1.0 / cuts.fpr], "k*", markersize=16, label=label_of("cuts"))
@@ -128,7 +106,8 @@ def plot_roc(
     # The curves fall from high rejection at low efficiency: the lower left stays empty.
     ax.legend(loc="lower left", fontsize="x-small")
     if title:
-        ax.set_title(title, fontsize="small")
+        ax.set_title(title, fontsize="small", pad=24)
+    add_label(ax, label)
     return fig
 
 
@@ -138,11 +117,18 @@ def _weighted_hist(values: NDArray[Any], weight: NDArray[Any], bins: NDArray[Any
     return counts / total if total > 0 else counts
 
 
+@styled
 def plot_scores(
-    name: str, score: NDArray[Any], label: NDArray[Any], weight: NDArray[Any], bins: int = 40
-) -> Any:
+    name: str,
+    score: NDArray[Any],
+    label: NDArray[Any],
+    weight: NDArray[Any],
+    bins: int = 40,
+    *,
+    plot_label: PlotLabel | None = None,
+) -> Figure:
     """Weighted score distributions of signal and background, each normalised to unit area."""
-    fig, ax = _figure()
+    fig, ax = new_figure()
     edges = np.linspace(0.0, 1.0, bins + 1)
     signal = label.astype(bool)
     for mask, text in ((signal, "Signal"), (~signal, "Background")):
@@ -151,9 +137,11 @@ def plot_scores(
     ax.set_xlabel(f"{label_of(name)} score")
     ax.set_ylabel("Fraction of events (weighted)")
     ax.legend(fontsize="small")
+    add_label(ax, plot_label)
     return fig
 
 
+@styled
 def plot_score_vs(
     name: str,
     *,
@@ -163,10 +151,10 @@ def plot_score_vs(
     weight: NDArray[Any],
     variable_label: str,
     variable_bins: NDArray[Any],
-) -> Any:
+    plot_label: PlotLabel | None = None,
+) -> Figure:
     """2-d weighted histograms of a classifier's score against an event variable."""
-    plt.style.use(hep.style.ATLAS)
-    fig, axes = plt.subplots(1, 2, figsize=(15, 6.5), sharey=True)
+    fig, axes = new_figure(1, 2, figsize=(15, 6.5), sharey=True)
     score_bins = np.linspace(0.0, 1.0, 26)
     signal = label.astype(bool)
     for ax, mask, text in ((axes[0], signal, "Signal"), (axes[1], ~signal, "Background")):
@@ -180,14 +168,18 @@ def plot_score_vs(
         mesh = ax.pcolormesh(variable_bins, score_bins, counts.T, norm=norm, cmap="viridis")
         fig.colorbar(mesh, ax=ax, label="Fraction of events (weighted)")
         ax.set_xlabel(variable_label)
-        ax.set_title(text, fontsize="medium")
+        ax.text(0.04, 0.94, text, transform=ax.transAxes, color="white", va="top")
+        add_label(ax, plot_label)
     axes[0].set_ylabel(f"{label_of(name)} score")
     return fig
 
 
-def plot_robustness(rows: Sequence[Mapping[str, Any]], models: Sequence[str]) -> Any:
+@styled
+def plot_robustness(
+    rows: Sequence[Mapping[str, Any]], models: Sequence[str], *, label: PlotLabel | None = None
+) -> Figure:
     """Signal efficiency at the benchmark's background efficiency, per case and classifier."""
-    fig, ax = _figure()
+    fig, ax = new_figure()
     cases = [str(row["case"]) for row in rows]
     x = np.arange(len(cases))
     names = ["cuts", *models]
@@ -200,4 +192,5 @@ def plot_robustness(rows: Sequence[Mapping[str, Any]], models: Sequence[str]) ->
     ax.set_ylabel("Signal efficiency at $\\epsilon_{bkg}$ of the cuts")
     ax.set_ylim(0, 1.15)
     ax.legend(fontsize="xx-small", ncol=2)
+    add_label(ax, label)
     return fig

@@ -23,6 +23,7 @@ from hepdl.evaluate.background import background_measurement
 from hepdl.evaluate.metrics import bootstrap_metrics
 from hepdl.evaluate.predict import read_predictions
 from hepdl.evaluate.tables import write_table
+from hepdl.plots.style import PlotLabel, save
 from hepdl.samples import get_sample
 from hepdl.train.settings import base_model
 
@@ -105,7 +106,8 @@ def robustness(
             row[f"{name}_tpr_err"] = metrics[name]["tpr_at_benchmark_fpr_err"]
         rows.append(row)
     _write_table(output, rows)
-    plots.save(plots.plot_robustness(rows, list(tables)), plot, config["evaluate"]["plot_formats"])
+    figure = plots.plot_robustness(rows, list(tables), label=PlotLabel.from_config(config))
+    save(figure, plot, config["evaluate"]["plot_formats"])
     return rows
 
 

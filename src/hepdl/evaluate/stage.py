@@ -50,6 +50,7 @@ from hepdl.evaluate.predict import check_same_events, read_predictions
 from hepdl.evaluate.seeds import SEED_KEYS, combine_seeds, group_replicas, spread_text
 from hepdl.evaluate.tables import write_table
 from hepdl.io.atomic import write_json_atomic
+from hepdl.plots.style import PlotLabel, save
 from hepdl.reco.merge import read_skim, skim_path
 from hepdl.train.settings import base_model, features_file, model_kind, replica_index
 from hepdl.train.splits import FeatureSplit, feature_columns, select_samples
@@ -396,15 +397,20 @@ def _write_plots(
         )
         for name in nominal
     }
-    written = plots.save(
-        plots.plot_roc(rocs, working_point, bands=bands, published=PUBLISHED_POINTS),
+    plot_label = PlotLabel.from_config(config)
+    written = save(
+        plots.plot_roc(
+            rocs, working_point, bands=bands, published=PUBLISHED_POINTS, label=plot_label
+        ),
         plots_dir / "roc",
         formats,
     )
     for name in nominal:
         s = scores[name]
-        written += plots.save(
-            plots.plot_scores(name, s, label, weight), plots_dir / f"scores_{name}", formats
+        written += save(
+            plots.plot_scores(name, s, label, weight, plot_label=plot_label),
+            plots_dir / f"scores_{name}",
+            formats,
         )
         if model_kind(config, name) != "cnn":
             continue
@@ -423,8 +429,9 @@ def _write_plots(
                 weight=weight,
                 variable_label=variable_label,
                 variable_bins=bins,
+                plot_label=plot_label,
             )
-            written += plots.save(fig, plots_dir / f"{name}_score_vs_{suffix}", formats)
+            written += save(fig, plots_dir / f"{name}_score_vs_{suffix}", formats)
     return written
 
 

@@ -1,4 +1,4 @@
-"""GAN validation plots in mplhep's ATLAS style: generated over real, with ratio panels."""
+"""GAN validation plots (:mod:`hepdl.plots.style`): generated over real, with ratio panels."""
 
 from __future__ import annotations
 
@@ -6,13 +6,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib as mpl
-
-mpl.use("Agg")
-
-import matplotlib.pyplot as plt
 import mplhep as hep
 import numpy as np
 from numpy.typing import NDArray
+
+from hepdl.plots.style import new_figure, styled
 
 __all__ = [
     "LABELS",
@@ -74,6 +72,7 @@ def _normalised(
     return counts / total, np.sqrt(counts) / total
 
 
+@styled
 def plot_comparison(
     name: str,
     real: NDArray[np.floating],
@@ -83,9 +82,13 @@ def plot_comparison(
     threshold: float = 0.1,
 ) -> Any:
     """Normalised histograms of real and generated values, generated / real in a ratio panel."""
-    plt.style.use(hep.style.ATLAS)
-    fig, (ax, rax) = plt.subplots(
-        2, 1, figsize=(8, 7.5), sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05}
+    fig, (ax, rax) = new_figure(
+        2,
+        1,
+        figsize=(8, 7.5),
+        layout=None,
+        sharex=True,
+        gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05},
     )
     edges = binning(name, real, generated, threshold=threshold)
     h_real, e_real = _normalised(real, edges)
@@ -119,12 +122,12 @@ def plot_comparison(
     return fig
 
 
+@styled
 def plot_mean_images(
     real: NDArray[np.floating], generated: NDArray[np.floating], eta_max: float
 ) -> Any:
     """Mean calorimeter-energy image (GeV per pixel) of real and generated events, and their ratio."""
-    plt.style.use(hep.style.ATLAS)
-    fig, axes = plt.subplots(1, 3, figsize=(18, 5.5))
+    fig, axes = new_figure(1, 3, figsize=(18, 5.5))
     extent = (-np.pi, np.pi, -eta_max, eta_max)
     top = float(max(np.max(real), np.max(generated), 1e-9))
     for ax, image, title in ((axes[0], real, "Real"), (axes[1], generated, "Generated")):
@@ -144,17 +147,17 @@ def plot_mean_images(
     return fig
 
 
+@styled
 def plot_mj_per_mass(
     per_point: Mapping[str, tuple[NDArray[np.floating], NDArray[np.floating] | None]],
 ) -> Any:
     """Summed jet mass per mass point: generated (dashed) over real (solid, trained points)."""
-    plt.style.use(hep.style.ATLAS)
-    fig, ax = plt.subplots(figsize=(8, 6.5))
+    fig, ax = new_figure()
     reals = [real for _, real in per_point.values() if real is not None]
     generated_sets = [values for values, _ in per_point.values()]
     real_values = np.concatenate(reals) if reals else np.zeros(0)
     edges = binning("mj_gev", real_values, *generated_sets)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colours = mpl.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, (label, (generated, real)) in enumerate(per_point.items()):
         colour = colours[k % len(colours)]
         hep.histplot(
@@ -175,6 +178,7 @@ def plot_mj_per_mass(
     return fig
 
 
+@styled
 def plot_mj_shift(
     gluino: Sequence[float],
     generated_mean: Sequence[float],
@@ -183,8 +187,7 @@ def plot_mj_shift(
     real_error: Sequence[float],
 ) -> Any:
     """Mean summed jet mass against m(gluino): real (trained points) and generated (all points)."""
-    plt.style.use(hep.style.ATLAS)
-    fig, ax = plt.subplots(figsize=(8, 6.5))
+    fig, ax = new_figure()
     ax.errorbar(real_gluino, real_mean, yerr=real_error, fmt="ko", label="Real")
     ax.plot(gluino, generated_mean, "s--", color="tab:red", label="Generated")
     ax.set_xlabel(r"$m_{\tilde{g}}$ [GeV]")

@@ -23,7 +23,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hepdl.errors import InputFileError
-from hepdl.evaluate.plots import save
 from hepdl.gan import plots
 from hepdl.gan.data import GanImages, calorimeter_energy, load_images
 from hepdl.gan.io import GeneratedImages, read_generated
@@ -31,6 +30,7 @@ from hepdl.gan.metrics import SELECTION_OBSERVABLES, compare_observables
 from hepdl.gan.observables import EVENT_OBSERVABLES, ImageJets, image_observables
 from hepdl.gan.settings import gan_dir, gan_samples, generated_file, validation_file
 from hepdl.io.atomic import write_json_atomic
+from hepdl.plots.style import save
 from hepdl.train.settings import images_file, model_seed
 
 __all__ = ["ValidationResult", "compare_sets", "validate_gan"]

@@ -17,17 +17,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import matplotlib as mpl
-
-mpl.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import optuna
+from matplotlib.figure import Figure
 from optuna.trial import FrozenTrial, TrialState
 
-from hepdl.evaluate.plots import save
 from hepdl.hpo.settings import DIRECTIONS, study_dir, study_metric
 from hepdl.hpo.study import load_study
+from hepdl.plots.style import PlotLabel, add_label, new_figure, save, styled
 
 __all__ = ["importances", "plot_epochs", "plot_history", "plot_importances", "write_report"]
 
@@ -47,18 +44,19 @@ def _last_reported(trial: FrozenTrial) -> float | None:
     return None
 
 
-def plot_history(trials: list[FrozenTrial], metric: str) -> Any:
+@styled
+def plot_history(trials: list[FrozenTrial], metric: str, label: PlotLabel | None = None) -> Figure:
     """Value of each trial against its number, and the best complete value so far."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = new_figure()
     better = np.fmin if DIRECTIONS[metric] == "minimize" else np.fmax
-    for state, marker, label in (
+    for state, marker, legend in (
         (TrialState.COMPLETE, "o", "complete"),
         (TrialState.PRUNED, "x", "pruned (last epoch)"),
     ):
         chosen = [(t.number, _last_reported(t)) for t in trials if t.state == state]
         chosen = [(n, v) for n, v in chosen if v is not None]
         if chosen:
-            ax.plot(*zip(*chosen, strict=True), marker, linestyle="none", label=label)
+            ax.plot(*zip(*chosen, strict=True), marker, linestyle="none", label=legend)
     complete = sorted(
         (t.number, float(t.value))
         for t in trials
@@ -67,15 +65,17 @@ def plot_history(trials: list[FrozenTrial], metric: str) -> Any:
     if complete:
         numbers, values = zip(*complete, strict=True)
         ax.step(numbers, better.accumulate(np.asarray(values)), where="post", label="best so far")
-    ax.set_xlabel("trial")
+    ax.set_xlabel("Trial")
     ax.set_ylabel(LABELS[metric])
-    ax.legend(frameon=False)
+    ax.legend(fontsize="small")
+    add_label(ax, label)
     return fig
 
 
-def plot_epochs(trials: list[FrozenTrial], metric: str) -> Any:
+@styled
+def plot_epochs(trials: list[FrozenTrial], metric: str, label: PlotLabel | None = None) -> Figure:
     """The per-epoch values every trial reported, pruned trials dashed."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = new_figure()
     for trial in trials:
         if not trial.intermediate_values:
             continue
@@ -84,9 +84,10 @@ def plot_epochs(trials: list[FrozenTrial], metric: str) -> Any:
         ax.plot(
             epochs, [trial.intermediate_values[e] for e in epochs], style, label=f"{trial.number}"
         )
-    ax.set_xlabel("epoch")
+    ax.set_xlabel("Epoch")
     ax.set_ylabel(LABELS[metric])
-    ax.legend(title="trial", frameon=False, fontsize="small", ncol=2)
+    ax.legend(title="trial", fontsize="small", title_fontsize="small", ncol=2)
+    add_label(ax, label)
     return fig
 
 
@@ -107,9 +108,10 @@ def importances(study: optuna.Study) -> dict[str, float] | None:
     return {name: float(value) for name, value in found.items()}
 
 
-def plot_importances(found: Mapping[str, float] | None, n_complete: int) -> Any:
+@styled
+def plot_importances(found: Mapping[str, float] | None, n_complete: int) -> Figure:
     """Horizontal bars of the importances (or a note why there are none)."""
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = new_figure()
     if not found:
         ax.text(
             0.5,
@@ -138,8 +140,9 @@ def write_report(
     folder = Path(output_dir or study_dir(config, study) / "plots")
     formats = config["evaluate"]["plot_formats"]
     n_complete = sum(t.state == TrialState.COMPLETE for t in trials)
-    written = save(plot_history(trials, metric), folder / "history", formats)
-    written += save(plot_epochs(trials, metric), folder / "epochs", formats)
+    label = PlotLabel.from_config(config, weighted=False)
+    written = save(plot_history(trials, metric, label), folder / "history", formats)
+    written += save(plot_epochs(trials, metric, label), folder / "epochs", formats)
     found = importances(opened)
     written += save(plot_importances(found, n_complete), folder / "importances", formats)
     return written

@@ -17,19 +17,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib as mpl
-
-mpl.use("Agg")
-
 import h5py
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
 from numpy.typing import NDArray
 
 from hepdl.errors import InputFileError
 from hepdl.images.histogram import ImageSpec
-from hepdl.io.atomic import atomic_path
+from hepdl.plots.style import PlotLabel, add_label, new_figure, save, styled
 from hepdl.reco.selection import SelectionCuts
 from hepdl.reco.stage import read_features
 
@@ -39,26 +35,6 @@ CHANNEL_TITLES = ("ECal energy [GeV]", "HCal energy [GeV]", "Tracks")
 CLASSES = ((1, "Signal"), (0, "Background"))
 PLOT_NAMES = ("mean_images", "single_events", "jet_variables")
 _BLOCK_EVENTS = 2048
-
-
-def _style() -> None:
-    try:
-        import mplhep  # noqa: PLC0415 (optional: plain matplotlib style without it)
-    except ModuleNotFoundError:
-        return
-    plt.style.use(mplhep.style.ATLAS)
-
-
-def save(fig: Any, path: str | os.PathLike[str]) -> list[Path]:
-    """Save ``fig`` as PNG and PDF beside ``path`` (atomically) and close it."""
-    written = []
-    for fmt in ("png", "pdf"):
-        target = Path(path).with_suffix(f".{fmt}")
-        with atomic_path(target) as temporary:
-            fig.savefig(temporary, format=fmt, bbox_inches="tight", dpi=110)
-        written.append(target)
-    plt.close(fig)
-    return written
 
 
 def mean_images(path: str | os.PathLike[str]) -> dict[int, NDArray[np.float64]]:
@@ -110,18 +86,27 @@ def _show(ax: Any, image: NDArray[Any], spec: ImageSpec, title: str, *, log: boo
     ax.minorticks_off()
 
 
-def plot_mean_images(means: Mapping[int, NDArray[np.float64]], spec: ImageSpec) -> Any:
+@styled
+def plot_mean_images(
+    means: Mapping[int, NDArray[np.float64]], spec: ImageSpec, label: PlotLabel | None = None
+) -> Figure:
     """Grid of the mean images: rows signal, background; columns the channels."""
-    fig, axes = plt.subplots(2, 3, figsize=(18, 10), squeeze=False)
+    fig, axes = new_figure(2, 3, figsize=(18, 10), squeeze=False)
     for row, (cls, name) in enumerate(CLASSES):
         for channel, title in enumerate(CHANNEL_TITLES):
             image = means[cls][channel]
             _show(axes[row, channel], image, spec, f"{name}, mean {title}", log=channel < 2)
-    fig.tight_layout()
+    add_label(fig, label)
     return fig
 
 
-def plot_single_events(path: str | os.PathLike[str], spec: ImageSpec, per_class: int = 2) -> Any:
+@styled
+def plot_single_events(
+    path: str | os.PathLike[str],
+    spec: ImageSpec,
+    per_class: int = 2,
+    plot_label: PlotLabel | None = None,
+) -> Figure:
     """The first ``per_class`` signal and background events of a split file, each channel."""
     with h5py.File(path, "r") as h5:
         label = h5["label"][...]
@@ -132,17 +117,20 @@ def plot_single_events(path: str | os.PathLike[str], spec: ImageSpec, per_class:
             for index in np.flatnonzero(label == cls)[:per_class]
         ]
         images = [h5["data"][index] * scale[:, None, None] for _, index in chosen]
-    fig, axes = plt.subplots(max(1, len(chosen)), 3, figsize=(18, 5 * max(1, len(chosen))))
-    axes = np.atleast_2d(axes)
+    rows = max(1, len(chosen))
+    fig, axes = new_figure(rows, 3, figsize=(18, 5 * rows), squeeze=False)
     for row, ((name, index), image) in enumerate(zip(chosen, images, strict=True)):
         for channel, channel_title in enumerate(CHANNEL_TITLES):
             title = f"{name} event {index}: {channel_title}"
             _show(axes[row, channel], image[channel], spec, title, log=channel < 2)
-    fig.tight_layout()
+    add_label(fig, plot_label)
     return fig
 
 
-def plot_jet_variables(features: Mapping[str, NDArray[Any]], cuts: SelectionCuts) -> Any:
+@styled
+def plot_jet_variables(
+    features: Mapping[str, NDArray[Any]], cuts: SelectionCuts, label: PlotLabel | None = None
+) -> Figure:
     """Weighted, unit-area distributions of the selection variables, cut values drawn."""
     panels = [
         ("n_jet", np.arange(-0.5, 10.5, 1.0), r"$N_{jet}$ (large-R)",
@@ -155,7 +143,7 @@ def plot_jet_variables(features: Mapping[str, NDArray[Any]], cuts: SelectionCuts
     ]  # fmt: skip
     # |delta-eta| needs two jets and the leading pT one: events without them are left out.
     needs = {"delta_eta": 2, "jet1_pt_gev": 1}
-    fig, axes = plt.subplots(2, 2, figsize=(14, 11))
+    fig, axes = new_figure(2, 2, figsize=(14, 11))
     for ax, (column, bins, title, lines) in zip(axes.flat, panels, strict=True):
         for cls, name in CLASSES:
             chosen = (features["label"] == cls) & (features["n_jet"] >= needs.get(column, 0))
@@ -176,7 +164,7 @@ def plot_jet_variables(features: Mapping[str, NDArray[Any]], cuts: SelectionCuts
         ax.set_xlabel(title)
         ax.set_ylabel("Fraction of events (weighted)")
         ax.legend(fontsize="small")
-    fig.tight_layout()
+    add_label(fig, label)
     return fig
 
 
@@ -194,8 +182,8 @@ def plot_inputs(
         features: Feature tables (the split files) whose events are histogrammed.
         output_dir: Folder of the plots.
     """
-    _style()
     spec = ImageSpec.from_config(config)
+    label = PlotLabel.from_config(config)
     cuts = SelectionCuts.from_config(config)
     out = Path(output_dir)
     tables = [read_features(path) for path in features]
@@ -203,7 +191,7 @@ def plot_inputs(
         name: np.concatenate([table[name] for table in tables])
         for name in ("label", "weight", "n_jet", "mj_gev", "delta_eta", "jet1_pt_gev")
     }
-    written = save(plot_mean_images(mean_images(images), spec), out / "mean_images")
-    written += save(plot_single_events(images, spec), out / "single_events")
-    written += save(plot_jet_variables(columns, cuts), out / "jet_variables")
+    written = save(plot_mean_images(mean_images(images), spec, label), out / "mean_images")
+    written += save(plot_single_events(images, spec, plot_label=label), out / "single_events")
+    written += save(plot_jet_variables(columns, cuts, label), out / "jet_variables")
     return written
