@@ -8,6 +8,8 @@ sharding changes nothing).
 
 from __future__ import annotations
 
+import dataclasses
+
 import awkward as ak
 import numpy as np
 import pytest
@@ -151,13 +153,44 @@ def test_neutrino_leaves_nothing() -> None:
     assert ak.all(ak.num(collections["Event"]) == 1)
 
 
-def test_muon_leaves_a_track_and_no_tower_energy() -> None:
+def test_muon_leaves_a_track_and_a_muon_tower_without_calorimeter_energy() -> None:
+    """As Delphes' ATLAS card: no ECal or HCal energy, but the smeared muon is added to Tower
+    (Eem = Ehad = 0, E from the track's momentum), in every event where it gave a track."""
     collections = simulate(pt_gun_events(13, 50.0, 0.7, n_events=500))
-    assert ak.sum(ak.num(collections["Tower"])) == 0
-    found = ak.num(collections["Track"])
+    towers, tracks = collections["Tower"], collections["Track"]
+    found = ak.num(tracks)
     assert ak.all(found <= 1)
     assert ak.mean(found) == pytest.approx(0.99, abs=N_SIGMA * np.sqrt(0.99 * 0.01 / 500))
-    assert ak.all(np.abs(ak.flatten(collections["Track"].PID)) == 13)
+    assert ak.all(np.abs(ak.flatten(tracks.PID)) == 13)
+    assert ak.to_list(ak.num(towers)) == ak.to_list(found)
+    assert ak.all(ak.flatten(towers.Eem) == 0)
+    assert ak.all(ak.flatten(towers.Ehad) == 0)
+    energy = np.hypot(ak.to_numpy(ak.flatten(tracks.P)), ak.to_numpy(ak.flatten(tracks.Mass)))
+    np.testing.assert_allclose(ak.to_numpy(ak.flatten(towers.E)), energy, rtol=1e-6)
+    np.testing.assert_allclose(
+        ak.to_numpy(ak.flatten(towers.Eta)), ak.to_numpy(ak.flatten(tracks.Eta)), rtol=1e-6
+    )
+
+
+def test_muon_towers_come_last_and_enter_the_jets() -> None:
+    """Per event the ECal towers, then the HCal towers, then the muons (Delphes' merger
+    order); a hard muon makes a jet only through its muon tower."""
+    pions = pt_gun_events(211, 60.0, 0.0, n_events=50)
+    muons = pt_gun_events(13, 80.0, 0.0, n_events=50)
+    for axis in ("px", "py"):  # back to back with the pion
+        muons = ak.with_field(muons, muons.particles[axis] * -1.0, ["particles", axis])
+    events = ak.with_field(
+        pions, ak.concatenate([pions.particles, muons.particles], axis=1), "particles"
+    )
+    towers = simulate(events)["Tower"]
+    is_muon = (towers.Eem == 0) & (towers.Ehad == 0)
+    assert ak.sum(is_muon) > 45
+    assert ak.all(ak.sort(is_muon, axis=1) == is_muon)  # the muon towers are each event's last
+    without = dataclasses.replace(atlas_card(), muon_towers=False)
+    plain = simulate(events, card=without)
+    assert not ak.any((plain["Tower"].Eem == 0) & (plain["Tower"].Ehad == 0))
+    extra_jets = ak.num(simulate(events)["Jet"]) - ak.num(plain["Jet"])
+    assert ak.all(extra_jets == ak.sum(is_muon, axis=1))  # each muon tower is one more jet
 
 
 def test_tower_count_and_energy_are_conserved_under_sharding() -> None:

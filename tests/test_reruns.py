@@ -15,7 +15,7 @@ from hepdl.gan.settings import gan_training_settings
 from hepdl.train.settings import training_settings
 
 from .conftest import REPO
-from .test_workflow import snakemake
+from .test_workflow import ci_configfiles, snakemake
 
 CI_CONFIG = REPO / "config" / "ci.yaml"
 
@@ -104,7 +104,7 @@ NON_RESULT_CHANGES = {
     "train.gnn.eval_batch_size": 7,
 }
 JOB_SELECTION_KEYS = {"train.models", "train.seeds", "gan.models", "graphs.enabled"}
-JOB_SELECTION_KEYS |= {"evaluate.robustness", "hpo.studies"}
+JOB_SELECTION_KEYS |= {"evaluate.robustness", "compare_detectors.enabled", "hpo.studies"}
 
 
 def test_the_rerun_test_changes_every_non_result_key() -> None:
@@ -115,7 +115,7 @@ def test_the_rerun_test_changes_every_non_result_key() -> None:
 def ci_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished ci DAG."""
     workdir = tmp_path_factory.mktemp("reruns")
-    run = snakemake(workdir, "--configfile", str(CI_CONFIG), "--cores", "2")
+    run = snakemake(workdir, "--configfile", *ci_configfiles(workdir), "--cores", "2")
     assert run.returncode == 0, run.stderr[-3000:]
     return workdir
 
@@ -124,7 +124,7 @@ def _jobs(workdir: Path, overlay: dict[str, Any]) -> dict[str, int]:
     """Job counts by rule of a dry run of the ci config with ``overlay`` on top."""
     path = workdir / "overlay.yaml"
     path.write_text(yaml.safe_dump(overlay))
-    run = snakemake(workdir, "--configfile", str(CI_CONFIG), str(path), "-n")
+    run = snakemake(workdir, "--configfile", *ci_configfiles(workdir), str(path), "-n")
     assert run.returncode == 0, run.stderr[-3000:]
     if "Nothing to be done" in run.stdout + run.stderr:
         return {}
@@ -154,17 +154,20 @@ def test_non_result_keys_rerun_nothing_and_physics_keys_what_depends_on_them(
     assert _jobs(ci_run, {}) == {}
     everything = _merged(*(_nested(k, v) for k, v in NON_RESULT_CHANGES.items()))
     assert _jobs(ci_run, everything) == {}
-    # Choosing fewer models or GANs retrains none: only the evaluation's inputs change.
+    # Choosing fewer models or GANs retrains none: only the evaluation's inputs change, and
+    # the report's per-stage cost table, which sums the jobs of the run.
     fewer = _jobs(ci_run, {"train": {"models": ["cnn", "cnn_energy", "cnn_jets", "gnn", "mlp"]}})
-    assert set(fewer) <= {"evaluate", "all"}
-    assert set(_jobs(ci_run, {"gan": {"models": ["gan"]}})) <= {"all"}
+    assert set(fewer) <= {"evaluate", "summarize_benchmarks", "all"}
+    assert set(_jobs(ci_run, {"gan": {"models": ["gan"]}})) <= {"summarize_benchmarks", "all"}
     # A CNN's learning rate: both CNNs, the combination that reads the nominal one, their
-    # scores and the evaluation; no other model.
+    # scores, training curves and the evaluation, and the cost table; no other model.
     assert _jobs(ci_run, {"train": {"cnn": {"learning_rate": 0.002}}}) == {
         "train_cnn": 2,
         "train_cnn_jets": 1,
         "predict": 3,
+        "plot_training": 3,
         "evaluate": 1,
+        "summarize_benchmarks": 1,
         "all": 1,
     }
     # A selection cut: the features of every shard and all that follows, not the generation

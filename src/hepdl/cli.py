@@ -112,6 +112,28 @@ def _cmd_validate_detector(args: argparse.Namespace) -> None:
     )
 
 
+def _cmd_compare_detectors(args: argparse.Namespace) -> None:
+    from hepdl.detector.compare import compare_detectors
+    from hepdl.generate import events_path
+    from hepdl.samples import get_sample
+
+    config = load_config(args.config)
+    names = args.samples or list(config["samples"])
+    files: dict[str, list[Path]] = {}
+    for name in names:
+        sample = get_sample(config, name)
+        files[name] = [events_path(config, sample.name, k) for k in range(sample.shards)]
+    output = args.output_dir or Path(config["results"]) / "validation" / "compare_detectors"
+    comparison = compare_detectors(config, files, output)
+    for name, result in comparison["samples"].items():
+        verdicts = ", ".join(
+            f"{key} {target['value']:.4g} ({'meets' if target['met'] else 'misses'})"
+            for key, target in result["targets"].items()
+        )
+        print(f"compare-detectors: {name}: {result['n_events']} events: {verdicts}")
+    print(f"compare-detectors: -> {output}")
+
+
 def _add_detector_stages(stages: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Sub-commands of the detector stage: simulate, validate-detector."""
     simulate = stages.add_parser(
@@ -151,6 +173,22 @@ def _add_detector_stages(stages: argparse._SubParsersAction[argparse.ArgumentPar
         help="folder for the plots (default: {results}/validation/detector/{sample})",
     )
     validate.set_defaults(func=_cmd_validate_detector)
+
+    compare = stages.add_parser(
+        "compare-detectors",
+        help="the fast simulation against real Delphes on the same events (JSON and plots)",
+    )
+    _add_config(compare)
+    compare.add_argument(
+        "--samples", nargs="+", help="samples compared (default: every sample of the config)"
+    )
+    compare.add_argument(
+        "--output-dir",
+        type=Path,
+        help="folder for comparison.json and the plots "
+        "(default: {results}/validation/compare_detectors)",
+    )
+    compare.set_defaults(func=_cmd_compare_detectors)
 
 
 def _cmd_features(args: argparse.Namespace) -> None:
@@ -756,6 +794,42 @@ def _cmd_profiles_install(args: argparse.Namespace) -> None:
         print(f"profiles: installed {name} -> {path} (use: snakemake --profile {name})")
 
 
+def _cmd_delphes_install(args: argparse.Namespace) -> None:
+    from hepdl.detector.delphes_install import install_delphes
+
+    build = install_delphes(args.source, args.prefix, jobs=args.jobs)
+    if build.existed:
+        print(f"delphes: Delphes {build.version} is already built: {build.executable}")
+    else:
+        print(
+            f"delphes: built Delphes {build.version} in {build.seconds:.0f} s: {build.executable}"
+        )
+    print(f"delphes: its ATLAS card: {build.atlas_card}")
+
+
+def _add_delphes_commands(stages: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    delphes = stages.add_parser("delphes", help="build Delphes for detector.backend: delphes")
+    actions = delphes.add_subparsers(dest="action", required=True, metavar="<action>")
+    install = actions.add_parser(
+        "install",
+        help="build DelphesHepMC3 against ROOT from PyPI (the delphes extra) into a cache",
+    )
+    install.add_argument(
+        "--source",
+        type=Path,
+        help="Delphes source archive (.tar.gz) or folder (default: download the release)",
+    )
+    install.add_argument(
+        "--prefix",
+        type=Path,
+        help="build folder (default: ~/.cache/hepdl/delphes/<version>, where hepdl finds it)",
+    )
+    install.add_argument(
+        "--jobs", type=int, help="parallel compilations (default: the number of CPUs)"
+    )
+    install.set_defaults(func=_cmd_delphes_install)
+
+
 def _add_cluster_commands(stages: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     profiles = stages.add_parser("profiles", help="install the Snakemake cluster profiles")
     actions = profiles.add_subparsers(dest="action", required=True, metavar="<action>")
@@ -867,6 +941,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_stages(stages)
     _add_gan_stages(stages)
     _add_report_commands(stages)
+    _add_delphes_commands(stages)
     _add_cluster_commands(stages)
     add_hpo_commands(stages)
     return parser

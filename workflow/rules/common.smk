@@ -125,6 +125,9 @@ def get_final_output():
         for shard in range(config["samples"][name]["shards"])
     ]
     targets += expand(f"{RESULTS}/validation/detector/{{sample}}/metrics.json", sample=SAMPLES)
+    # The fast simulation against real Delphes on the same events, where the config asks.
+    if config["compare_detectors"]["enabled"]:
+        targets += rules.compare_detectors.output
     targets += rules.merge_features.output + rules.merge_images.output
     targets += rules.plot_inputs.output
     if config["graphs"]["enabled"]:
@@ -196,6 +199,7 @@ def benchmarked_jobs():
         "train_gan": [{"gan": name} for name in GAN_MODELS],
         "generate_gan": [{"gan": name} for name in GAN_MODELS],
         "validate_gan": [{"gan": name} for name in GAN_MODELS],
+        "compare_detectors": [{}] if config["compare_detectors"]["enabled"] else [],
     }
     for name, kind in HAND_SET.items():
         jobs.setdefault(f"train_{kind}", []).append({kind: name})

@@ -30,6 +30,12 @@ rule simulate:
         config=pinned_config,
         detector=result_settings(config, "detector"),
         seed=config["seed"],
+        # Delphes is seeded per chunk of batch_size events: there it changes the result.
+        delphes_chunk_events=(
+            config["detector"]["batch_size"]
+            if config["detector"]["backend"] == "delphes"
+            else None
+        ),
     shell:
         "hepdl simulate --config {params.config:q} --sample {wildcards.sample:q}"
         " --shard {wildcards.shard:q} --input {input.events:q} --output {output:q} 2> {log:q}"
@@ -66,4 +72,45 @@ rule validate_detector:
     shell:
         "hepdl validate-detector --config {params.config:q} --sample {wildcards.sample:q}"
         " --inputs {input.detector:q} --events {input.events:q} --output-dir {params.folder:q}"
+        " 2> {log:q}"
+
+
+rule compare_detectors:
+    input:
+        events=[
+            rules.generate.output[0].format(sample=name, shard=shard)
+            for name in SAMPLES
+            for shard in range(config["samples"][name]["shards"])
+        ],
+        card=str(card_path(config["detector"]["card"])),
+        delphes_card=(
+            [config["detector"]["delphes_card"]] if config["detector"]["delphes_card"] else []
+        ),
+    output:
+        comparison=f"{RESULTS}/validation/compare_detectors/comparison.json",
+        plots=report_pngs(
+            [f"{RESULTS}/validation/compare_detectors/{name}.png" for name in SAMPLES],
+            "compare_detectors.rst",
+            "Detector validation",
+            subcategory="fast simulation vs Delphes",
+        ),
+    log:
+        log_file("compare_detectors/compare_detectors"),
+    benchmark:
+        benchmark_file("compare_detectors/compare_detectors")
+    conda:
+        "../../envs/simulation.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        config=pinned_config,
+        detector=result_settings(config, "detector"),
+        compare=result_settings(config, "compare_detectors"),
+        selection=config["selection"],  # the signal region it compares
+        seed=config["seed"],
+        folder=lambda wildcards, output: Path(output.comparison).parent,
+    shell:
+        "hepdl compare-detectors --config {params.config:q} --output-dir {params.folder:q}"
         " 2> {log:q}"

@@ -7,8 +7,12 @@
 - :mod:`~hepdl.detector.tracking`: tracking efficiency and momentum smearing.
 - :mod:`~hepdl.detector.jets`: anti-kt and trimmed large-R jets (FastJet, multi-event).
 - :mod:`~hepdl.detector.fastsim`: all steps for a batch of events.
-- :mod:`~hepdl.detector.hepmc`: HepMC3 export for Delphes.
-- :mod:`~hepdl.detector.delphes`: the real Delphes backend.
+- :mod:`~hepdl.detector.hepmc`: HepMC3 export for Delphes (a numpy writer).
+- :mod:`~hepdl.detector.delphes`: the real Delphes backend (chunked, seeded per chunk).
+- :mod:`~hepdl.detector.delphes_install`: ``hepdl delphes install`` (DelphesHepMC3 against ROOT
+  from PyPI, in a cache) and Delphes' run-time environment.
+- :mod:`~hepdl.detector.compare`: the fast simulation against Delphes
+  (``hepdl compare-detectors``).
 - :mod:`~hepdl.detector.stage`: one shard from events file to Delphes-schema ROOT file.
 - :mod:`~hepdl.detector.validate`: validation plots (``hepdl validate-detector``).
 

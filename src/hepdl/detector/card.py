@@ -84,6 +84,8 @@ class DetectorCard:
         hcal: The hadronic calorimeter.
         fractions: Energy fractions by particle type.
         jets: Jet corrections and the truth-jet input.
+        muon_towers: Muons with a track are added to Tower (Eem = Ehad = 0), as the Delphes
+            ATLAS card's Calorimeter merger adds them.
     """
 
     name: str
@@ -95,6 +97,7 @@ class DetectorCard:
     hcal: Calorimeter
     fractions: EnergyFractions
     jets: JetCorrections
+    muon_towers: bool = False
 
 
 def _load_schema() -> dict[str, Any]:
@@ -318,6 +321,7 @@ def parse_card(card: Any, source: str = "<memory>", digest: str = "") -> Detecto
         hcal=_calorimeter("hcal", spec["calorimeters"]["hcal"], source),
         fractions=_fractions(spec["energy_fractions"], source),
         jets=_jets(spec["jets"]),
+        muon_towers=spec["calorimeters"]["muon_towers"],
     )
 
 

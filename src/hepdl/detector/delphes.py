@@ -1,27 +1,46 @@
 """The real Delphes backend (``detector.backend: delphes``).
 
-The shard's events are written as HepMC3 and ``DelphesHepMC3 <card> <output.root> <input>`` is
-run on them. The card is the user's Delphes card (``detector.delphes_card``), wrapped so that the
-run is seeded from the config: the wrapper sources the card and sets Delphes' global
-``RandomSeed``. Delphes resolves ``source`` relative to the top card's folder, so the wrapper
-lives in a scratch folder that links every file of the card's folder.
+The shard's events are simulated in chunks of ``detector.batch_size`` events: each chunk is
+written as HepMC3 (:mod:`.hepmc`) and ``DelphesHepMC3 <card> <output.root> <input>`` runs on it,
+so memory and scratch space (``TMPDIR``) are those of one chunk whatever the shard's size. The
+card is the user's Delphes card (``detector.delphes_card``; by default the ATLAS card of the
+Delphes that hepdl built, see :mod:`.delphes_install`), wrapped so that the run is seeded: the
+wrapper sources the card and sets Delphes' global ``RandomSeed``. Delphes resolves ``source``
+relative to the top card's folder, so the wrapper lives in a scratch folder that links every
+file of the card's folder.
 
-Delphes' output is then brought to hepdl's schema: ``Tower``, ``Track`` and ``Jet`` as Delphes
-wrote them; ``FatJet`` clustered by hepdl on Delphes' towers (ungroomed and trimmed, as the fast
-simulation does, so the benchmark selection sees the same large-R jets with either backend: not
-every Delphes card has a FatJet finder, and uproot cannot write Delphes' ``TrimmedP4`` objects);
-``GenJet`` and ``GenFatJet`` clustered by hepdl on the events' final-state
-particles, so the truth jets are the same for both backends (``GenFatJet`` only with
-``detector.fatjet.truth``, as with the fast simulation); ``Event`` from the event file.
+Seeding: Delphes draws from one random stream per run, so an event's response depends on the
+events run before it in the same run. Chunks are therefore cut at fixed event numbers
+(multiples of ``batch_size``) and each is seeded from (config seed, sample, event number //
+batch_size) (:func:`delphes_chunks`): a sample's Delphes output is the same however it is
+sharded, as long as every shard starts at a multiple of ``batch_size`` (shards of 10,000 events
+and the default 1,000 do); otherwise the events of a chunk split between two shards are drawn
+from other random numbers (statistically equivalent, not identical). ``batch_size`` is a
+setting that changes Delphes' results (the ``simulate`` rule reruns on it with this backend).
+
+Delphes' output is brought to hepdl's schema: ``Tower`` and ``Track`` as Delphes wrote them
+(the ATLAS card's towers include the muons, Eem = Ehad = 0, as the fast simulation's do);
+``Jet``, ``FatJet`` (ungroomed and trimmed), ``GenJet`` and ``GenFatJet`` clustered by hepdl
+with the config's definitions (:func:`~hepdl.detector.fastsim.jet_collections`), on Delphes'
+towers and on the events' final-state particles, exactly as the fast simulation clusters them:
+the reco and truth jets share one definition (Delphes' own ``Jet`` uses the card's R = 0.6, and
+comparing it with truth jets at the config's R = 0.4 gave a false +13% jet response), the two
+backends' jets can be compared one to one, and uproot need not write Delphes' ``TrimmedP4``
+objects. ``Event`` is taken from the event file.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
+import re
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,21 +49,32 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hepdl.detector.card import JetCorrections
-from hepdl.detector.fastsim import FlatParticles, SimulationSettings, event_record, truth_inputs
-from hepdl.detector.hepmc import write_hepmc3
-from hepdl.detector.jets import (
-    cluster_fat_jets,
-    cluster_jets,
-    fat_jet_record,
-    jet_record,
-    massless_four_vectors,
+from hepdl.detector.delphes_install import (
+    EXECUTABLE,
+    cached_executables,
+    read_build,
+    runtime_environment,
 )
+from hepdl.detector.fastsim import (
+    FlatParticles,
+    SimulationSettings,
+    StepTimer,
+    event_record,
+    jet_collections,
+    truth_inputs,
+)
+from hepdl.detector.hepmc import write_hepmc3
+from hepdl.detector.jets import massless_four_vectors
 from hepdl.errors import ConfigError, HepdlError, InputFileError
-from hepdl.io.delphes import read_delphes
+from hepdl.io.delphes import COLLECTIONS, read_delphes
+from hepdl.samples import shard_seed
 
 __all__ = [
     "INSTALL_HINT",
+    "DelphesChunk",
     "DelphesRun",
+    "chunk_seed",
+    "delphes_chunks",
     "delphes_command",
     "find_delphes",
     "from_delphes_output",
@@ -55,29 +85,45 @@ __all__ = [
 
 #: How to get Delphes, quoted by every error about a missing executable.
 INSTALL_HINT = (
-    "install Delphes, which provides DelphesHepMC3, with: conda install -c conda-forge delphes "
-    "(or build it from https://github.com/delphes/delphes), or set detector.backend: fastsim"
+    'build Delphes with: pip install -e ".[delphes]" && hepdl delphes install (found '
+    "then in ~/.cache/hepdl/delphes), or on a cluster: conda install -c conda-forge delphes; "
+    "or set detector.backend: fastsim"
 )
 #: Name of the seeded wrapper card in the scratch folder.
 WRAPPER_CARD = "hepdl_seeded_card.tcl"
 #: The collections taken from Delphes' output as they are.
-_DELPHES_COLLECTIONS = ("Tower", "Track", "Jet")
+DELPHES_COLLECTIONS = ("Tower", "Track")
+#: Lines of Delphes' messages quoted in an error.
+MESSAGE_LINES = 15
+#: Delphes' progress bar lines ("** [####---] (40.21%)"), left out of the job's log.
+_PROGRESS = re.compile(r"^\*\* \[[#-]*\]")
 
 
 def find_delphes(executable: str) -> str:
-    """The full path of the Delphes executable.
+    """The full path of the Delphes executable: ``executable`` itself if it is a path, else
+    found on ``PATH``, else (for the default name) the newest build in hepdl's cache.
 
     Raises:
         ConfigError: naming ``detector.delphes_executable`` when it is not found, with how to
             install Delphes.
     """
-    found = shutil.which(executable)
-    if found is None:
+    if os.sep in executable:
+        if Path(executable).is_file() and os.access(executable, os.X_OK):
+            return str(Path(executable).resolve())
         raise ConfigError(
             "detector.delphes_executable",
-            f"'{executable}' was not found on PATH; {INSTALL_HINT}",
+            f"'{executable}' is not an executable file; {INSTALL_HINT}",
         )
-    return found
+    found = shutil.which(executable)
+    if found is not None:
+        return found
+    cached = cached_executables() if executable == EXECUTABLE else []
+    if cached:
+        return str(cached[-1])
+    raise ConfigError(
+        "detector.delphes_executable",
+        f"'{executable}' was not found on PATH nor in hepdl's cache; {INSTALL_HINT}",
+    )
 
 
 def delphes_command(executable: str, card: Path, output: Path, hepmc: Path) -> list[str]:
@@ -126,13 +172,43 @@ def _check_tcl_safe(card: Path) -> None:
 
 
 @dataclass(frozen=True)
+class DelphesChunk:
+    """Events ``start:stop`` of a shard, simulated in one Delphes run seeded with ``seed``."""
+
+    start: int
+    stop: int
+    seed: int
+
+
+def chunk_seed(global_seed: int, sample: str, chunk: int) -> int:
+    """Delphes' ``RandomSeed`` for chunk ``chunk`` (event numbers ``chunk * batch_size`` on) of
+    ``sample``."""
+    return shard_seed(global_seed, sample, chunk, stream="delphes")
+
+
+def delphes_chunks(
+    event_numbers: NDArray[np.int64], batch_size: int, global_seed: int, sample: str
+) -> list[DelphesChunk]:
+    """Cut a shard's events where ``event_number // batch_size`` changes, each piece seeded
+    from that quotient (see the module docstring)."""
+    if event_numbers.size == 0:
+        return []
+    chunk = np.asarray(event_numbers, dtype=np.int64) // batch_size
+    edges = [0, *(np.flatnonzero(np.diff(chunk)) + 1).tolist(), int(chunk.size)]
+    return [
+        DelphesChunk(start, stop, chunk_seed(global_seed, sample, int(chunk[start])))
+        for start, stop in itertools.pairwise(edges)
+    ]
+
+
+@dataclass(frozen=True)
 class DelphesRun:
-    """What one Delphes run needs.
+    """What the Delphes runs of one shard need.
 
     Attributes:
-        executable: Name or path of ``DelphesHepMC3``.
+        executable: Full path of ``DelphesHepMC3``.
         card: The user's Delphes card.
-        seed: Delphes' ``RandomSeed``.
+        seed: Delphes' ``RandomSeed`` of the next run (set per chunk).
         ecm_gev: Centre-of-mass energy of the events (beam energies in the HepMC file).
     """
 
@@ -141,50 +217,111 @@ class DelphesRun:
     seed: int
     ecm_gev: float
 
+    def with_seed(self, seed: int) -> DelphesRun:
+        """The same run with another seed."""
+        return replace(self, seed=seed)
+
     @classmethod
-    def from_config(cls, config: dict[str, Any], seed: int) -> DelphesRun:
-        """From a validated config; checks that the card is set and exists."""
+    def from_config(cls, config: dict[str, Any], seed: int = 0) -> DelphesRun:
+        """From a validated config: finds the executable and the card.
+
+        ``detector.delphes_card: null`` takes the ATLAS card of a Delphes built by
+        ``hepdl delphes install``.
+
+        Raises:
+            ConfigError: naming ``detector.delphes_card`` if no card is set or found, or if it
+                does not exist, and ``detector.delphes_executable`` if Delphes is not found.
+        """
         detector = config["detector"]
         card = detector["delphes_card"]
         if card is None:
-            raise ConfigError(
-                "detector.delphes_card",
-                "backend delphes needs a Delphes card (.tcl), e.g. the "
-                "cards/delphes_card_ATLAS.tcl of the Delphes installation",
-            )
+            card = _default_card(detector["delphes_executable"])
         if not Path(card).is_file():
             raise ConfigError("detector.delphes_card", f"Delphes card '{card}' does not exist")
         return cls(
-            executable=detector["delphes_executable"],
+            executable=find_delphes(detector["delphes_executable"]),
             card=Path(card),
             seed=seed,
             ecm_gev=config["generator"]["ecm_gev"],
         )
 
 
-def run_delphes(run: DelphesRun, events: ak.Array, output: Path, scratch: Path) -> None:
+def _default_card(executable: str) -> Path:
+    """The ATLAS card of the Delphes build by hepdl that ``executable`` finds."""
+    try:
+        build = read_build(Path(find_delphes(executable)).parent)
+    except ConfigError:
+        build = None
+    if build is None or not build.atlas_card.is_file():
+        raise ConfigError(
+            "detector.delphes_card",
+            "backend delphes needs a Delphes card (.tcl), e.g. the "
+            "cards/delphes_card_ATLAS.tcl of the Delphes installation; the ATLAS card of a "
+            f"Delphes built by hepdl is the default ({INSTALL_HINT})",
+        )
+    return build.atlas_card
+
+
+def _messages(log: Path) -> list[str]:
+    """Delphes' messages, without its progress bar."""
+    try:
+        text = log.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    lines = [part for line in text.splitlines() for part in line.split("\r")]
+    return [line for line in lines if line.strip() and not _PROGRESS.match(line)]
+
+
+def _failure(returncode: int, command: list[str], card: Path, messages: list[str]) -> str:
+    """The error message of a failed Delphes run: how it ended, the card, Delphes' words."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        how = f"was killed by {name}"
+    else:
+        how = f"failed (exit status {returncode})"
+    # from Delphes' first error on (its reason can follow on the next lines, e.g. Tcl's
+    # "missing close-brace"), else its last words
+    first = next((k for k, line in enumerate(messages) if "ERROR" in line), None)
+    said_lines = messages[first:][:MESSAGE_LINES] if first is not None else messages
+    said = "\n".join(said_lines[-MESSAGE_LINES:]) or "(no message)"
+    return f"Delphes {how} running card {card} ({shlex.join(command)}); Delphes said:\n{said}"
+
+
+def run_delphes(
+    run: DelphesRun, events: ak.Array, output: Path, scratch: Path, timer: StepTimer | None = None
+) -> None:
     """Write ``events`` as HepMC3 in ``scratch`` and run Delphes on them into ``output``.
 
-    Delphes' messages go to standard error (the job's log).
+    Delphes runs in the environment hepdl's build needs (:func:`runtime_environment`); its
+    messages, less the progress bar, are copied to standard error (the job's log).
 
     Raises:
-        ConfigError: if the executable is not found (with how to install it).
-        HepdlError: if Delphes fails, with its exit status.
+        HepdlError: if Delphes fails or is killed, with how it ended, the card's path and
+            Delphes' own error messages.
     """
-    executable = find_delphes(run.executable)
-    hepmc = write_hepmc3(scratch / "events.hepmc", events, run.ecm_gev)
+    timer = timer or StepTimer()
+    with timer.step("hepmc"):
+        hepmc = write_hepmc3(scratch / "events.hepmc", events, run.ecm_gev)
     wrapper = seeded_card(run.card, run.seed, scratch)
-    command = delphes_command(executable, wrapper, output.resolve(), hepmc.resolve())
-    sys.stderr.flush()
-    completed = subprocess.run(
-        command, cwd=scratch, stdout=sys.stderr, stderr=sys.stderr, check=False
-    )
-    if completed.returncode != 0 or not output.is_file():
-        msg = (
-            f"Delphes failed (exit status {completed.returncode}) running {' '.join(command)}; "
-            "its messages are in the log above"
+    command = delphes_command(run.executable, wrapper, output.resolve(), hepmc.resolve())
+    log = scratch / "delphes.log"
+    with timer.step("delphes"), log.open("w", encoding="utf-8") as messages:
+        completed = subprocess.run(
+            command,
+            cwd=scratch,
+            stdout=messages,
+            stderr=subprocess.STDOUT,
+            env=runtime_environment(Path(run.executable)),
+            check=False,
         )
-        raise HepdlError(msg)
+    said = _messages(log)
+    sys.stderr.write("".join(f"{line}\n" for line in said))
+    sys.stderr.flush()
+    if completed.returncode != 0 or not output.is_file():
+        raise HepdlError(_failure(completed.returncode, command, run.card, said))
 
 
 def from_delphes_output(
@@ -192,6 +329,7 @@ def from_delphes_output(
     events: ak.Array,
     settings: SimulationSettings,
     jets: JetCorrections,
+    timer: StepTimer | None = None,
 ) -> dict[str, ak.Array]:
     """Bring a Delphes output file to hepdl's collections (see the module docstring).
 
@@ -199,19 +337,20 @@ def from_delphes_output(
         path: Delphes' ROOT file.
         events: The events Delphes ran on (events-parquet format), for Event and truth jets.
         settings: Jet definitions of the config; its ``collections`` are returned.
-        jets: The card's truth-jet input (``truth_exclude_pids``) and energy-scale choice.
+        jets: The card's truth-jet input (``truth_exclude_pids``) and energy scale.
+        timer: Times the reading (``reading delphes``) and the jet steps.
 
     Raises:
-        InputFileError: naming the file, if it is not a Delphes file with towers, tracks and
-            jets, or holds another number of events.
+        InputFileError: naming the file, if it is not a Delphes file with towers and tracks,
+            or holds another number of events.
     """
-    content = read_delphes(path).events
-    missing = [name for name in _DELPHES_COLLECTIONS if name not in content.fields]
-    if missing:
-        raise InputFileError(path, f"Delphes output lacks the collections {missing}")
+    timer = timer or StepTimer()
+    with timer.step("reading delphes"):
+        wanted = {name: list(COLLECTIONS[name]) for name in DELPHES_COLLECTIONS}
+        content = read_delphes(path, wanted).events
     if len(content) != len(events):
         raise InputFileError(path, f"holds {len(content)} events, expected {len(events)}")
-    collections = {name: content[name] for name in _DELPHES_COLLECTIONS}
+    collections = {name: content[name] for name in DELPHES_COLLECTIONS}
     towers = content["Tower"]
     counts = ak.to_numpy(ak.num(towers, axis=1)).astype(np.int64)
 
@@ -219,15 +358,8 @@ def from_delphes_output(
         return np.asarray(ak.to_numpy(ak.flatten(towers[name])), dtype=np.float64)
 
     vectors = massless_four_vectors(column("E"), column("Eta"), column("Phi"), counts)
-    scale = jets.energy_scale if jets.scale_fat_jets else None
-    fat = settings.fatjet
-    collections["FatJet"] = fat_jet_record(*cluster_fat_jets(vectors, fat), fat.pt_min_gev, scale)
     truth = truth_inputs(FlatParticles.from_events(events), jets.truth_exclude_pids)
-    collections["GenJet"] = jet_record(
-        cluster_jets(truth, settings.jet.radius, settings.jet.pt_min_gev)
-    )
-    if fat.truth:
-        collections["GenFatJet"] = fat_jet_record(*cluster_fat_jets(truth, fat), fat.pt_min_gev)
+    collections.update(jet_collections(vectors, truth, jets, settings, timer))
     collections["Event"] = event_record(events)
     return {name: collections[name] for name in settings.collections}
 
@@ -237,10 +369,12 @@ def simulate_with_delphes(
     events: ak.Array,
     settings: SimulationSettings,
     jets: JetCorrections,
+    timer: StepTimer | None = None,
 ) -> dict[str, ak.Array]:
-    """Run Delphes on ``events`` and return hepdl's collections (nothing left on disk)."""
+    """Run Delphes once on ``events`` (one chunk) and return hepdl's collections; its scratch
+    files (HepMC3 input, Delphes' ROOT output) are removed before it returns."""
     with tempfile.TemporaryDirectory(prefix="hepdl-delphes-") as folder:
         scratch = Path(folder)
         output = scratch / "delphes.root"
-        run_delphes(run, events, output, scratch)
-        return from_delphes_output(output, events, settings, jets)
+        run_delphes(run, events, output, scratch, timer)
+        return from_delphes_output(output, events, settings, jets, timer)

@@ -6,7 +6,12 @@ the per-step timings):
 1. ``propagation``: every particle to the calorimeter surface (:mod:`.propagation`);
 2. ``towers``: deposits summed per ECal and HCal tower (:mod:`.calorimeter`);
 3. ``smearing``: tower energies smeared, thresholds applied, towers placed;
-4. ``tracks``: efficiency and pT smearing of charged particles (:mod:`.tracking`);
+4. ``tracks``: efficiency and pT smearing of charged particles (:mod:`.tracking`); with the
+   card's ``calorimeters.muon_towers`` (the ATLAS card), the muons' tracks are added to
+   ``Tower`` too, after the ECal and HCal towers of each event, with Eem = Ehad = 0 and the
+   energy of the smeared momentum, as Delphes' Calorimeter merger adds
+   ``MuonMomentumSmearing/muons``: they enter the jets (the truth jets hold the muons as
+   well, so the jet response stays unbiased for jets with a muon);
 5. ``jets``, ``fatjets``: anti-kt small-R and large-R jets (with their trimming) on the towers
    (:mod:`.jets`);
 6. ``genjets``, ``genfatjets``: the same on the final-state particles (truth jets); the
@@ -27,7 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hepdl.detector.calorimeter import Towers, smear_towers, sum_deposits
-from hepdl.detector.card import DetectorCard
+from hepdl.detector.card import DetectorCard, JetCorrections
 from hepdl.detector.jets import (
     FatJetSettings,
     JetSettings,
@@ -48,8 +53,11 @@ __all__ = [
     "FlatParticles",
     "SimulationSettings",
     "StepTimer",
+    "TowerColumns",
     "event_record",
+    "jet_collections",
     "simulate_events",
+    "tower_record",
     "truth_inputs",
 ]
 
@@ -175,18 +183,54 @@ class FlatParticles:
         return np.bincount(event, minlength=self.n_events).astype(np.int64)
 
 
-def _tower_record(
-    ecal: Towers, hcal: Towers, particles: FlatParticles
+@dataclass(frozen=True)
+class TowerColumns:
+    """Flat columns of towers of a batch (any order), for :func:`tower_record`.
+
+    Attributes:
+        event: Index of each tower's event in the batch.
+        energy: Energy in GeV.
+        eta: Pseudorapidity.
+        phi: Azimuth.
+        eem: Energy seen by the ECal (GeV).
+        ehad: Energy seen by the HCal (GeV).
+    """
+
+    event: IntArray
+    energy: FloatArray
+    eta: FloatArray
+    phi: FloatArray
+    eem: FloatArray
+    ehad: FloatArray
+
+    @classmethod
+    def of_calorimeter(cls, towers: Towers, electromagnetic: bool) -> TowerColumns:
+        """The towers of the ECal (``electromagnetic``) or the HCal."""
+        zero = np.zeros_like(towers.energy)
+        return cls(
+            event=towers.event,
+            energy=towers.energy,
+            eta=towers.eta,
+            phi=towers.phi,
+            eem=towers.energy if electromagnetic else zero,
+            ehad=zero if electromagnetic else towers.energy,
+        )
+
+
+def tower_record(
+    parts: list[TowerColumns], n_events: int
 ) -> tuple[ak.Array, FloatArray, FloatArray, FloatArray, IntArray]:
-    """Delphes ``Tower`` records (ECal then HCal towers per event) and flat E, eta, phi."""
-    event = np.concatenate([ecal.event, hcal.event])
-    order = np.argsort(np.concatenate([2 * ecal.event, 2 * hcal.event + 1]), kind="stable")
-    energy = np.concatenate([ecal.energy, hcal.energy])[order]
-    eta = np.concatenate([ecal.eta, hcal.eta])[order]
-    phi = np.concatenate([ecal.phi, hcal.phi])[order]
-    is_ecal = np.concatenate([np.ones(ecal.event.size, bool), np.zeros(hcal.event.size, bool)])
-    is_ecal = is_ecal[order]
-    counts = particles.per_event(event)
+    """Delphes ``Tower`` records, per event ``parts[0]``'s towers first, then ``parts[1]``'s,
+    ..., and the flat E, eta, phi and per-event counts (jet inputs) in the same order."""
+    event = np.concatenate([part.event for part in parts])
+    rank = np.concatenate([np.full(part.event.size, k) for k, part in enumerate(parts)])
+    order = np.lexsort((rank, event))
+
+    def joined(name: str) -> FloatArray:
+        return np.concatenate([getattr(part, name) for part in parts])[order]
+
+    energy, eta, phi = joined("energy"), joined("eta"), joined("phi")
+    counts = np.bincount(event, minlength=n_events).astype(np.int64)
     flat = ak.zip(
         {
             "ET": energy / np.cosh(eta),
@@ -194,16 +238,45 @@ def _tower_record(
             "Phi": phi,
             "E": energy,
             "T": np.zeros_like(energy),
-            "Eem": np.where(is_ecal, energy, 0.0),
-            "Ehad": np.where(is_ecal, 0.0, energy),
+            "Eem": joined("eem"),
+            "Ehad": joined("ehad"),
         }
     )
     return ak.unflatten(flat, counts), energy, eta, phi, counts
 
 
-def _track_record(
+@dataclass(frozen=True)
+class _Tracks:
+    """The batch's tracks: their records and the flat columns the muon towers need."""
+
+    record: ak.Array
+    event: IntArray
+    pid: NDArray[np.int32]
+    energy: FloatArray
+    eta: FloatArray
+    phi: FloatArray
+
+    def muon_towers(self) -> TowerColumns:
+        """The muons' tracks as towers: Eem = Ehad = 0, energy of the smeared momentum."""
+        muon = np.abs(self.pid) == MUON_PDG_ID
+        zero = np.zeros(int(muon.sum()))
+        return TowerColumns(
+            event=self.event[muon],
+            energy=self.energy[muon],
+            eta=self.eta[muon],
+            phi=self.phi[muon],
+            eem=zero,
+            ehad=zero,
+        )
+
+
+#: |PDG id| of the muon.
+MUON_PDG_ID = 13
+
+
+def _tracks(
     card: DetectorCard, particles: FlatParticles, hits: SurfaceHits, rng: CounterRNG
-) -> ak.Array:
+) -> _Tracks:
     """Delphes ``Track`` records of the charged particles that give a track."""
     candidates = np.flatnonzero(hits.reached & (particles.charge != 0))
     px, py, pz = particles.px[candidates], particles.py[candidates], particles.pz[candidates]
@@ -224,17 +297,20 @@ def _track_record(
     )
     chosen, found = selection.particle, selection.found
     eta = eta_vertex[found]
-    mass2 = particles.energy[chosen] ** 2 - (px**2 + py**2 + pz**2)[found]
+    phi = np.arctan2(py, px)[found]
+    mass = np.sqrt(np.maximum(particles.energy[chosen] ** 2 - (px**2 + py**2 + pz**2)[found], 0.0))
+    momentum = selection.pt * np.cosh(eta)
+    event = particles.event[chosen]
     flat = ak.zip(
         {
             "PID": particles.pid[chosen],
             "Charge": particles.charge[chosen].astype(np.int32),
-            "P": selection.pt * np.cosh(eta),
+            "P": momentum,
             "PT": selection.pt,
             "Eta": eta,
-            "Phi": np.arctan2(py, px)[found],
+            "Phi": phi,
             "CtgTheta": np.sinh(eta),
-            "Mass": np.sqrt(np.maximum(mass2, 0.0)),
+            "Mass": mass,
             "EtaOuter": hits.eta[chosen],
             "PhiOuter": hits.phi[chosen],
             "XOuter": hits.x_m[chosen] * 1.0e3,
@@ -242,7 +318,14 @@ def _track_record(
             "ZOuter": hits.z_m[chosen] * 1.0e3,
         }
     )
-    return ak.unflatten(flat, particles.per_event(particles.event[chosen]))
+    return _Tracks(
+        record=ak.unflatten(flat, particles.per_event(event)),
+        event=event,
+        pid=particles.pid[chosen],
+        energy=np.hypot(momentum, mass),
+        eta=eta,
+        phi=phi,
+    )
 
 
 def truth_inputs(particles: FlatParticles, exclude_pids: tuple[int, ...]) -> ak.Array:
@@ -311,31 +394,55 @@ def simulate_events(
     with timer.step("smearing"):
         ecal = smear_towers(card.ecal, ecal_deposits, particles.event_number, rng)
         hcal = smear_towers(card.hcal, hcal_deposits, particles.event_number, rng)
-        towers, tower_e, tower_eta, tower_phi, tower_counts = _tower_record(ecal, hcal, particles)
     with timer.step("tracks"):
-        tracks = _track_record(card, particles, hits, rng)
+        tracks = _tracks(card, particles, hits, rng)
+        parts = [TowerColumns.of_calorimeter(ecal, True), TowerColumns.of_calorimeter(hcal, False)]
+        if card.muon_towers:
+            parts.append(tracks.muon_towers())
+        towers, tower_e, tower_eta, tower_phi, tower_counts = tower_record(
+            parts, particles.n_events
+        )
 
     tower_vectors = massless_four_vectors(tower_e, tower_eta, tower_phi, tower_counts)
+    collections = {"Event": event_record(events), "Tower": towers, "Track": tracks.record}
     truth_vectors = truth_inputs(particles, card.jets.truth_exclude_pids)
-    scale = card.jets.energy_scale
-    fat_scale = scale if card.jets.scale_fat_jets else None
+    collections.update(jet_collections(tower_vectors, truth_vectors, card.jets, settings, timer))
+    return collections
+
+
+def jet_collections(
+    tower_vectors: ak.Array,
+    truth_vectors: ak.Array,
+    corrections: JetCorrections,
+    settings: SimulationSettings,
+    timer: StepTimer,
+) -> dict[str, ak.Array]:
+    """``Jet``, ``FatJet`` on the towers, ``GenJet`` (and ``GenFatJet`` with
+    ``settings.fatjet.truth``) on the truth particles: the one definition of the jets, used by
+    both backends, so that reco and truth jets, and the two backends' jets, always share it.
+
+    Args:
+        tower_vectors: Events of the towers' four-vectors (muon towers included, if any).
+        truth_vectors: Events of the truth-jet inputs (:func:`truth_inputs`).
+        corrections: The card's jet energy scale (small-R jets; large-R ones if the card
+            says so).
+        settings: The config's jet definitions.
+        timer: Times the steps ``jets``, ``fatjets``, ``genjets``, ``genfatjets``.
+    """
+    scale = corrections.energy_scale
+    fat_scale = scale if corrections.scale_fat_jets else None
     jet, fatjet = settings.jet, settings.fatjet
+    collections = {}
     with timer.step("jets"):
-        jets = jet_record(cluster_jets(tower_vectors, jet.radius, jet.pt_min_gev), 0.0, scale)
+        collections["Jet"] = jet_record(
+            cluster_jets(tower_vectors, jet.radius, jet.pt_min_gev), 0.0, scale
+        )
     with timer.step("fatjets"):
-        fatjets = fat_jet_record(
+        collections["FatJet"] = fat_jet_record(
             *cluster_fat_jets(tower_vectors, fatjet), fatjet.pt_min_gev, fat_scale
         )
     with timer.step("genjets"):
-        genjets = jet_record(cluster_jets(truth_vectors, jet.radius, jet.pt_min_gev))
-    collections = {
-        "Event": event_record(events),
-        "Tower": towers,
-        "Track": tracks,
-        "Jet": jets,
-        "FatJet": fatjets,
-        "GenJet": genjets,
-    }
+        collections["GenJet"] = jet_record(cluster_jets(truth_vectors, jet.radius, jet.pt_min_gev))
     if fatjet.truth:
         with timer.step("genfatjets"):
             collections["GenFatJet"] = fat_jet_record(

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import awkward as ak
+import numpy as np
 from tqdm import tqdm
 
 import hepdl
 from hepdl.detector.card import DetectorCard, load_card
-from hepdl.detector.delphes import DelphesRun, find_delphes, simulate_with_delphes
+from hepdl.detector.delphes import DelphesRun, delphes_chunks, simulate_with_delphes
 from hepdl.detector.fastsim import SimulationSettings, StepTimer, simulate_events
 from hepdl.detector.rng import CounterRNG, detector_seed
 from hepdl.errors import InputFileError
@@ -26,9 +27,9 @@ from hepdl.generate.stage import events_path
 from hepdl.io.atomic import check_output_path
 from hepdl.io.delphes import DelphesWriter
 from hepdl.io.events import EventFile, read_events
-from hepdl.samples import get_sample, shard_seed
+from hepdl.samples import get_sample
 
-__all__ = ["SimulationResult", "detector_path", "simulate_shard"]
+__all__ = ["SimulationResult", "detector_path", "simulate_shard", "stdout_to_stderr"]
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def _batches(events: ak.Array, size: int) -> Iterator[ak.Array]:
         yield events[start : start + size]
 
 
-def _stdout_to_stderr() -> AbstractContextManager[None]:
+def stdout_to_stderr() -> AbstractContextManager[None]:
     """Redirect file descriptor 1 to standard error, where standard error is a real file."""
     try:
         sys.stderr.fileno()
@@ -109,21 +110,28 @@ def _card_metadata(card: DetectorCard, seed: int) -> dict[str, Any]:
 
 
 def _backend(
-    config: dict[str, Any], sample: str, shard: int, card: DetectorCard
+    config: dict[str, Any], sample: str, card: DetectorCard
 ) -> tuple[int, DelphesRun | None, dict[str, Any]]:
     """The seed, the Delphes run (None for the fast simulation) and their provenance.
 
     The fast simulation keys its random numbers by event number under one seed per sample;
-    Delphes has one random stream per run, seeded per shard. With Delphes, the card still
-    gives the truth-jet input and the large-R energy-scale choice.
+    Delphes has one random stream per run, seeded per chunk of ``detector.batch_size`` events
+    (:func:`~hepdl.detector.delphes.delphes_chunks`). With Delphes, the card still gives the
+    truth-jet input and the jet energy scale.
     """
+    seed = detector_seed(config, sample)
     if config["detector"]["backend"] != "delphes":
-        seed = detector_seed(config, sample)
         return seed, None, _card_metadata(card, seed)
-    seed = shard_seed(config["seed"], sample, shard, stream="detector")
-    delphes = DelphesRun.from_config(config, seed)
-    find_delphes(delphes.executable)
-    return seed, delphes, {"delphes_card": str(delphes.card), "delphes_seed": seed}
+    delphes = DelphesRun.from_config(config)
+    return (
+        seed,
+        delphes,
+        {
+            "delphes_card": str(delphes.card),
+            "delphes_executable": delphes.executable,
+            "delphes_chunk_events": config["detector"]["batch_size"],
+        },
+    )
 
 
 def _read_shard_events(source: Path, sample: str) -> EventFile:
@@ -169,16 +177,21 @@ def simulate_shard(
     detector = config["detector"]
     settings = SimulationSettings.from_config(config)
     card = load_card(detector["card"])
-    seed, delphes, backend = _backend(config, sample.name, shard, card)
+    seed, delphes, backend = _backend(config, sample.name, card)
     event_file = _read_shard_events(source, sample.name)
     events = event_file.events
     metadata = _metadata(config, event_file.metadata, source, backend)
+    chunks = []
+    if delphes is not None:
+        numbers = ak.to_numpy(events["event_number"]).astype(np.int64)
+        chunks = delphes_chunks(numbers, detector["batch_size"], config["seed"], sample.name)
+        metadata["delphes_seeds"] = [chunk.seed for chunk in chunks]
 
     timer = StepTimer()
     rng = CounterRNG(seed)
     start = time.perf_counter()
     with (
-        _stdout_to_stderr(),  # FastJet's banner goes to the log, not to standard output
+        stdout_to_stderr(),  # FastJet's banner goes to the log, not to standard output
         DelphesWriter(path, metadata, settings.collections) as writer,
         tqdm(
             total=len(events),
@@ -194,11 +207,11 @@ def simulate_shard(
                 _write(writer, simulate_events(batch, card, settings, rng, timer), timer)
                 bar.update(len(batch))
         else:
-            # One Delphes run per shard: its single random stream is seeded once.
-            with timer.step("delphes"):
-                collections = simulate_with_delphes(delphes, events, settings, card.jets)
-            _write(writer, collections, timer)
-            bar.update(len(events))
+            for chunk in chunks:
+                batch = events[chunk.start : chunk.stop]
+                run = delphes.with_seed(chunk.seed)
+                _write(writer, simulate_with_delphes(run, batch, settings, card.jets, timer), timer)
+                bar.update(len(batch))
     seconds = time.perf_counter() - start
     return SimulationResult(
         path=path, n_events=len(events), seconds=seconds, steps=timer.seconds, metadata=metadata

@@ -51,6 +51,7 @@ __all__ = [
     "TREE_NAME",
     "DelphesFile",
     "DelphesWriter",
+    "conform",
     "read_collections",
     "read_delphes",
 ]
@@ -120,8 +121,9 @@ def _empty(collection: str) -> ak.Array:
     return ak.unflatten(record, np.zeros(0, dtype=np.int64))
 
 
-def _conform(collection: str, records: ak.Array) -> ak.Array:
-    """Cast a collection's records to the schema's fields and dtypes (extra fields dropped)."""
+def conform(collection: str, records: ak.Array) -> ak.Array:
+    """Cast a collection's records to the schema's fields and dtypes (extra fields dropped):
+    what a file holds of them."""
     fields = COLLECTIONS[collection]
     missing = [name for name in fields if name not in records.fields]
     if missing:
@@ -190,7 +192,7 @@ class DelphesWriter:
         if len(lengths) != 1:
             msg = f"collections of one batch differ in length: {lengths}"
             raise ValueError(msg)
-        self._tree.extend({name: _conform(name, batch[name]) for name in self.collections})
+        self._tree.extend({name: conform(name, batch[name]) for name in self.collections})
         self.n_events += lengths.pop()
 
     def _abort(self, err: BaseException) -> None:
