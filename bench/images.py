@@ -12,8 +12,9 @@ For the RPV 1400/850 signal and QCD JZ5 (events generated with Pythia, then simu
   writing the compressed HDF5 shard).
 
 Targets: the images stage at least 20x the simulation's events/s. Then the merged split files
-are read the way training reads them: :class:`hepdl.images.dataset.ImageBatches` (contiguous
-batches, chunked and compressed HDF5) in a ``torch`` DataLoader, batches in random order;
+are read the way training reads them: :class:`hepdl.train.datamodules.ImageBatches` with its
+:class:`~hepdl.train.datamodules.BlockBatchSampler` (shuffled blocks of one HDF5 chunk, as
+:class:`~hepdl.train.datamodules.ImageDataModule` builds them) in a ``torch`` DataLoader;
 target > 5,000 images/s. The file is the real images, tiled to ``--loader-events`` events and
 written with the config's chunking and compression (and gzip for comparison).
 
@@ -41,10 +42,11 @@ from hepdl.detector.stage import simulate_shard
 from hepdl.generate import generate_shard
 from hepdl.generate.pythia import pythia_output_to_stderr
 from hepdl.images import ImageSpec
-from hepdl.images.dataset import ImageBatches
 from hepdl.images.histogram import sparse_event_images
 from hepdl.images.stage import h5_compression, images_shard, read_shard_images
-from hepdl.reco.inputs import TOWER_FIELDS, TRACK_FIELDS, read_collections
+from hepdl.io.delphes import read_collections
+from hepdl.reco.inputs import TOWER_FIELDS, TRACK_FIELDS
+from hepdl.train.datamodules import BlockBatchSampler, ImageBatches
 
 SAMPLES = {
     "RPV_1400_850": {"process": "rpv_gluino", "m_gluino_gev": 1400, "m_neutralino_gev": 850},
@@ -110,15 +112,21 @@ def tiled_split_file(path: Path, images: np.ndarray, n_events: int, config: dict
 
 
 def loader_rate(path: Path, batch_size: int, repeat: int) -> float:
-    """Images per second through a shuffled-batch DataLoader over the file."""
-    dataset = ImageBatches(path, batch_size=batch_size)
-    loader = DataLoader(dataset, batch_size=None, shuffle=True, num_workers=0)
+    """Images per second through the training reader over the file, batches shuffled as in
+    training (blocks of one HDF5 chunk)."""
+    with h5py.File(path, "r") as h5:
+        n_events, chunk = int(h5["data"].shape[0]), int(h5["data"].chunks[0])
+        label = h5["label"][...]
+    rows = np.arange(n_events, dtype=np.int64)
+    dataset = ImageBatches(path, rows, np.ones(n_events, np.float32), label, chunk)
+    sampler = BlockBatchSampler(n_events, batch_size, chunk, shuffle=True, drop_last=False)
+    loader = DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=0)
 
     def run() -> None:
         for batch in loader:
-            batch["data"].sum()  # touch the data, as a training step would
+            batch["x"].sum()  # touch the data, as a training step would
 
-    return dataset.n_events / fastest(run, repeat)
+    return n_events / fastest(run, repeat)
 
 
 def main() -> None:
@@ -134,6 +142,8 @@ def main() -> None:
         config = validate_config(
             {
                 "results": str(scratch),
+                # Every simulated event is imaged: the skim would need the features stage first.
+                "preselection": "none",
                 "samples": {
                     name: {**spec, "events": args.events, "shards": 1}
                     for name, spec in SAMPLES.items()

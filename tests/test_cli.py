@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from hepdl.cli import main
+from hepdl.cli import build_parser, main
+from hepdl.io.layout import Layout
 
 
 def test_help_lists_the_stages(capsys: pytest.CaptureFixture[str]) -> None:
@@ -52,3 +55,54 @@ def test_unknown_sample_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[s
     config.write_text(yaml.safe_dump({"results": str(tmp_path), "samples": {"JZ4": sample}}))
     assert main(["generate", "--config", str(config), "--sample", "JZ9", "--shard", "0"]) == 2
     assert "no sample named 'JZ9'" in capsys.readouterr().err
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    """Every (sub-)sub-command parser below ``parser``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield sub
+                yield from _subcommands(sub)
+
+
+def test_every_default_in_the_help_is_a_path_or_a_config_key() -> None:
+    """No help text says "default: contract" or elides the path: each names the file."""
+    helps = [
+        action.help
+        for sub in _subcommands(build_parser())
+        for action in sub._actions
+        if action.help and action.help != argparse.SUPPRESS
+    ]
+    assert len(helps) > 100
+    vague = [text for text in helps if "contract" in text or "..." in text or "theirs" in text]
+    assert not vague
+    layout = Layout(Path("{results}"))
+    assert any(str(layout.features_shard("{sample}", "{shard}")) in text for text in helps)
+    assert any(str(layout.gan_model("{model}")) in text for text in helps)
+
+
+@pytest.mark.parametrize("option", ["--devices", "--num-nodes"])
+def test_train_gan_refuses_the_process_layout(
+    option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A GAN trains on one device: a DDP layout would be ignored, so it is refused."""
+    with pytest.raises(SystemExit) as caught:
+        main(["train", "gan", "--config", "config/ci.yaml", option, "2"])
+    assert caught.value.code == 2
+    assert f"{option} is not used here: a GAN trains on one device" in capsys.readouterr().err
+
+
+def test_a_model_option_names_a_model_and_a_file_option_a_file() -> None:
+    """--model takes a name everywhere; the files are --model-file and --cnn-model-file."""
+    parser = build_parser()
+    for sub in _subcommands(parser):
+        for action in sub._actions:
+            if "--model" in action.option_strings:
+                assert action.type is None, sub.prog
+            if any(option.endswith("-file") for option in action.option_strings):
+                assert action.type is Path, sub.prog
+    args = parser.parse_args(
+        ["train", "cnn_jets", "--config", "c.yaml", "--cnn-model-file", "m.ckpt"]
+    )
+    assert args.cnn_model_file == Path("m.ckpt")

@@ -30,9 +30,9 @@ from hepdl.detector.delphes import (
 )
 from hepdl.detector.fastsim import SimulationSettings
 from hepdl.detector.hepmc import BEAM_PDG_ID, PROTON_MASS_GEV, read_hepmc3, write_hepmc3
-from hepdl.detector.jets import FatJetSettings, cluster_fat_jets
 from hepdl.errors import ConfigError, HepdlError
 from hepdl.io import DelphesWriter, read_delphes
+from hepdl.jets import FatJetSettings, cluster_fat_jets
 
 from .detector_fixtures import (
     ATLAS_CARD,

@@ -14,16 +14,16 @@ from hepdl.cli import main
 from hepdl.config import validate_config
 from hepdl.detector import simulate_shard
 from hepdl.detector.fastsim import FlatParticles, truth_inputs
-from hepdl.detector.jets import (
+from hepdl.detector.validate import PLOTS, match_jets
+from hepdl.generate import generate_shard
+from hepdl.io import read_delphes
+from hepdl.jets import (
     FatJetSettings,
     JetEnergyScale,
     cluster_fat_jets,
     fat_jet_record,
     jet_record,
 )
-from hepdl.detector.validate import PLOTS, match_jets
-from hepdl.generate import generate_shard
-from hepdl.io import read_delphes
 
 from .detector_fixtures import random_events
 

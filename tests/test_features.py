@@ -15,8 +15,9 @@ import uproot
 
 from hepdl.config import validate_config
 from hepdl.errors import InputFileError
+from hepdl.io.features import read_features
 from hepdl.reco import SelectionCuts, feature_names, jet_features
-from hepdl.reco.stage import features_shard, read_features
+from hepdl.reco.stage import features_shard
 from hepdl.weights import sample_event_weights
 
 SIGNAL = {"process": "rpv_gluino", "m_gluino_gev": 1400, "m_neutralino_gev": 850}

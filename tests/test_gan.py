@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from hepdl.cli import main
-from hepdl.errors import ConfigError, InputFileError
+from hepdl.errors import CheckpointError, ConfigError, InputFileError, TrainingError
 from hepdl.gan.data import calorimeter_energy, load_images
 from hepdl.gan.generate import ExtrapolationWarning, check_mass_point, generate_gan
 from hepdl.gan.io import export_gan, load_gan, read_generated
@@ -27,7 +27,6 @@ from hepdl.gan.train import train_gan
 from hepdl.gan.validate import compare_sets, validate_gan
 from hepdl.images.histogram import ImageSpec
 from hepdl.train.checkpoint import HEPDL_KEY
-from hepdl.train.errors import CheckpointError, TrainingError
 
 from .synthetic_splits import make_config, write_splits
 

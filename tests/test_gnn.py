@@ -16,11 +16,11 @@ import pytest
 import torch
 
 from hepdl.cli import main
-from hepdl.errors import ConfigError, InputFileError
+from hepdl.errors import CheckpointError, ConfigError, InputFileError
 from hepdl.evaluate.predict import predict, read_predictions
 from hepdl.evaluate.stage import evaluate
 from hepdl.graphs import NODE_FEATURES, GraphSpec, build_graphs
-from hepdl.graphs.dataset import read_graph_split
+from hepdl.io.splits import GraphSplit
 from hepdl.models.gnn import (
     GraphAugment,
     GraphInputs,
@@ -29,9 +29,8 @@ from hepdl.models.gnn import (
     knn_in_batch,
 )
 from hepdl.train.checkpoint import load_checkpoint
-from hepdl.train.errors import CheckpointError
 from hepdl.train.gnn import gnn_hparams, train_gnn
-from hepdl.train.graph_data import GraphBatches, GraphDataModule, GraphFile
+from hepdl.train.graph_data import GraphBatches, GraphDataModule
 from hepdl.train.modules import GraphClassifier
 from hepdl.train.settings import models
 
@@ -199,8 +198,8 @@ def test_node_encoding_is_periodic_in_phi_and_augmentation_keeps_distances() -> 
 
 def test_batches_read_from_the_file_are_the_stored_graphs(splits: Path) -> None:
     path = splits / "graphs" / "test.h5"
-    stored = read_graph_split(path)
-    graphs = GraphFile.open(path)
+    graphs = GraphSplit.open(path)
+    stored = graphs.read_all()
     rows = np.array([0, 1, 5, 100, 101, 300], dtype=np.int64)
     batches = GraphBatches(graphs, rows, np.ones(6, np.float32), graphs.label[rows])
     item = batches[np.arange(6)]
@@ -273,7 +272,7 @@ def test_predict_and_evaluate_put_the_gnn_beside_the_cnn(splits: Path, tmp_path:
         )
         predict(config, name)
     table = read_predictions(results / "predictions" / "gnn.parquet")
-    assert len(table["score"]) == GraphFile.open(results / "graphs" / "test.h5").n_events
+    assert len(table["score"]) == GraphSplit.open(results / "graphs" / "test.h5").n_events
     assert np.all((table["score"] > 0) & (table["score"] < 1))
     costs = {name: results / "models" / name / "costs.json" for name in ("cnn", "gnn")}
     result = evaluate(
@@ -309,11 +308,11 @@ def test_missing_or_damaged_graph_split_is_named(splits: Path, tmp_path: Path) -
     with h5py.File(bad, "a") as h5:
         h5.attrs["node_features"] = ["eta", "phi"]
     with pytest.raises(InputFileError, match="node features"):
-        GraphFile.open(bad)
+        GraphSplit.open(bad)
     with h5py.File(bad, "a") as h5:
         del h5["edge_ptr"]
     with pytest.raises(InputFileError, match=r"lacks the datasets \['edge_ptr'\]"):
-        GraphFile.open(bad)
+        GraphSplit.open(bad)
     code = main(["train", "gnn", "--config", str(_write(config, tmp_path)), "--no-progress"])
     assert code == 2
 

@@ -24,7 +24,7 @@ from hepdl.evaluate.predict import PREDICTION_COLUMNS
 from hepdl.io.atomic import write_text_atomic
 from hepdl.io.delphes import METADATA_KEY
 from hepdl.io.events import write_events
-from hepdl.reco.stage import read_features
+from hepdl.io.features import read_features
 
 from .synthetic_splits import make_config as synthetic_config
 from .synthetic_splits import write_splits

@@ -36,12 +36,12 @@ from hepdl.hpo.study import (
     open_study,
 )
 from hepdl.hpo.worker import run_worker
+from hepdl.io.splits import ImageSplit
 from hepdl.train.checkpoint import load_checkpoint, load_model
 from hepdl.train.cnn import train_cnn
 from hepdl.train.modules import ImageClassifier
 from hepdl.train.score import score_images
 from hepdl.train.settings import models
-from hepdl.train.splits import ImageSplit
 
 from .conftest import REPO
 from .synthetic_splits import SAMPLES, TINY_TRAIN, make_config, write_splits

@@ -10,24 +10,26 @@ import h5py
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-import torch
 import yaml
 from torch.utils.data import DataLoader
 
 from hepdl.cli import main
 from hepdl.errors import ConfigError, InputFileError
 from hepdl.graphs import merge as graphs_merge
-from hepdl.graphs.dataset import GraphSplit
+from hepdl.graphs.dataset import graph_dataset
 from hepdl.graphs.merge import merge_graphs
 from hepdl.graphs.stage import graphs_shard, read_shard_graphs
 from hepdl.images import ImageSpec
-from hepdl.images.dataset import ImageBatches
 from hepdl.images.merge import merge_images
 from hepdl.images.stage import images_shard, read_shard_images
+from hepdl.io.features import read_features, write_features
+from hepdl.io.layout import SPLITS, Layout
+from hepdl.io.splits import ImageSplit
 from hepdl.plots.inputs import PLOT_NAMES, mean_images, plot_inputs
-from hepdl.reco.merge import load_events, merge_features, split_paths
-from hepdl.reco.splits import SPLITS, assign_splits
-from hepdl.reco.stage import features_shard, read_features, write_features
+from hepdl.reco.assign_splits import assign_splits
+from hepdl.reco.merge import load_events, merge_features
+from hepdl.reco.stage import features_shard
+from hepdl.train.datamodules import BlockBatchSampler, ImageBatches
 
 from .test_features import event_records, make_config, random_events, write_delphes, write_xsec
 
@@ -70,9 +72,9 @@ def merged_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tables, rows = merged.assignment.locate("test")
     with h5py.File(files["images"][tables[0]], "r+") as h5:
         h5["value"][h5["event_ptr"][rows[0]]] = 1.0e6
-    merge_features(merged, split_paths(config, "features", ".parquet"), config)
-    merge_images(merged, files["images"], split_paths(config, "images", ".h5"), config)
-    merge_graphs(merged, files["graphs"], split_paths(config, "graphs", ".h5"), config)
+    merge_features(merged, Layout.of(config).splits("features"), config)
+    merge_images(merged, files["images"], Layout.of(config).splits("images"), config)
+    merge_graphs(merged, files["graphs"], Layout.of(config).splits("graphs"), config)
     return {"config": config, "files": files, "results": results}
 
 
@@ -186,7 +188,7 @@ def test_graph_splits_hold_the_shard_graphs(merged_run: dict[str, Any]) -> None:
 def test_graph_split_loads_in_torch_geometric(merged_run: dict[str, Any]) -> None:
     pytest.importorskip("torch_geometric")
     path = merged_run["results"] / "graphs/train.h5"
-    dataset = GraphSplit(path)
+    dataset = graph_dataset(path)
     assert len(dataset) == 38
     node_ptr = h5_column(path, "node_ptr")
     graph = dataset[5]
@@ -196,20 +198,31 @@ def test_graph_split_loads_in_torch_geometric(merged_run: dict[str, Any]) -> Non
 
 
 def test_image_batches_for_a_data_loader(merged_run: dict[str, Any]) -> None:
+    """The training reader, as bench/images.py times it: every event once per epoch, each batch
+    the stored images of its events; and the block reader of the GANs and plots."""
     path = merged_run["results"] / "images/train.h5"
-    dataset = ImageBatches(path, batch_size=16)
-    assert len(dataset) == 3
-    batches = list(DataLoader(dataset, batch_size=None, shuffle=False))
-    data = torch.cat([b["data"] for b in batches]).numpy()
-    np.testing.assert_array_equal(data, h5_column(path, "data"))
-    assert batches[-1]["label"].shape == (38 - 32,)
-    physical = ImageBatches(path, batch_size=16, physical=True, drop_last=True)
-    assert len(physical) == 2
+    split = ImageSplit.open(path)
+    assert split.n_events == 38
+    rows = np.arange(split.n_events, dtype=np.int64)
+    dataset = ImageBatches(path, rows, np.ones(38, np.float32), split.label, split.chunk_events)
+    sampler = BlockBatchSampler(38, 16, split.chunk_events, seed=1, drop_last=False)
+    batches = list(DataLoader(dataset, sampler=sampler, batch_size=None))
+    assert [len(b["index"]) for b in batches] == [16, 16, 6]
+    stored = h5_column(path, "data")
+    for batch in batches:
+        index = batch["index"].numpy()
+        np.testing.assert_array_equal(batch["x"].numpy(), stored[index])
+        np.testing.assert_array_equal(batch["y"].numpy(), h5_column(path, "label")[index])
+    np.testing.assert_array_equal(
+        np.sort(np.concatenate([b["index"].numpy() for b in batches])), rows
+    )
+    chosen = rows[::3]
+    blocks = list(split.read_blocks(chosen, block_events=16))
+    assert [len(inside) for inside, _ in blocks] == [6, 5, 2]
+    np.testing.assert_array_equal(np.concatenate([b for _, b in blocks]), stored[chosen])
     with h5py.File(path) as h5:
         scale = h5.attrs["channel_scales"]
-    np.testing.assert_allclose(
-        physical[0]["data"].numpy(), data[:16] * scale[:, None, None], rtol=1e-6
-    )
+    np.testing.assert_array_equal(split.scales, scale)
 
 
 def test_assignment_is_seeded_and_stable() -> None:
@@ -256,7 +269,7 @@ def test_shard_files_that_disagree_are_refused(tmp_path: Path) -> None:
     config = make_config(tmp_path)
     files = build_shards(tmp_path, config, graphs=False)
     merged = load_events(config, files["features"])
-    outputs = split_paths(config, "images", ".h5")
+    outputs = Layout.of(config).splits("images")
     # An image file of another shard (20 events for a 15-event table).
     swapped = [files["images"][0], files["images"][0], files["images"][2]]
     with pytest.raises(

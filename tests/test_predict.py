@@ -12,10 +12,9 @@ import torch
 import yaml
 
 from hepdl.cli import main
-from hepdl.errors import InputFileError
+from hepdl.errors import CheckpointError, InputFileError
 from hepdl.evaluate.predict import PREDICTION_COLUMNS, predict, read_predictions
 from hepdl.train.checkpoint import load_checkpoint
-from hepdl.train.errors import CheckpointError
 
 from .synthetic_graphs import write_graph_splits
 from .synthetic_splits import TINY_TRAIN, make_config, write_splits

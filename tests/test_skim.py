@@ -25,9 +25,12 @@ from hepdl.evaluate.seeds import combine_seeds, group_replicas
 from hepdl.evaluate.stage import evaluate
 from hepdl.images import ImageSpec
 from hepdl.images.stage import images_shard, read_shard_images
-from hepdl.reco.merge import load_events, merge_features, read_skim, skim_path, split_paths
+from hepdl.io.features import read_features
+from hepdl.io.layout import Layout
+from hepdl.io.skim import read_skim
+from hepdl.reco.merge import load_events, merge_features
 from hepdl.reco.selection import preselected
-from hepdl.reco.stage import features_shard, read_features
+from hepdl.reco.stage import features_shard
 from hepdl.train.settings import base_model, cnn_of_cnn_jets, models, replica_names
 
 from .synthetic_splits import make_config as synthetic_config
@@ -114,12 +117,12 @@ def skimmed_merge(tmp_path: Path, preselection: str = "baseline") -> tuple[dict[
 
 def test_merge_keeps_the_skim_and_records_the_cutflow(tmp_path: Path) -> None:
     config, merged = skimmed_merge(tmp_path)
-    merge_features(merged, split_paths(config, "features", ".parquet"), config)
+    merge_features(merged, Layout.of(config).splits("features"), config)
     kept = sum(passes for *_, passes in BOUNDARY_EVENTS)
-    split_events = [read_features(p) for p in split_paths(config, "features", ".parquet").values()]
+    split_events = [read_features(p) for p in Layout.of(config).splits("features").values()]
     assert sum(len(t["event_number"]) for t in split_events) == 12 * kept
     assert all(t["passBaseline"].all() for t in split_events)
-    skim = read_skim(skim_path(config))
+    skim = read_skim(Layout.of(config).skim())
     n = len(BOUNDARY_EVENTS)
     assert skim["JZ4"]["n_generated"] == 4 * n
     assert skim["JZ4"]["n_baseline"] == 4 * kept

@@ -15,15 +15,15 @@ import pytest
 import torch
 
 from hepdl.cli import main
-from hepdl.errors import ConfigError, InputFileError
+from hepdl.errors import CheckpointError, ConfigError, InputFileError, TrainingError
+from hepdl.io.splits import ImageSplit
+from hepdl.train.balance import balanced_weights
 from hepdl.train.checkpoint import load_checkpoint, load_model
 from hepdl.train.cnn import train_cnn
 from hepdl.train.datamodules import BlockBatchSampler, ImageDataModule
-from hepdl.train.errors import CheckpointError, TrainingError
-from hepdl.train.features import train_mlp
 from hepdl.train.gbdt import load_gbdt, train_gbdt
+from hepdl.train.mlp import train_mlp
 from hepdl.train.modules import ImageClassifier, WeightedClassifier
-from hepdl.train.splits import ImageSplit, balanced_weights
 
 from .synthetic_splits import make_config, write_splits
 

@@ -22,10 +22,34 @@ from hepdl import __version__
 from hepdl.config import load_config
 from hepdl.errors import HepdlError
 from hepdl.hpo.cli import add_hpo_commands
+from hepdl.io.layout import SPLITS, Layout
 
 __all__ = ["main"]
 
 log = logging.getLogger("hepdl")
+
+#: The layout with the placeholders the help texts show: a default is the path the stage writes.
+_AT = Layout(Path("{results}"))
+
+
+def _default(path: Path | str) -> str:
+    return f"default: {path}"
+
+
+def _refused(reason: str) -> type[argparse.Action]:
+    """An option a command accepts elsewhere but would ignore here: refused, saying why."""
+
+    class Refused(argparse.Action):
+        def __call__(
+            self,
+            parser: argparse.ArgumentParser,
+            namespace: argparse.Namespace,
+            values: object,
+            option_string: str | None = None,
+        ) -> None:
+            parser.error(f"{option_string} is not used here: {reason}")
+
+    return Refused
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
@@ -50,14 +74,14 @@ def _cmd_generate(args: argparse.Namespace) -> None:
 
 
 def _cmd_xsec(args: argparse.Namespace) -> None:
-    from hepdl.generate import events_path
     from hepdl.generate.xsec import write_sample_xsec
     from hepdl.samples import get_sample
 
     config = load_config(args.config)
+    layout = Layout.of(config)
     sample = get_sample(config, args.sample)
-    inputs = args.inputs or [events_path(config, sample.name, k) for k in range(sample.shards)]
-    output = args.output or Path(config["results"]) / "events" / sample.name / "xsec.json"
+    inputs = args.inputs or [layout.events(sample.name, k) for k in range(sample.shards)]
+    output = args.output or layout.xsec(sample.name)
     xsec = write_sample_xsec(inputs, output, sample=sample.name, shards=sample.shards)
     print(
         f"xsec: {xsec['sample']}: sigma = {xsec['sigma_pb']:.4g} +- {xsec['sigma_err_pb']:.2g} pb "
@@ -87,18 +111,17 @@ def _cmd_simulate(args: argparse.Namespace) -> None:
 
 
 def _cmd_validate_detector(args: argparse.Namespace) -> None:
-    from hepdl.detector.stage import detector_path
     from hepdl.detector.validate import validate_detector
-    from hepdl.generate import events_path
     from hepdl.plots.style import PlotLabel
     from hepdl.samples import get_sample
 
     config = load_config(args.config)
+    layout = Layout.of(config)
     sample = get_sample(config, args.sample)
     shards = range(sample.shards)
-    inputs = args.inputs or [detector_path(config, sample.name, k) for k in shards]
-    events = args.events or [events_path(config, sample.name, k) for k in shards]
-    output = args.output_dir or Path(config["results"]) / "validation" / "detector" / sample.name
+    inputs = args.inputs or [layout.detector(sample.name, k) for k in shards]
+    events = args.events or [layout.events(sample.name, k) for k in shards]
+    output = args.output_dir or layout.detector_validation(sample.name)
     metrics = validate_detector(
         inputs,
         events,
@@ -114,16 +137,16 @@ def _cmd_validate_detector(args: argparse.Namespace) -> None:
 
 def _cmd_compare_detectors(args: argparse.Namespace) -> None:
     from hepdl.detector.compare import compare_detectors
-    from hepdl.generate import events_path
     from hepdl.samples import get_sample
 
     config = load_config(args.config)
+    layout = Layout.of(config)
     names = args.samples or list(config["samples"])
     files: dict[str, list[Path]] = {}
     for name in names:
         sample = get_sample(config, name)
-        files[name] = [events_path(config, sample.name, k) for k in range(sample.shards)]
-    output = args.output_dir or Path(config["results"]) / "validation" / "compare_detectors"
+        files[name] = [layout.events(sample.name, k) for k in range(sample.shards)]
+    output = args.output_dir or layout.detector_comparison()
     comparison = compare_detectors(config, files, output)
     for name, result in comparison["samples"].items():
         verdicts = ", ".join(
@@ -145,12 +168,12 @@ def _add_detector_stages(stages: argparse._SubParsersAction[argparse.ArgumentPar
     simulate.add_argument(
         "--input",
         type=Path,
-        help="events file (default: {results}/events/{sample}/{shard}.parquet)",
+        help=f"events file ({_default(_AT.events('{sample}', '{shard}'))})",
     )
     simulate.add_argument(
         "--output",
         type=Path,
-        help="output file (default: {results}/detector/{sample}/{shard}.root)",
+        help=f"output file ({_default(_AT.detector('{sample}', '{shard}'))})",
     )
     simulate.add_argument("--no-progress", action="store_true", help="no progress bar")
     simulate.set_defaults(func=_cmd_simulate)
@@ -162,15 +185,23 @@ def _add_detector_stages(stages: argparse._SubParsersAction[argparse.ArgumentPar
     _add_config(validate)
     validate.add_argument("--sample", required=True, help="sample name (a key of 'samples')")
     validate.add_argument(
-        "--inputs", nargs="+", type=Path, help="the sample's detector files (default: all shards)"
+        "--inputs",
+        nargs="+",
+        type=Path,
+        help=f"the sample's detector files ({_default(_AT.detector('{sample}', '{shard}'))}, "
+        "every shard)",
     )
     validate.add_argument(
-        "--events", nargs="+", type=Path, help="the matching event files (default: all shards)"
+        "--events",
+        nargs="+",
+        type=Path,
+        help=f"the matching event files ({_default(_AT.events('{sample}', '{shard}'))}, "
+        "every shard)",
     )
     validate.add_argument(
         "--output-dir",
         type=Path,
-        help="folder for the plots (default: {results}/validation/detector/{sample})",
+        help=f"folder for the plots and metrics.json ({_default(_AT.detector_validation('{sample}'))})",
     )
     validate.set_defaults(func=_cmd_validate_detector)
 
@@ -185,19 +216,18 @@ def _add_detector_stages(stages: argparse._SubParsersAction[argparse.ArgumentPar
     compare.add_argument(
         "--output-dir",
         type=Path,
-        help="folder for comparison.json and the plots "
-        "(default: {results}/validation/compare_detectors)",
+        help=f"folder for comparison.json and the plots ({_default(_AT.detector_comparison())})",
     )
     compare.set_defaults(func=_cmd_compare_detectors)
 
 
 def _cmd_features(args: argparse.Namespace) -> None:
-    from hepdl.reco.merge import shard_path
     from hepdl.reco.stage import features_shard
 
     config = load_config(args.config)
-    detector = args.input or shard_path(config, "detector", ".root", args.sample, args.shard)
-    xsec = args.xsec or Path(config["results"]) / "events" / args.sample / "xsec.json"
+    layout = Layout.of(config)
+    detector = args.input or layout.detector(args.sample, args.shard)
+    xsec = args.xsec or layout.xsec(args.sample)
     result = features_shard(config, args.sample, args.shard, detector, xsec, output=args.output)
     print(
         f"features: {args.sample} shard {args.shard}: {result.n_events} events, "
@@ -208,21 +238,17 @@ def _cmd_features(args: argparse.Namespace) -> None:
 def _shard_features_arg(config: dict[str, Any], args: argparse.Namespace) -> Path | None:
     """The shard's feature table that decides the skim: --features, else the contract path
     (none needed without a skim)."""
-    from hepdl.reco.stage import features_path
-
     if args.features is not None:
         return Path(args.features)
     if config["preselection"] == "none":
         return None
-    return features_path(config, args.sample, args.shard)
+    return Layout.of(config).features_shard(args.sample, args.shard)
 
 
 def _skimmed_shard_inputs(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path | None]:
     """The config, the detector file and the feature table of an images or graphs command."""
-    from hepdl.reco.merge import shard_path
-
     config = load_config(args.config)
-    detector = args.input or shard_path(config, "detector", ".root", args.sample, args.shard)
+    detector = args.input or Layout.of(config).detector(args.sample, args.shard)
     return config, Path(detector), _shard_features_arg(config, args)
 
 
@@ -254,27 +280,20 @@ def _cmd_graphs(args: argparse.Namespace) -> None:
 
 
 def _cmd_merge(args: argparse.Namespace) -> None:
-    from hepdl.reco.merge import (
-        all_shard_paths,
-        load_events,
-        merge_features,
-        shard_path,
-        split_paths,
-    )
-    from hepdl.reco.splits import SPLITS
+    from hepdl.reco.merge import load_events, merge_features
 
     config = load_config(args.config)
-    suffix = {"features": ".parquet", "images": ".h5", "graphs": ".h5"}[args.kind]
-    features = args.features or all_shard_paths(config, "features", ".parquet")
+    layout = Layout.of(config)
+    features = args.features or layout.all_shards("features")
     outputs = dict(zip(SPLITS, args.outputs, strict=True)) if args.outputs else None
-    outputs = outputs or split_paths(config, args.kind, suffix)
+    outputs = outputs or layout.splits(args.kind)
     merged = load_events(config, features)
     if args.kind == "features":
         sizes = merge_features(merged, outputs, config, skim_output=args.skim)
     else:
         # By default, the shard files of the same (sample, shard) as the feature tables.
         inputs = args.inputs or [
-            shard_path(config, args.kind, suffix, Path(path).parent.name, int(Path(path).stem))
+            layout.shard_file(args.kind, Path(path).parent.name, int(Path(path).stem))
             for path in features
         ]
         if args.kind == "images":
@@ -291,12 +310,12 @@ def _cmd_merge(args: argparse.Namespace) -> None:
 
 def _cmd_plot_inputs(args: argparse.Namespace) -> None:
     from hepdl.plots.inputs import plot_inputs
-    from hepdl.reco.merge import split_paths
 
     config = load_config(args.config)
-    images = args.images or split_paths(config, "images", ".h5")["train"]
-    features = args.features or list(split_paths(config, "features", ".parquet").values())
-    output_dir = args.output_dir or Path(config["results"]) / "plots" / "inputs"
+    layout = Layout.of(config)
+    images = args.images or layout.images_split("train")
+    features = args.features or list(layout.splits("features").values())
+    output_dir = args.output_dir or layout.input_plots()
     written = plot_inputs(config, images, features, output_dir)
     print(f"plot-inputs: {len(written)} files -> {output_dir}")
 
@@ -311,9 +330,13 @@ def _add_shard_stage(
     stage.add_argument(
         "--input",
         type=Path,
-        help="detector file (default: {results}/detector/{sample}/{shard}.root)",
+        help=f"detector file ({_default(_AT.detector('{sample}', '{shard}'))})",
     )
-    stage.add_argument("--output", type=Path, help=f"output file (default: {{results}}/{name}/...)")
+    stage.add_argument(
+        "--output",
+        type=Path,
+        help=f"output file ({_default(_AT.shard_file(name, '{sample}', '{shard}'))})",
+    )
     return stage
 
 
@@ -323,7 +346,7 @@ def _add_preprocessing_stages(stages: argparse._SubParsersAction[argparse.Argume
         stages, "features", "jet variables, passSR, weight and label of one shard (Parquet)"
     )
     features.add_argument(
-        "--xsec", type=Path, help="the sample's xsec.json (default: {results}/events/{sample}/)"
+        "--xsec", type=Path, help=f"the sample's cross-section ({_default(_AT.xsec('{sample}'))})"
     )
     features.set_defaults(func=_cmd_features)
     for name, help_text, func in (
@@ -334,8 +357,9 @@ def _add_preprocessing_stages(stages: argparse._SubParsersAction[argparse.Argume
         stage.add_argument(
             "--features",
             type=Path,
-            help="the shard's feature table, whose passBaseline decides the skim (default: "
-            "{results}/features/{sample}/{shard}.parquet; unused with preselection: none)",
+            help="the shard's feature table, whose passBaseline decides the skim "
+            f"({_default(_AT.features_shard('{sample}', '{shard}'))}; unused with "
+            "preselection: none)",
         )
         stage.set_defaults(func=func)
 
@@ -347,30 +371,45 @@ def _add_preprocessing_stages(stages: argparse._SubParsersAction[argparse.Argume
         "--kind", required=True, choices=["features", "images", "graphs"], help="what to merge"
     )
     merge.add_argument(
-        "--features", nargs="+", type=Path, help="per-shard feature tables (default: all)"
+        "--features",
+        nargs="+",
+        type=Path,
+        help=f"per-shard feature tables ({_default(_AT.features_shard('{sample}', '{shard}'))}"
+        ", every shard of every sample)",
     )
     merge.add_argument(
         "--inputs",
         nargs="+",
         type=Path,
-        help="per-shard image or graph files, in the order of --features (default: theirs)",
+        help="per-shard image or graph files, in the order of --features (default: those of the "
+        "same sample and shard as each feature table)",
     )
     merge.add_argument(
-        "--outputs", nargs=3, type=Path, metavar=("TRAIN", "VAL", "TEST"), help="split files"
+        "--outputs",
+        nargs=3,
+        type=Path,
+        metavar=("TRAIN", "VAL", "TEST"),
+        help=f"split files ({_default(_AT.results / '{kind}' / '{train,val,test}.*')})",
     )
     merge.add_argument(
         "--skim",
         type=Path,
-        help="with --kind features: the per-sample skim record (default: "
-        "{results}/features/skim.json)",
+        help=f"with --kind features: the per-sample skim record ({_default(_AT.skim())})",
     )
     merge.set_defaults(func=_cmd_merge)
 
     plots = stages.add_parser("plot-inputs", help="plots of the images and jet variables")
     _add_config(plots)
-    plots.add_argument("--images", type=Path, help="an images split file (default: train)")
-    plots.add_argument("--features", nargs="+", type=Path, help="features split files")
-    plots.add_argument("--output-dir", type=Path, help="default: {results}/plots/inputs")
+    plots.add_argument(
+        "--images", type=Path, help=f"an images split file ({_default(_AT.images_split('train'))})"
+    )
+    plots.add_argument(
+        "--features",
+        nargs="+",
+        type=Path,
+        help=f"features split files ({_default(_AT.features_split('{train,val,test}'))})",
+    )
+    plots.add_argument("--output-dir", type=Path, help=_default(_AT.input_plots()))
     plots.set_defaults(func=_cmd_plot_inputs)
 
 
@@ -446,7 +485,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
         )
         return
     from hepdl.train.cnn import train_cnn
-    from hepdl.train.features import train_cnn_jets, train_mlp
+    from hepdl.train.mlp import train_cnn_jets, train_mlp
 
     if args.kind == "gnn":
         from hepdl.train.gnn import train_gnn
@@ -484,7 +523,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
         result = train_cnn_jets(
             config,
             args.model,
-            cnn_model=args.cnn_model,
+            cnn_model=args.cnn_model_file,
             images=dict(zip(("train", "val"), args.images, strict=True)) if args.images else None,
             features=(
                 dict(zip(("train", "val"), args.features, strict=True)) if args.features else None
@@ -525,20 +564,22 @@ def _cmd_predict(args: argparse.Namespace) -> None:
 
 
 def _predictions_arg(config: dict[str, Any], given: list[Path] | None) -> dict[str, Path]:
-    from hepdl.train.settings import models, predictions_file
+    from hepdl.train.settings import models
 
     if given:
         return {path.stem: path for path in given}
-    return {name: predictions_file(config, name) for name in models(config)}
+    layout = Layout.of(config)
+    return {name: layout.predictions(name) for name in models(config)}
 
 
 def _costs_arg(config: dict[str, Any], given: list[Path] | None) -> dict[str, Path]:
     """Costs files by model (their folder's name); default: every network's that exists."""
-    from hepdl.train.settings import model_dir, models
+    from hepdl.train.settings import models
 
     if given:
         return {path.parent.name: path for path in given}
-    found = {name: model_dir(config, name) / "costs.json" for name in models(config)}
+    layout = Layout.of(config)
+    found = {name: layout.costs(name) for name in models(config)}
     return {name: path for name, path in found.items() if path.is_file()}
 
 
@@ -594,64 +635,101 @@ def _cmd_robustness(args: argparse.Namespace) -> None:
     rows = robustness(
         config, _predictions_arg(config, args.predictions), output=args.output, plot=args.plot
     )
-    output = args.output or Path(config["results"]) / "evaluation" / "robustness.csv"
+    output = args.output or Layout.of(config).robustness_table()
     print(f"robustness: {len(rows)} cases -> {output}")
+
+
+#: What ``hepdl train <kind>`` trains.
+_TRAIN_HELP = {
+    "cnn": "a CNN on the images (Lightning)",
+    "gbdt": "gradient-boosted trees on the 23 jet variables (xgboost JSON)",
+    "mlp": "a one-hidden-layer network on the 23 jet variables (Lightning)",
+    "cnn_jets": "a one-hidden-layer network on a CNN's score and the jet variables",
+    "gnn": "a graph network on the event graphs (Lightning, torch-geometric)",
+    "gan": "a GAN generating the signal images: gan, or cgan conditioned on the masses",
+}
+
+#: The split files each kind trains on (cnn_jets: images and features, options of its own).
+_TRAIN_SPLITS = {"cnn": "images", "gan": "images", "gbdt": "features", "mlp": "features"}
+_TRAIN_SPLITS["gnn"] = "graphs"
+
+
+def _add_process_options(sub: argparse.ArgumentParser, kind: str) -> None:
+    """--resume and the DDP process layout, for the kinds that use them."""
+    if kind == "gbdt":
+        return
+    sub.add_argument("--resume", action="store_true", help="continue from checkpoints/last.ckpt")
+    if kind == "gan":
+        one_device = "a GAN trains on one device (hepdl.gan.train)"
+        for option in ("--num-nodes", "--devices"):
+            sub.add_argument(option, action=_refused(one_device), help=argparse.SUPPRESS)
+        return
+    sub.add_argument("--num-nodes", type=int, help="nodes of a DDP run (default: train.num_nodes)")
+    sub.add_argument(
+        "--devices", type=int, help="processes (GPUs) per node (default: train.devices)"
+    )
+
+
+def _add_model_option(sub: argparse.ArgumentParser, kind: str) -> None:
+    """--model: the name of what is trained (a model file is always --...-file)."""
+    if kind == "gan":
+        sub.add_argument("--model", choices=["gan", "cgan"], help="which GAN (default gan)")
+    elif kind == "cnn":
+        sub.add_argument(
+            "--model",
+            help="CNN name, a key of train.cnn.channels, cnn_hpo (the CNN search's best) "
+            "or a seed replica {name}_seed{k} (default cnn)",
+        )
+        sub.add_argument(
+            "--hpo-best",
+            type=Path,
+            help="cnn_hpo: the CNN search's best.yaml (default: {results}/hpo/cnn/best.yaml)",
+        )
+    else:
+        sub.add_argument(
+            "--model", help=f"{kind} or a seed replica {kind}_seed{{k}} (default {kind})"
+        )
+
+
+def _add_cnn_jets_inputs(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--cnn-model-file",
+        type=Path,
+        help="the model file of the CNN whose score it combines "
+        f"({_default(_AT.model_file('{train.cnn_jets.cnn}', 'cnn'))})",
+    )
+    for kind in ("images", "features"):
+        split = _AT.split_file(kind, "{train,val}")
+        sub.add_argument(
+            f"--{kind}",
+            nargs=2,
+            type=Path,
+            metavar=("TRAIN", "VAL"),
+            help=f"{kind} training and validation splits ({_default(split)})",
+        )
 
 
 def _add_train_stage(stages: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The train sub-command, with one sub-command per model kind."""
     train = stages.add_parser("train", help="train a model (cnn, gbdt, mlp, cnn_jets, gnn, gan)")
     kinds = train.add_subparsers(dest="kind", required=True, metavar="<model>")
-    helps = {
-        "cnn": "a CNN on the images (Lightning)",
-        "gbdt": "gradient-boosted trees on the 23 jet variables (xgboost JSON)",
-        "mlp": "a one-hidden-layer network on the 23 jet variables (Lightning)",
-        "cnn_jets": "a one-hidden-layer network on a CNN's score and the jet variables",
-        "gnn": "a graph network on the event graphs (Lightning, torch-geometric)",
-        "gan": "a GAN generating the signal images: gan, or cgan conditioned on the masses",
-    }
-    for kind, text in helps.items():
+    for kind, text in _TRAIN_HELP.items():
         sub = kinds.add_parser(kind, help=text)
         _add_config(sub)
-        sub.add_argument("--output", type=Path, help="model file (default: {results}/models/...)")
+        model = _AT.gan_model("{model}") if kind == "gan" else _AT.model_file("{model}", kind)
+        sub.add_argument("--output", type=Path, help=f"model file ({_default(model)})")
         sub.add_argument("--no-progress", action="store_true", help="no progress bar")
-        if kind != "cnn_jets":
-            sub.add_argument("--train", type=Path, help="training split file (default: contract)")
-            sub.add_argument("--val", type=Path, help="validation split file (default: contract)")
-        if kind != "gbdt":
-            sub.add_argument(
-                "--resume", action="store_true", help="continue from checkpoints/last.ckpt"
-            )
-            sub.add_argument(
-                "--num-nodes", type=int, help="nodes of a DDP run (default: train.num_nodes)"
-            )
-            sub.add_argument(
-                "--devices", type=int, help="processes (GPUs) per node (default: train.devices)"
-            )
+        if kind == "cnn_jets":
+            _add_cnn_jets_inputs(sub)
+        else:
+            for split, name in (("train", "training"), ("val", "validation")):
+                path = _AT.split_file(_TRAIN_SPLITS[kind], split)
+                sub.add_argument(f"--{split}", type=Path, help=f"{name} split ({_default(path)})")
+        _add_process_options(sub, kind)
+        _add_model_option(sub, kind)
+        if kind == "gbdt":
+            sub.add_argument("--threads", type=int, help="CPU threads (default: train.threads)")
         sub.set_defaults(func=_cmd_train, model=None)
-        if kind == "cnn":
-            sub.add_argument(
-                "--model",
-                help="CNN name, a key of train.cnn.channels, cnn_hpo (the CNN search's best) "
-                "or a seed replica {name}_seed{k} (default cnn)",
-            )
-            sub.add_argument(
-                "--hpo-best",
-                type=Path,
-                help="cnn_hpo: the CNN search's best.yaml (default: {results}/hpo/cnn/best.yaml)",
-            )
-        elif kind != "gan":
-            sub.add_argument(
-                "--model", help=f"{kind} or a seed replica {kind}_seed{{k}} (default {kind})"
-            )
-        if kind == "gan":
-            sub.add_argument("--model", choices=["gan", "cgan"], help="which GAN (default gan)")
-        elif kind == "gbdt":
-            sub.add_argument("--threads", type=int, help="CPU threads (default: from the config)")
-        elif kind == "cnn_jets":
-            sub.add_argument("--cnn-model", type=Path, help="the CNN's model file")
-            sub.add_argument("--images", nargs=2, type=Path, metavar=("TRAIN", "VAL"))
-            sub.add_argument("--features", nargs=2, type=Path, metavar=("TRAIN", "VAL"))
 
 
 def _add_model_stages(stages: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -660,17 +738,27 @@ def _add_model_stages(stages: argparse._SubParsersAction[argparse.ArgumentParser
     predict = stages.add_parser("predict", help="test-split scores of one model (Parquet)")
     _add_config(predict)
     predict.add_argument("--model", required=True, help="model name (see train.models)")
-    predict.add_argument("--model-file", type=Path, help="default: {results}/models/{model}/")
-    predict.add_argument("--images", type=Path, help="images test split (CNNs)")
-    predict.add_argument("--features", type=Path, help="features test split")
-    predict.add_argument("--graphs", type=Path, help="graph test split (graph networks)")
-    predict.add_argument("--cnn-predictions", type=Path, help="the CNN's predictions (cnn_jets)")
     predict.add_argument(
-        "--hpo-best", type=Path, help="cnn_hpo: the CNN search's best.yaml (default: contract)"
+        "--model-file",
+        type=Path,
+        help=f"{_default(_AT.model_dir('{model}') / 'model.ckpt')}, model.json for a GBDT",
     )
     predict.add_argument(
-        "--output", type=Path, help="default: {results}/predictions/{model}.parquet"
+        "--hpo-best",
+        type=Path,
+        help="cnn_hpo: the CNN search's best.yaml (default: {results}/hpo/cnn/best.yaml)",
     )
+    for kind, who in (("images", "CNNs"), ("features", "GBDT, MLP, cnn_jets"), ("graphs", "GNN")):
+        path = _AT.split_file(kind, "test")
+        predict.add_argument(
+            f"--{kind}", type=Path, help=f"{kind} test split, {who} ({_default(path)})"
+        )
+    predict.add_argument(
+        "--cnn-predictions",
+        type=Path,
+        help=f"cnn_jets: its CNN's predictions ({_default(_AT.predictions('{train.cnn_jets.cnn}'))})",
+    )
+    predict.add_argument("--output", type=Path, help=_default(_AT.predictions("{model}")))
     predict.add_argument("--no-progress", action="store_true", help="no progress bar")
     predict.set_defaults(func=_cmd_predict)
 
@@ -683,19 +771,32 @@ def _add_model_stages(stages: argparse._SubParsersAction[argparse.ArgumentParser
     for sub in (evaluate, robust):
         _add_config(sub)
         sub.add_argument(
-            "--predictions", nargs="+", type=Path, help="{model}.parquet files (default: all)"
+            "--predictions",
+            nargs="+",
+            type=Path,
+            help=f"predictions files ({_default(_AT.predictions('{model}'))}, every model of "
+            "train.models and its seed replicas)",
         )
-        sub.add_argument("--output", type=Path, help="table or metrics file")
-    evaluate.add_argument("--features", type=Path, help="features test split")
     evaluate.add_argument(
-        "--skim", type=Path, help="the features merge's skim record (default: contract)"
+        "--output",
+        type=Path,
+        help=f"metrics file, the tables beside it ({_default(_AT.metrics())})",
     )
-    evaluate.add_argument("--plots-dir", type=Path, help="default: {results}/plots")
+    robust.add_argument("--output", type=Path, help=f"table ({_default(_AT.robustness_table())})")
+    evaluate.add_argument(
+        "--features",
+        type=Path,
+        help=f"features test split ({_default(_AT.features_split('test'))})",
+    )
+    evaluate.add_argument(
+        "--skim", type=Path, help=f"the features merge's skim record ({_default(_AT.skim())})"
+    )
+    evaluate.add_argument("--plots-dir", type=Path, help=_default(_AT.plots()))
     evaluate.add_argument(
         "--costs",
         nargs="+",
         type=Path,
-        help="the networks' models/{model}/costs.json (default: those that exist)",
+        help=f"the networks' training costs ({_default(_AT.costs('{model}'))}, those that exist)",
     )
     evaluate.set_defaults(func=_cmd_evaluate)
 
@@ -705,7 +806,9 @@ def _add_model_stages(stages: argparse._SubParsersAction[argparse.ArgumentParser
     table.add_argument("--metrics", required=True, type=Path, help="a run's metrics.json")
     table.add_argument("--title", default="hepdl result", help="the bold line above the table")
     table.set_defaults(func=_cmd_results_table)
-    robust.add_argument("--plot", type=Path, help="bar chart, without suffix")
+    robust.add_argument(
+        "--plot", type=Path, help=f"bar chart, without suffix ({_default(_AT.robustness_plot())})"
+    )
     robust.set_defaults(func=_cmd_robustness)
 
 
@@ -760,9 +863,7 @@ def _add_gan_stages(stages: argparse._SubParsersAction[argparse.ArgumentParser])
     for sub in (generate, validate):
         _add_config(sub)
         sub.add_argument("--model", choices=["gan", "cgan"], default="gan", help="which GAN")
-    generate.add_argument(
-        "--checkpoint", type=Path, help="default: {results}/gan/{model}/model.ckpt"
-    )
+    generate.add_argument("--checkpoint", type=Path, help=_default(_AT.gan_model("{model}")))
     generate.add_argument("--events", type=int, help="images per mass point (gan.generate_events)")
     generate.add_argument(
         "--mass",
@@ -776,13 +877,17 @@ def _add_gan_stages(stages: argparse._SubParsersAction[argparse.ArgumentParser])
         "--device",
         help="torch device, e.g. cpu or cuda (default: a GPU if train.accelerator allows)",
     )
-    generate.add_argument("--output", type=Path, help="default: {results}/gan/{model}/generated.h5")
+    generate.add_argument("--output", type=Path, help=_default(_AT.gan_generated("{model}")))
     generate.set_defaults(func=_cmd_generate_gan)
+    validate.add_argument("--generated", type=Path, help=_default(_AT.gan_generated("{model}")))
     validate.add_argument(
-        "--generated", type=Path, help="default: {results}/gan/{model}/generated.h5"
+        "--real", type=Path, help=f"real images ({_default(_AT.images_split('test'))})"
     )
-    validate.add_argument("--real", type=Path, help="real images (default: the test split)")
-    validate.add_argument("--output-dir", type=Path, help="default: {results}/gan/{model}")
+    validate.add_argument(
+        "--output-dir",
+        type=Path,
+        help=f"validation.json and plots/ ({_default(_AT.gan_dir('{model}'))})",
+    )
     validate.set_defaults(func=_cmd_validate_gan)
 
 
@@ -923,7 +1028,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument(
         "--output",
         type=Path,
-        help="output file (default: {results}/events/{sample}/{shard}.parquet)",
+        help=f"output file ({_default(_AT.events('{sample}', '{shard}'))})",
     )
     generate.add_argument("--no-progress", action="store_true", help="no progress bar")
     generate.set_defaults(func=_cmd_generate)
@@ -931,10 +1036,14 @@ def build_parser() -> argparse.ArgumentParser:
     xsec = stages.add_parser("xsec", help="combine a sample's shards into its cross-section (JSON)")
     _add_config(xsec)
     xsec.add_argument("--sample", required=True, help="sample name (a key of 'samples')")
-    xsec.add_argument("--inputs", nargs="+", type=Path, help="the sample's shard files")
     xsec.add_argument(
-        "--output", type=Path, help="output file (default: {results}/events/{sample}/xsec.json)"
+        "--inputs",
+        nargs="+",
+        type=Path,
+        help=f"the sample's event files ({_default(_AT.events('{sample}', '{shard}'))}, every "
+        "shard)",
     )
+    xsec.add_argument("--output", type=Path, help=f"output file ({_default(_AT.xsec('{sample}'))})")
     xsec.set_defaults(func=_cmd_xsec)
     _add_detector_stages(stages)
     _add_preprocessing_stages(stages)

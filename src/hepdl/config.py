@@ -29,11 +29,13 @@ from jsonschema import validators
 from hepdl.errors import ConfigError, HepdlError
 from hepdl.hpo.space import check_spaces
 from hepdl.io.atomic import check_creatable_dir, ensure_writable_dir, write_text_atomic
+from hepdl.io.layout import PINNED_CONFIG_FOLDER, Layout
 
 __all__ = [
     "MAX_EVENTS_PER_SHARD",
     "PINNED_CONFIG_FOLDER",
     "Config",
+    "SchemaValidator",
     "check_results_folder",
     "load_config",
     "load_schema",
@@ -42,6 +44,7 @@ __all__ = [
     "pinned_config_path",
     "read_config_file",
     "result_settings",
+    "schema_error",
     "validate_config",
     "write_pinned_config",
 ]
@@ -120,14 +123,16 @@ def _with_defaults(validator_class: type[Any]) -> type[Any]:
     return extended
 
 
-_Validator = _with_defaults(jsonschema.Draft202012Validator)
+#: The JSON-schema validator of hepdl's configs and detector cards: Draft 2020-12, filling in
+#: each property's ``default``.
+SchemaValidator = _with_defaults(jsonschema.Draft202012Validator)
 
 
 def _dotted(path: Iterator[Any] | Any) -> str:
     return ".".join(str(part) for part in path) or "<top level>"
 
 
-def _schema_error(error: jsonschema.ValidationError, source: str) -> ConfigError:
+def schema_error(error: jsonschema.ValidationError, source: str) -> ConfigError:
     """Turn jsonschema's error into one naming the offending key."""
     key = _dotted(error.absolute_path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
@@ -305,10 +310,10 @@ def validate_config(config: Mapping[str, Any], source: str = "config") -> Config
     _check_finite(config, (), source)
     validated: Config = copy.deepcopy(dict(config))
     schema = load_schema()
-    validator = _Validator(schema)
+    validator = SchemaValidator(schema)
     errors = sorted(validator.iter_errors(validated), key=lambda e: list(e.absolute_path))
     if errors:
-        raise _schema_error(jsonschema.exceptions.best_match(errors), source)
+        raise schema_error(jsonschema.exceptions.best_match(errors), source)
     _check_extra_settings(validated, source)
     _check_physics(validated, source)
     check_spaces(validated, schema, source)
@@ -383,8 +388,6 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     return validate_config(parsed or {}, source=str(path))
 
 
-#: The folder of ``{results}`` where Snakemake runs pin their configs, one file per content.
-PINNED_CONFIG_FOLDER = "configs"
 #: Hex digits of the SHA-256 that name a pinned config (64 bits: configs never collide).
 _DIGEST_LENGTH = 16
 _PINNED_NAME = re.compile(rf"[0-9a-f]{{{_DIGEST_LENGTH}}}\.yaml")
@@ -418,7 +421,7 @@ def pinned_config_path(config: Config) -> Path:
     run only names the file in the commands it prints.
     """
     name = f"{_digest(_config_text(config))}.yaml"
-    return Path(config["results"]) / PINNED_CONFIG_FOLDER / name
+    return Layout.of(config).pinned_config(name)
 
 
 def write_pinned_config(config: Config) -> Path:

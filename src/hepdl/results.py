@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 
 from hepdl.errors import InputFileError
 from hepdl.evaluate.metrics import Roc, WorkingPoint, benchmark_point, roc_curve
-from hepdl.train.settings import model_dir, predictions_file
+from hepdl.io.layout import Layout
 
 __all__ = [
     "Results",
@@ -76,9 +76,9 @@ class Results:
     root: Path
 
     @property
-    def _config(self) -> dict[str, Any]:
-        """What the stages' path functions read of a config: the results folder."""
-        return {"results": str(self.root)}
+    def _layout(self) -> Layout:
+        """The pipeline's files in this folder (:class:`hepdl.io.layout.Layout`)."""
+        return Layout(self.root)
 
     # Evaluation -------------------------------------------------------------------------------
     def metrics(self) -> dict[str, dict[str, Any]]:
@@ -107,12 +107,12 @@ class Results:
         """A model's test-split predictions (columns of :mod:`hepdl.evaluate.predict`)."""
         from hepdl.evaluate.predict import read_predictions  # noqa: PLC0415
 
-        return read_predictions(predictions_file(self._config, model))
+        return read_predictions(self._layout.predictions(model))
 
     def headline_samples(self, model: str) -> list[str] | None:
         """The samples the model trained on (``train.samples`` of the config beside it; None:
         all), which its headline metrics use."""
-        path = model_dir(self._config, model) / "config.yaml"
+        path = self._layout.model_dir(model) / "config.yaml"
         if not path.is_file():
             return None
         trained = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -146,7 +146,7 @@ class Results:
 
     def training_finished(self, model: str) -> bool:
         """Whether the training wrote its joined ``training_log.csv`` (it does at the end)."""
-        return bool((model_dir(self._config, model) / "training_log.csv").is_file())
+        return bool((self._layout.model_dir(model) / "training_log.csv").is_file())
 
     def training_log(self, model: str) -> pd.DataFrame:
         """The model's training log: ``training_log.csv`` once the training ended, while it
@@ -155,7 +155,7 @@ class Results:
         Raises:
             InputFileError: naming the model folder, if it holds neither yet.
         """
-        folder = model_dir(self._config, model)
+        folder = self._layout.model_dir(model)
         joined = folder / "training_log.csv"
         if joined.is_file():
             return _read_csv(joined, "hepdl train")
@@ -175,16 +175,12 @@ class Results:
 
     def gan_validation(self, gan: str) -> dict[str, Any]:
         """``gan/{gan}/validation.json``: generated against real observables and noise floors."""
-        from hepdl.gan.settings import validation_file  # noqa: PLC0415
-
-        found: dict[str, Any] = _read_json(validation_file(self._config, gan), "hepdl validate-gan")
+        found: dict[str, Any] = _read_json(self._layout.gan_validation(gan), "hepdl validate-gan")
         return found
 
     def gan_plots(self, gan: str) -> list[Path]:
         """The GAN's validation overlays (``gan/{gan}/plots/*.png``)."""
-        from hepdl.gan.settings import gan_dir  # noqa: PLC0415
-
-        return sorted((gan_dir(self._config, gan) / "plots").glob("*.png"))
+        return sorted(self._layout.gan_plots(gan).glob("*.png"))
 
     # Detector ---------------------------------------------------------------------------------
     def _detector_dir(self) -> Path:
@@ -271,7 +267,7 @@ def plot_training(run: Results, model: str) -> Figure:
     its live logs while it trains; the legend says whether it is still running."""
     from hepdl.plots.training import plot_training_curves, training_curves  # noqa: PLC0415
 
-    curves = training_curves(run.training_log(model), model_dir(run._config, model))
+    curves = training_curves(run.training_log(model), run._layout.model_dir(model))
     state = "finished" if run.training_finished(model) else "running"
     return plot_training_curves(curves, f"{model} ({state})")
 

@@ -13,6 +13,7 @@ from hepdl.config import (
 )
 from hepdl.hpo.settings import hpo_models, worker_ids
 from hepdl.hpo.settings import plot_files as hpo_plot_files
+from hepdl.io.layout import Layout
 from hepdl.samples import get_sample
 from hepdl.train.settings import training_settings
 
@@ -45,23 +46,26 @@ onstart:
     write_pinned_config(config)
 
 
-RESULTS = config["results"]
+# Every path of the results folder, for the stages and the rules alike (hepdl.io.layout):
+# a rule's pattern is the method called with its wildcards, e.g. LAYOUT.events("{sample}", "{shard}").
+LAYOUT = Layout.of(config)
 SAMPLES = sorted(config["samples"])
 
 
 def log_file(name):
     """A rule's log, {results}/logs/<name>.log: each config's logs beside its results."""
-    return f"{RESULTS}/logs/{name}.log"
+    return str(LAYOUT.log(name))
 
 
 def benchmark_file(name):
     """A rule's benchmark (time, memory), {results}/benchmarks/<name>.tsv."""
-    return f"{RESULTS}/benchmarks/{name}.tsv"
+    return str(LAYOUT.benchmark(name))
 
 
 def report_pngs(paths, caption, category, subcategory=None):
     """`paths` with the PNGs marked for the report (caption: a file in workflow/report/); the
     other formats (PDF for papers) stay plain outputs beside them."""
+    paths = [str(path) for path in paths]
     return [
         (
             path
@@ -103,12 +107,13 @@ def layout(wildcards, resources):
     return training_layout_args(resources)
 
 
-def shard_files(pattern):
-    """Input function: `pattern` (with {sample} and {shard}) for every shard of the sample."""
+def shard_files(kind):
+    """Input function: the `kind` file (hepdl.io.layout.SHARD_KINDS) of every shard of the
+    sample."""
 
     def files(wildcards):
         sample = get_sample(config, wildcards.sample)
-        return expand(pattern, sample=sample.name, shard=range(sample.shards))
+        return [LAYOUT.shard_file(kind, sample.name, shard) for shard in range(sample.shards)]
 
     return files
 
@@ -118,13 +123,9 @@ def get_final_output():
     detector files and their validation plots; the train/val/test splits of features, images
     (and graphs, if enabled) and input plots; the evaluation, the GANs, and the report's
     training curves and benchmark summary."""
-    targets = expand(f"{RESULTS}/events/{{sample}}/xsec.json", sample=SAMPLES)
-    targets += [
-        f"{RESULTS}/detector/{name}/{shard}.root"
-        for name in SAMPLES
-        for shard in range(config["samples"][name]["shards"])
-    ]
-    targets += expand(f"{RESULTS}/validation/detector/{{sample}}/metrics.json", sample=SAMPLES)
+    targets = [LAYOUT.xsec(name) for name in SAMPLES]
+    targets += LAYOUT.all_shards("detector")
+    targets += [LAYOUT.detector_validation_metrics(name) for name in SAMPLES]
     # The fast simulation against real Delphes on the same events, where the config asks.
     if config["compare_detectors"]["enabled"]:
         targets += rules.compare_detectors.output
@@ -138,17 +139,17 @@ def get_final_output():
     if config["evaluate"]["robustness"]:
         targets += rules.robustness.output
     # Each GAN of gan.models, trained, generating and validated (validation.json and plots).
-    targets += expand(f"{RESULTS}/gan/{{gan}}/validation.json", gan=GAN_MODELS)
+    targets += [LAYOUT.gan_validation(name) for name in GAN_MODELS]
     # The report's summaries: every model's training curves, and the run's cost per stage.
-    targets += expand(
-        f"{RESULTS}/plots/training/{{name}}.{{fmt}}",
-        name=[*MODELS, *GAN_MODELS],
-        fmt=PLOT_FORMATS,
-    )
+    targets += [
+        f"{LAYOUT.training_plot(name)}.{fmt}"
+        for name in [*MODELS, *GAN_MODELS]
+        for fmt in PLOT_FORMATS
+    ]
     targets += rules.summarize_benchmarks.output
     # Each hyper-parameter search's best settings and report plots (hpo.studies; hpo.smk).
     for study in HPO_STUDIES:
-        targets.append(f"{RESULTS}/hpo/{study}/best.yaml")
+        targets.append(f"{LAYOUT.results}/hpo/{study}/best.yaml")
         targets += [str(path) for path in hpo_plot_files(config, study)]
     return targets
 

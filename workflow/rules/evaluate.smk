@@ -4,9 +4,9 @@ from hepdl.evaluate.predict import input_arguments as predict_input_arguments
 from hepdl.evaluate.predict import rule_inputs as predict_rule_inputs
 from hepdl.evaluate.stage import plot_files
 
-PREDICTIONS = {name: f"{RESULTS}/predictions/{name}.parquet" for name in MODELS}
+PREDICTIONS = {name: LAYOUT.predictions(name) for name in MODELS}
 # The networks' training costs (parameters, step time, memory), for the summary table.
-COSTS = [f"{RESULTS}/models/{name}/costs.json" for name, kind in MODELS.items() if kind != "gbdt"]
+COSTS = [LAYOUT.costs(name) for name, kind in MODELS.items() if kind != "gbdt"]
 PLOT_FORMATS = config["evaluate"]["plot_formats"]
 
 
@@ -25,7 +25,7 @@ rule predict:
     input:
         unpack(lambda wildcards: predict_rule_inputs(config, wildcards.model)),
     output:
-        f"{RESULTS}/predictions/{{model}}.parquet",
+        LAYOUT.predictions("{model}"),
     log:
         log_file("predict/{model}"),
     benchmark:
@@ -55,16 +55,16 @@ rule evaluate:
         skim=rules.merge_features.output.skim,
         costs=COSTS,
     output:
-        metrics=f"{RESULTS}/evaluation/metrics.json",
+        metrics=LAYOUT.metrics(),
         summary=report(
-            f"{RESULTS}/evaluation/summary.html",
+            str(LAYOUT.evaluation() / "summary.html"),
             caption="../report/summary.rst",
             category="Summary",
         ),
-        table=f"{RESULTS}/evaluation/summary.csv",
-        cutflow=f"{RESULTS}/evaluation/cutflow.csv",
+        table=str(LAYOUT.evaluation() / "summary.csv"),
+        cutflow=str(LAYOUT.evaluation() / "cutflow.csv"),
         cutflow_html=report(
-            f"{RESULTS}/evaluation/cutflow.html",
+            str(LAYOUT.evaluation() / "cutflow.html"),
             caption="../report/cutflow.rst",
             category="Summary",
         ),
@@ -83,7 +83,7 @@ rule evaluate:
         config=pinned_config,
         evaluate=result_settings(config, "evaluate"),
         samples=config["train"]["samples"],
-        plots=lambda wildcards, output: Path(output.metrics).parent.parent / "plots",
+        plots=LAYOUT.plots(),
         # A list of arguments, so the shell command quotes each path.
         costs=lambda wildcards, input: ["--costs", *input.costs] if input.costs else [],
     shell:
@@ -96,9 +96,9 @@ rule robustness:
     input:
         predictions=list(PREDICTIONS.values()),
     output:
-        table=f"{RESULTS}/evaluation/robustness.csv",
+        table=LAYOUT.robustness_table(),
         html=report(
-            f"{RESULTS}/evaluation/robustness.html",
+            str(LAYOUT.evaluation() / "robustness.html"),
             caption="../report/robustness_table.rst",
             category="Robustness",
         ),
@@ -108,7 +108,7 @@ rule robustness:
                 if path.endswith(".png")
                 else path
             )
-            for path in expand(f"{RESULTS}/plots/robustness.{{fmt}}", fmt=PLOT_FORMATS)
+            for path in expand(f"{LAYOUT.robustness_plot()}.{{fmt}}", fmt=PLOT_FORMATS)
         ],
     log:
         log_file("robustness"),

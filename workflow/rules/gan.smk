@@ -13,7 +13,7 @@ rule train_gan:
         train=SPLIT_FILES["images"]["train"],
         val=SPLIT_FILES["images"]["val"],
     output:
-        f"{RESULTS}/gan/{{gan}}/model.ckpt",
+        LAYOUT.gan_model("{gan}"),
     log:
         log_file("train_gan/{gan}"),
     benchmark:
@@ -41,7 +41,7 @@ rule generate_gan:
     input:
         rules.train_gan.output,
     output:
-        f"{RESULTS}/gan/{{gan}}/generated.h5",
+        LAYOUT.gan_generated("{gan}"),
     log:
         log_file("generate_gan/{gan}"),
     benchmark:
@@ -68,11 +68,11 @@ rule validate_gan:
         generated=rules.generate_gan.output,
         real=SPLIT_FILES["images"]["test"],
     output:
-        metrics=f"{RESULTS}/gan/{{gan}}/validation.json",
+        metrics=LAYOUT.gan_validation("{gan}"),
         # Every plot (PNG in the report; PDF beside it), e.g. mj_gev, n_jet, mean_image, and
         # for the cgan mj_per_mass and mj_shift.
         plots=report(
-            directory(f"{RESULTS}/gan/{{gan}}/plots"),
+            directory(LAYOUT.gan_plots("{gan}")),
             patterns=["{name}.png"],
             caption="../report/gan_validation.rst",
             category="GAN",

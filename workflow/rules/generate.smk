@@ -3,7 +3,7 @@
 
 rule generate:
     output:
-        f"{RESULTS}/events/{{sample}}/{{shard}}.parquet",
+        LAYOUT.events("{sample}", "{shard}"),
     log:
         log_file("generate/{sample}/{shard}"),
     benchmark:
@@ -26,9 +26,9 @@ rule generate:
 
 rule xsec:
     input:
-        shard_files(rules.generate.output[0]),
+        shard_files("events"),
     output:
-        f"{RESULTS}/events/{{sample}}/xsec.json",
+        LAYOUT.xsec("{sample}"),
     log:
         log_file("xsec/{sample}"),
     conda:

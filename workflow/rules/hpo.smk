@@ -6,6 +6,8 @@ from hepdl.hpo.settings import REPORT_PLOTS, hpo_models, studies, study_settings
 
 # Checked here, before any job starts: the searched CNN or GAN exists and suits the data.
 HPO_STUDIES = studies(config)
+# The results folder the searches' paths (hepdl.hpo.settings) start from.
+HPO_RESULTS = LAYOUT.results
 
 
 rule hpo_worker:
@@ -13,7 +15,7 @@ rule hpo_worker:
         train=SPLIT_FILES["images"]["train"],
         val=SPLIT_FILES["images"]["val"],
     output:
-        f"{RESULTS}/hpo/{{study}}/workers/{{worker}}.json",
+        f"{HPO_RESULTS}/hpo/{{study}}/workers/{{worker}}.json",
     log:
         log_file("hpo_worker/{study}/{worker}"),
     benchmark:
@@ -41,12 +43,12 @@ rule hpo_worker:
 rule hpo_best:
     input:
         expand(
-            f"{RESULTS}/hpo/{{study}}/workers/{{worker}}.json",
+            f"{HPO_RESULTS}/hpo/{{study}}/workers/{{worker}}.json",
             worker=worker_ids(config),
             allow_missing=True,
         ),
     output:
-        f"{RESULTS}/hpo/{{study}}/best.yaml",
+        f"{HPO_RESULTS}/hpo/{{study}}/best.yaml",
     log:
         log_file("hpo_best/{study}"),
     wildcard_constraints:
@@ -71,7 +73,7 @@ rule hpo_report:
     output:
         report_pngs(
             expand(
-                f"{RESULTS}/hpo/{{study}}/plots/{{plot}}.{{fmt}}",
+                f"{HPO_RESULTS}/hpo/{{study}}/plots/{{plot}}.{{fmt}}",
                 plot=REPORT_PLOTS,
                 fmt=config["evaluate"]["plot_formats"],
                 allow_missing=True,
@@ -99,12 +101,12 @@ rule hpo_report:
 
 rule train_cnn_hpo:
     input:
-        best=f"{RESULTS}/hpo/cnn/best.yaml",
+        best=f"{HPO_RESULTS}/hpo/cnn/best.yaml",
         train=SPLIT_FILES["images"]["train"],
         val=SPLIT_FILES["images"]["val"],
     output:
-        model=f"{RESULTS}/models/{{cnn_hpo}}/model.ckpt",
-        costs=f"{RESULTS}/models/{{cnn_hpo}}/costs.json",
+        model=LAYOUT.model_file("{cnn_hpo}", "cnn"),
+        costs=LAYOUT.costs("{cnn_hpo}"),
     log:
         log_file("train/{cnn_hpo}"),
     benchmark:

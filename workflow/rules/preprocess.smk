@@ -1,15 +1,11 @@
 # Stages 3-4: detector files to classifier inputs. Per shard: the jet features and passSR
 # (Parquet), the eta-phi images and the event graphs (HDF5); then one merge per kind shuffles
 # all samples into the train/val/test splits, the same events in each for every model.
-from hepdl.reco.splits import SPLITS
-
 # The simulation's output (simulate.smk is included before this file).
 DETECTOR_FILE = rules.simulate.output[0]
 
 # Every (sample, shard) pair, samples by name and shards in order: the merges' input order.
-SHARD_SAMPLES, SHARD_INDICES = zip(
-    *[(name, k) for name in SAMPLES for k in range(config["samples"][name]["shards"])]
-)
+SHARD_SAMPLES, SHARD_INDICES = zip(*LAYOUT.shard_keys())
 
 
 rule features:
@@ -17,7 +13,7 @@ rule features:
         detector=DETECTOR_FILE,
         xsec=rules.xsec.output[0],
     output:
-        f"{RESULTS}/features/{{sample}}/{{shard}}.parquet",
+        LAYOUT.features_shard("{sample}", "{shard}"),
     log:
         log_file("features/{sample}/{shard}"),
     benchmark:
@@ -44,7 +40,7 @@ rule images:
         # Its passBaseline decides which events are built (the skim, config "preselection").
         features=rules.features.output[0],
     output:
-        f"{RESULTS}/images/{{sample}}/{{shard}}.h5",
+        LAYOUT.images_shard("{sample}", "{shard}"),
     log:
         log_file("images/{sample}/{shard}"),
     benchmark:
@@ -71,7 +67,7 @@ rule graphs:
         # Its passBaseline decides which events are built (the skim, config "preselection").
         features=rules.features.output[0],
     output:
-        f"{RESULTS}/graphs/{{sample}}/{{shard}}.h5",
+        LAYOUT.graphs_shard("{sample}", "{shard}"),
     log:
         log_file("graphs/{sample}/{shard}"),
     benchmark:
@@ -96,8 +92,8 @@ rule merge_features:
     input:
         expand(rules.features.output[0], zip, sample=SHARD_SAMPLES, shard=SHARD_INDICES),
     output:
-        splits=expand(f"{RESULTS}/features/{{split}}.parquet", split=SPLITS),
-        skim=f"{RESULTS}/features/skim.json",
+        splits=list(LAYOUT.splits("features").values()),
+        skim=LAYOUT.skim(),
     log:
         log_file("merge/features"),
     conda:
@@ -121,7 +117,7 @@ rule merge_images:
         features=expand(rules.features.output[0], zip, sample=SHARD_SAMPLES, shard=SHARD_INDICES),
         images=expand(rules.images.output[0], zip, sample=SHARD_SAMPLES, shard=SHARD_INDICES),
     output:
-        expand(f"{RESULTS}/images/{{split}}.h5", split=SPLITS),
+        list(LAYOUT.splits("images").values()),
     log:
         log_file("merge/images"),
     benchmark:
@@ -147,7 +143,7 @@ rule merge_graphs:
         features=expand(rules.features.output[0], zip, sample=SHARD_SAMPLES, shard=SHARD_INDICES),
         graphs=expand(rules.graphs.output[0], zip, sample=SHARD_SAMPLES, shard=SHARD_INDICES),
     output:
-        expand(f"{RESULTS}/graphs/{{split}}.h5", split=SPLITS),
+        list(LAYOUT.splits("graphs").values()),
     log:
         log_file("merge/graphs"),
     benchmark:
@@ -170,12 +166,12 @@ rule merge_graphs:
 
 rule plot_inputs:
     input:
-        images=f"{RESULTS}/images/train.h5",
+        images=LAYOUT.images_split("train"),
         features=rules.merge_features.output.splits,
     output:
         report_pngs(
             expand(
-                f"{RESULTS}/plots/inputs/{{name}}.{{fmt}}",
+                LAYOUT.input_plots() / "{name}.{fmt}",
                 name=["mean_images", "single_events", "jet_variables"],
                 fmt=["png", "pdf"],
             ),

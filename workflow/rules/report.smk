@@ -8,7 +8,7 @@ rule plot_training:
     output:
         report_pngs(
             expand(
-                f"{RESULTS}/plots/training/{{trained}}.{{fmt}}",
+                f"{LAYOUT.training_plot('{trained}')}.{{fmt}}",
                 fmt=PLOT_FORMATS,
                 allow_missing=True,
             ),
@@ -38,9 +38,9 @@ rule summarize_benchmarks:
     input:
         benchmark_files,
     output:
-        table=f"{RESULTS}/evaluation/benchmarks.csv",
+        table=LAYOUT.evaluation() / "benchmarks.csv",
         html=report(
-            f"{RESULTS}/evaluation/benchmarks.html",
+            str(LAYOUT.evaluation() / "benchmarks.html"),
             caption="../report/benchmarks.rst",
             category="Benchmarks",
         ),
@@ -53,7 +53,7 @@ rule summarize_benchmarks:
         mem_mb=1000,
         runtime=10,
     params:
-        root=f"{RESULTS}/benchmarks",
+        root=LAYOUT.benchmarks(),
     shell:
         "hepdl summarize-benchmarks --inputs {input:q} --root {params.root:q}"
         " --output {output.table:q} --html {output.html:q} 2> {log:q}"

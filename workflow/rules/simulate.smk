@@ -15,7 +15,7 @@ rule simulate:
             else []
         ),
     output:
-        f"{RESULTS}/detector/{{sample}}/{{shard}}.root",
+        LAYOUT.detector("{sample}", "{shard}"),
     log:
         log_file("simulate/{sample}/{shard}"),
     benchmark:
@@ -43,20 +43,16 @@ rule simulate:
 
 rule validate_detector:
     input:
-        detector=shard_files(rules.simulate.output[0]),
-        events=shard_files(rules.generate.output[0]),
+        detector=shard_files("detector"),
+        events=shard_files("events"),
     output:
         plots=report_pngs(
-            expand(
-                f"{RESULTS}/validation/detector/{{sample}}/{{plot}}",
-                plot=PLOTS,
-                allow_missing=True,
-            ),
+            [LAYOUT.detector_validation("{sample}") / plot for plot in PLOTS],
             "detector_validation.rst",
             "Detector validation",
             subcategory="{sample}",
         ),
-        metrics=f"{RESULTS}/validation/detector/{{sample}}/metrics.json",
+        metrics=LAYOUT.detector_validation_metrics("{sample}"),
     log:
         log_file("validate_detector/{sample}"),
     conda:
@@ -87,9 +83,9 @@ rule compare_detectors:
             [config["detector"]["delphes_card"]] if config["detector"]["delphes_card"] else []
         ),
     output:
-        comparison=f"{RESULTS}/validation/compare_detectors/comparison.json",
+        comparison=LAYOUT.detector_comparison() / "comparison.json",
         plots=report_pngs(
-            [f"{RESULTS}/validation/compare_detectors/{name}.png" for name in SAMPLES],
+            [LAYOUT.detector_comparison() / f"{name}.png" for name in SAMPLES],
             "compare_detectors.rst",
             "Detector validation",
             subcategory="fast simulation vs Delphes",

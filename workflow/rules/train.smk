@@ -11,10 +11,7 @@ MODELS = trained_models(config)
 # The hand-set ones: cnn_hpo, a CNN with the search's best settings, has its own rule (hpo.smk).
 HAND_SET = {name: kind for name, kind in MODELS.items() if base_model(name) != HPO_MODEL}
 
-SPLIT_FILES = {
-    kind: {split: f"{RESULTS}/{kind}/{split}.{suffix}" for split in ("train", "val", "test")}
-    for kind, suffix in (("images", "h5"), ("features", "parquet"), ("graphs", "h5"))
-}
+SPLIT_FILES = {kind: LAYOUT.splits(kind) for kind in ("images", "features", "graphs")}
 
 
 rule train_cnn:
@@ -22,8 +19,8 @@ rule train_cnn:
         train=SPLIT_FILES["images"]["train"],
         val=SPLIT_FILES["images"]["val"],
     output:
-        model=f"{RESULTS}/models/{{cnn}}/model.ckpt",
-        costs=f"{RESULTS}/models/{{cnn}}/costs.json",
+        model=LAYOUT.model_file("{cnn}", "cnn"),
+        costs=LAYOUT.costs("{cnn}"),
     log:
         log_file("train/{cnn}"),
     benchmark:
@@ -53,8 +50,8 @@ rule train_mlp:
         train=SPLIT_FILES["features"]["train"],
         val=SPLIT_FILES["features"]["val"],
     output:
-        model=f"{RESULTS}/models/{{mlp}}/model.ckpt",
-        costs=f"{RESULTS}/models/{{mlp}}/costs.json",
+        model=LAYOUT.model_file("{mlp}", "mlp"),
+        costs=LAYOUT.costs("{mlp}"),
     log:
         log_file("train/{mlp}"),
     benchmark:
@@ -85,7 +82,7 @@ rule train_gbdt:
         train=SPLIT_FILES["features"]["train"],
         val=SPLIT_FILES["features"]["val"],
     output:
-        f"{RESULTS}/models/{{gbdt}}/model.json",
+        LAYOUT.model_file("{gbdt}", "gbdt"),
     log:
         log_file("train/{gbdt}"),
     benchmark:
@@ -109,12 +106,12 @@ rule train_gbdt:
 
 rule train_cnn_jets:
     input:
-        cnn=lambda wildcards: f"{RESULTS}/models/{cnn_of_cnn_jets(config, wildcards.cnn_jets)}/model.ckpt",
+        cnn=lambda wildcards: LAYOUT.model_file(cnn_of_cnn_jets(config, wildcards.cnn_jets), "cnn"),
         images=[SPLIT_FILES["images"]["train"], SPLIT_FILES["images"]["val"]],
         features=[SPLIT_FILES["features"]["train"], SPLIT_FILES["features"]["val"]],
     output:
-        model=f"{RESULTS}/models/{{cnn_jets}}/model.ckpt",
-        costs=f"{RESULTS}/models/{{cnn_jets}}/costs.json",
+        model=LAYOUT.model_file("{cnn_jets}", "cnn_jets"),
+        costs=LAYOUT.costs("{cnn_jets}"),
     log:
         log_file("train/{cnn_jets}"),
     benchmark:
@@ -135,7 +132,7 @@ rule train_cnn_jets:
         layout=layout,
     shell:
         "{params.launch:q} hepdl train cnn_jets --config {params.config:q}"
-        " --model {wildcards.cnn_jets:q} --cnn-model {input.cnn:q}"
+        " --model {wildcards.cnn_jets:q} --cnn-model-file {input.cnn:q}"
         " --images {input.images:q} --features {input.features:q} --output {output.model:q}"
         " --no-progress {params.layout:q} {params.resume:q} > {log:q} 2>&1"
 
@@ -145,8 +142,8 @@ rule train_gnn:
         train=SPLIT_FILES["graphs"]["train"],
         val=SPLIT_FILES["graphs"]["val"],
     output:
-        model=f"{RESULTS}/models/{{gnn}}/model.ckpt",
-        costs=f"{RESULTS}/models/{{gnn}}/costs.json",
+        model=LAYOUT.model_file("{gnn}", "gnn"),
+        costs=LAYOUT.costs("{gnn}"),
     log:
         log_file("train/{gnn}"),
     benchmark:

@@ -5,7 +5,6 @@
 - :mod:`~hepdl.detector.propagation`: helices in the solenoid to the calorimeter surface.
 - :mod:`~hepdl.detector.calorimeter`: ECal and HCal towers, smearing and thresholds.
 - :mod:`~hepdl.detector.tracking`: tracking efficiency and momentum smearing.
-- :mod:`~hepdl.detector.jets`: anti-kt and trimmed large-R jets (FastJet, multi-event).
 - :mod:`~hepdl.detector.fastsim`: all steps for a batch of events.
 - :mod:`~hepdl.detector.hepmc`: HepMC3 export for Delphes (a numpy writer).
 - :mod:`~hepdl.detector.delphes`: the real Delphes backend (chunked, seeded per chunk).
@@ -16,19 +15,33 @@
 - :mod:`~hepdl.detector.stage`: one shard from events file to Delphes-schema ROOT file.
 - :mod:`~hepdl.detector.validate`: validation plots (``hepdl validate-detector``).
 
-Files are read and written by :mod:`hepdl.io.delphes`.
+Files are read and written by :mod:`hepdl.io.delphes`; jets are clustered by :mod:`hepdl.jets`.
 """
 
 from __future__ import annotations
 
-from hepdl.detector.card import DetectorCard, load_card, parse_card
-from hepdl.detector.stage import SimulationResult, detector_path, simulate_shard
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "DetectorCard",
-    "SimulationResult",
-    "detector_path",
-    "load_card",
-    "parse_card",
-    "simulate_shard",
-]
+if TYPE_CHECKING:
+    from hepdl.detector.card import DetectorCard, load_card, parse_card
+    from hepdl.detector.stage import SimulationResult, simulate_shard
+
+__all__ = ["DetectorCard", "SimulationResult", "load_card", "parse_card", "simulate_shard"]
+
+#: The submodule of each public name: imported on first use, so that importing the package (or
+#: one of its light submodules) loads nothing heavy it does not need.
+_HOMES = {
+    "DetectorCard": "card",
+    "SimulationResult": "stage",
+    "load_card": "card",
+    "parse_card": "card",
+    "simulate_shard": "stage",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"hepdl.detector.{_HOMES[name]}"), name)
+    msg = f"module 'hepdl.detector' has no attribute {name!r}"
+    raise AttributeError(msg)

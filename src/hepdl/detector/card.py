@@ -23,17 +23,17 @@ import jsonschema
 import numpy as np
 import yaml
 
-from hepdl.config import _schema_error, _Validator
+from hepdl.config import SchemaValidator, schema_error
 from hepdl.detector.calorimeter import (
     Calorimeter,
     EnergyFractions,
     EnergyResolution,
     TowerGrid,
 )
-from hepdl.detector.jets import JetEnergyScale
 from hepdl.detector.propagation import Solenoid
 from hepdl.detector.tracking import TRACK_CLASSES, EfficiencyTable, MomentumResolution, Tracking
 from hepdl.errors import ConfigError
+from hepdl.jets import JetEnergyScale
 
 __all__ = [
     "BUILTIN_CARDS",
@@ -108,7 +108,7 @@ def _load_schema() -> dict[str, Any]:
 
 def _validate_schema(card: dict[str, Any], source: str) -> None:
     """Check the card against the schema (filling in defaults), naming the first bad key."""
-    validator = _Validator(_load_schema())
+    validator = SchemaValidator(_load_schema())
     errors = sorted(validator.iter_errors(card), key=lambda e: list(e.absolute_path))
     if not errors:
         return
@@ -121,7 +121,7 @@ def _validate_schema(card: dict[str, Any], source: str) -> None:
             "letter",
             source,
         )
-    raise _schema_error(error, source)
+    raise schema_error(error, source)
 
 
 def _increasing(values: list[float], key: str, source: str) -> np.ndarray:

@@ -64,9 +64,9 @@ from hepdl.detector.fastsim import (
     truth_inputs,
 )
 from hepdl.detector.hepmc import write_hepmc3
-from hepdl.detector.jets import massless_four_vectors
 from hepdl.errors import ConfigError, HepdlError, InputFileError
 from hepdl.io.delphes import COLLECTIONS, read_delphes
+from hepdl.jets import massless_four_vectors
 from hepdl.samples import shard_seed
 
 __all__ = [

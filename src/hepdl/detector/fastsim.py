@@ -33,7 +33,11 @@ from numpy.typing import NDArray
 
 from hepdl.detector.calorimeter import Towers, smear_towers, sum_deposits
 from hepdl.detector.card import DetectorCard, JetCorrections
-from hepdl.detector.jets import (
+from hepdl.detector.propagation import SurfaceHits, propagate
+from hepdl.detector.rng import CounterRNG
+from hepdl.detector.tracking import select_tracks
+from hepdl.io.delphes import COLLECTIONS
+from hepdl.jets import (
     FatJetSettings,
     JetSettings,
     cluster_fat_jets,
@@ -43,10 +47,6 @@ from hepdl.detector.jets import (
     jet_record,
     massless_four_vectors,
 )
-from hepdl.detector.propagation import SurfaceHits, propagate
-from hepdl.detector.rng import CounterRNG
-from hepdl.detector.tracking import select_tracks
-from hepdl.io.delphes import COLLECTIONS
 
 __all__ = [
     "STEPS",

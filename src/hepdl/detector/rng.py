@@ -4,7 +4,7 @@ The detector response of an event must not depend on which shard the event lands
 batch it is processed in, or on the order of the operations. A sequential generator cannot
 promise that; a counter-based one can: every random number is a hash of the sample's detector
 seed, a stream name (what the number is for), the event number and the index of the object
-inside the event (a particle, a tower). The hash is SplitMix64's finaliser, a bijection of 64-bit
+inside the event (a particle, a tower). The hash is SplitMix64's finaliser (:mod:`hepdl.seeds`), a bijection of 64-bit
 integers with full avalanche, so nearby counters give independent-looking numbers. Everything is
 vectorised over numpy arrays.
 """
@@ -18,14 +18,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hepdl.samples import shard_seed
+from hepdl.seeds import GOLDEN_GAMMA, splitmix64_mix
 
 __all__ = ["CounterRNG", "detector_seed"]
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX_2 = np.uint64(0x94D049BB133111EB)
 _OBJECT_OFFSET = np.uint64(0x632BE59BD9B4E019)
-_SHIFTS = (np.uint64(30), np.uint64(27), np.uint64(31))
 _MANTISSA_SHIFT = np.uint64(11)
 _TO_UNIT = 2.0**-53
 
@@ -40,13 +37,6 @@ def detector_seed(config: dict[str, Any], sample: str) -> int:
     return shard_seed(config["seed"], sample, 0, stream="detector")
 
 
-def _mix(values: NDArray[np.uint64]) -> NDArray[np.uint64]:
-    """SplitMix64's finaliser (wrapping 64-bit arithmetic on arrays)."""
-    values = (values ^ (values >> _SHIFTS[0])) * _MIX_1
-    values = (values ^ (values >> _SHIFTS[1])) * _MIX_2
-    return values ^ (values >> _SHIFTS[2])
-
-
 class CounterRNG:
     """Uniform and normal random numbers keyed by (stream, event number, object index).
 
@@ -59,7 +49,7 @@ class CounterRNG:
 
     def _stream_key(self, stream: str) -> np.uint64:
         key = np.array([self._seed ^ (np.uint64(zlib.crc32(stream.encode())) << np.uint64(32))])
-        return np.uint64(_mix(key)[0])
+        return np.uint64(splitmix64_mix(key)[0])
 
     def bits(self, stream: str, event: NDArray[Any], index: NDArray[Any]) -> NDArray[np.uint64]:
         """64 random bits per (event, index) pair of ``stream``.
@@ -71,8 +61,8 @@ class CounterRNG:
         """
         event_u = np.asarray(event).astype(np.uint64)
         index_u = np.asarray(index).astype(np.uint64)
-        per_event = _mix(event_u * _GOLDEN + self._stream_key(stream))
-        return _mix(per_event ^ (index_u * _GOLDEN + _OBJECT_OFFSET))
+        per_event = splitmix64_mix(event_u * GOLDEN_GAMMA + self._stream_key(stream))
+        return splitmix64_mix(per_event ^ (index_u * GOLDEN_GAMMA + _OBJECT_OFFSET))
 
     def uniform(self, stream: str, event: NDArray[Any], index: NDArray[Any]) -> NDArray[np.float64]:
         """Uniform numbers in [0, 1), one per (event, index) pair."""

@@ -17,19 +17,19 @@ import numpy as np
 from tqdm import tqdm
 
 import hepdl
+from hepdl import streams
 from hepdl.detector.card import DetectorCard, load_card
 from hepdl.detector.delphes import DelphesRun, delphes_chunks, simulate_with_delphes
 from hepdl.detector.fastsim import SimulationSettings, StepTimer, simulate_events
 from hepdl.detector.rng import CounterRNG, detector_seed
 from hepdl.errors import InputFileError
-from hepdl.generate.pythia import pythia_output_to_stderr
-from hepdl.generate.stage import events_path
 from hepdl.io.atomic import check_output_path
 from hepdl.io.delphes import DelphesWriter
 from hepdl.io.events import EventFile, read_events
+from hepdl.io.layout import Layout
 from hepdl.samples import get_sample
 
-__all__ = ["SimulationResult", "detector_path", "simulate_shard", "stdout_to_stderr"]
+__all__ = ["SimulationResult", "simulate_shard", "stdout_to_stderr"]
 
 
 @dataclass(frozen=True)
@@ -56,11 +56,6 @@ class SimulationResult:
         return self.n_events / self.seconds if self.seconds > 0 else float("inf")
 
 
-def detector_path(config: dict[str, Any], sample: str, shard: int) -> Path:
-    """The contract path ``{results}/detector/{sample}/{shard}.root``."""
-    return Path(config["results"]) / "detector" / sample / f"{shard}.root"
-
-
 def _batches(events: ak.Array, size: int) -> Iterator[ak.Array]:
     for start in range(0, len(events), size):
         yield events[start : start + size]
@@ -72,7 +67,7 @@ def stdout_to_stderr() -> AbstractContextManager[None]:
         sys.stderr.fileno()
     except OSError:  # e.g. captured by pytest: nothing to redirect to
         return nullcontext()
-    return pythia_output_to_stderr()
+    return streams.stdout_to_stderr()
 
 
 def _write(writer: DelphesWriter, collections: dict[str, ak.Array], timer: StepTimer) -> None:
@@ -159,7 +154,7 @@ def simulate_shard(
         sample_name: Key of the sample in ``config['samples']``.
         shard: Shard index.
         events_file: The generated events (default: the ``generate`` stage's contract path).
-        output: Target file; default :func:`detector_path`.
+        output: Target file; default :meth:`hepdl.io.layout.Layout.detector`.
         progress: Show a progress bar on standard error.
 
     Raises:
@@ -171,8 +166,9 @@ def simulate_shard(
     """
     sample = get_sample(config, sample_name)
     sample.shard_events(shard)
-    source = Path(events_file) if events_file else events_path(config, sample.name, shard)
-    path = Path(output) if output is not None else detector_path(config, sample.name, shard)
+    layout = Layout.of(config)
+    source = Path(events_file) if events_file else layout.events(sample.name, shard)
+    path = Path(output) if output is not None else layout.detector(sample.name, shard)
     check_output_path(path)
     detector = config["detector"]
     settings = SimulationSettings.from_config(config)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -22,21 +22,9 @@ from numpy.typing import NDArray
 
 from hepdl.errors import InputFileError
 from hepdl.io.atomic import atomic_path
-from hepdl.train.settings import (
-    HPO_MODEL,
-    base_model,
-    cnn_of_cnn_jets,
-    features_file,
-    graphs_file,
-    images_file,
-    model_file,
-    model_kind,
-    predictions_file,
-)
-from hepdl.train.splits import FeatureSplit, ImageSplit, feature_columns
-
-if TYPE_CHECKING:
-    from hepdl.train.graph_data import GraphFile
+from hepdl.io.layout import Layout
+from hepdl.io.splits import FeatureSplit, GraphSplit, ImageSplit, feature_columns
+from hepdl.train.settings import HPO_MODEL, base_model, cnn_of_cnn_jets, model_kind
 
 __all__ = ["PREDICTION_COLUMNS", "PredictResult", "predict", "read_predictions", "rule_inputs"]
 
@@ -59,7 +47,7 @@ def _sigmoid(logit: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def _write(
-    path: Path, logit: NDArray[np.float64], truth: FeatureSplit | ImageSplit | GraphFile
+    path: Path, logit: NDArray[np.float64], truth: FeatureSplit | ImageSplit | GraphSplit
 ) -> None:
     if not np.all(np.isfinite(logit)):
         raise InputFileError(path, "some scores are not finite; the model or its inputs hold NaN")
@@ -140,41 +128,42 @@ def predict(
         InputFileError: for missing or mismatched split files.
         CheckpointError: for a missing model file or one of another architecture.
     """
+    from hepdl.train import trained  # noqa: PLC0415 (the models' code, imported on use)
+
     start = time.perf_counter()
     kind = model_kind(config, name)
-    model_path = Path(model or model_file(config, name))
-    output = Path(output or predictions_file(config, name))
-    truth: FeatureSplit | ImageSplit | GraphFile
+    layout = Layout.of(config)
+    model_path = Path(model or layout.model_file(name, kind))
+    output = Path(output or layout.predictions(name))
+    truth: FeatureSplit | ImageSplit | GraphSplit
     if kind == "gbdt":
         truth = FeatureSplit.open(
-            features or features_file(config, "test"), feature_columns(config)
+            features or layout.features_split("test"), feature_columns(config)
         )
-        logit = _gbdt_logits(model_path, truth)
+        logit = trained.gbdt_logits(model_path, truth)
     else:
         # torch and Lightning load only for the networks.
         import torch  # noqa: PLC0415
 
         torch.set_num_threads(config["train"]["threads"])
         if kind == "cnn":
-            truth = ImageSplit.open(images or images_file(config, "test"))
-            logit = _cnn_logits(config, name, model_path, truth, progress=progress)
+            truth = ImageSplit.open(images or layout.images_split("test"))
+            logit = trained.cnn_logits(config, name, model_path, truth, progress=progress)
         elif kind == "gnn":
-            from hepdl.train.graph_data import GraphFile  # noqa: PLC0415 (torch)
-
-            truth = GraphFile.open(graphs or graphs_file(config, "test"))
-            logit = _gnn_logits(config, name, model_path, truth.path, progress=progress)
+            truth = GraphSplit.open(graphs or layout.graphs_split("test"))
+            logit = trained.gnn_logits(config, name, model_path, truth.path, progress=progress)
         else:
             truth = FeatureSplit.open(
-                features or features_file(config, "test"), feature_columns(config)
+                features or layout.features_split("test"), feature_columns(config)
             )
             cnn_logit = None
             if kind == "cnn_jets":
                 cnn = cnn_of_cnn_jets(config, name)
-                cnn_path = Path(cnn_predictions or predictions_file(config, cnn))
+                cnn_path = Path(cnn_predictions or layout.predictions(cnn))
                 cnn_scores = read_predictions(cnn_path)
                 check_same_events(cnn_path, cnn_scores, truth)
                 cnn_logit = cnn_scores["logit"]
-            logit = _feature_logits(config, kind, model_path, truth, cnn_logit)
+            logit = trained.feature_logits(config, kind, model_path, truth, cnn_logit)
     _write(output, logit, truth)
     return PredictResult(output, len(logit), time.perf_counter() - start)
 
@@ -188,19 +177,20 @@ def rule_inputs(config: Mapping[str, Any], name: str) -> dict[str, str]:
     ``cnn_predictions``.
     """
     kind = model_kind(config, name)
-    inputs = {"model": str(model_file(config, name))}
+    layout = Layout.of(config)
+    inputs = {"model": str(layout.model_file(name, kind))}
     if base_model(name) == HPO_MODEL:  # its architecture is the CNN search's best
         from hepdl.hpo.settings import best_file  # noqa: PLC0415
 
         inputs["hpo_best"] = str(best_file(config, "cnn"))
     if kind == "cnn":
-        inputs["images"] = str(images_file(config, "test"))
+        inputs["images"] = str(layout.images_split("test"))
     elif kind == "gnn":
-        inputs["graphs"] = str(graphs_file(config, "test"))
+        inputs["graphs"] = str(layout.graphs_split("test"))
     else:
-        inputs["features"] = str(features_file(config, "test"))
+        inputs["features"] = str(layout.features_split("test"))
     if kind == "cnn_jets":
-        inputs["cnn_predictions"] = str(predictions_file(config, cnn_of_cnn_jets(config, name)))
+        inputs["cnn_predictions"] = str(layout.predictions(cnn_of_cnn_jets(config, name)))
     return inputs
 
 
@@ -214,72 +204,6 @@ def input_arguments(inputs: Mapping[str, object]) -> list[str]:
         if key != "model"
         for argument in (f"--{key.replace('_', '-')}", str(path))
     ]
-
-
-def _gbdt_logits(model_path: Path, truth: FeatureSplit) -> NDArray[np.float64]:
-    import xgboost as xgb  # noqa: PLC0415
-
-    from hepdl.train.gbdt import load_gbdt  # noqa: PLC0415
-
-    matrix = xgb.DMatrix(truth.inputs, feature_names=list(truth.names))
-    return np.asarray(load_gbdt(model_path).predict(matrix, output_margin=True), dtype=np.float64)
-
-
-def _cnn_logits(
-    config: Mapping[str, Any], name: str, model_path: Path, truth: ImageSplit, *, progress: bool
-) -> NDArray[np.float64]:
-    from hepdl.train.checkpoint import load_model  # noqa: PLC0415
-    from hepdl.train.cnn import cnn_hparams  # noqa: PLC0415
-    from hepdl.train.modules import ImageClassifier  # noqa: PLC0415
-    from hepdl.train.score import score_images  # noqa: PLC0415
-
-    module = load_model(model_path, ImageClassifier, cnn_hparams(config, name, truth))
-    return score_images(
-        module,
-        truth.path,
-        config,
-        batch_size=config["train"]["cnn"]["eval_batch_size"],
-        progress=progress,
-    )
-
-
-def _gnn_logits(
-    config: Mapping[str, Any], name: str, model_path: Path, path: Path, *, progress: bool
-) -> NDArray[np.float64]:
-    from hepdl.train.checkpoint import load_model  # noqa: PLC0415
-    from hepdl.train.gnn import gnn_hparams  # noqa: PLC0415
-    from hepdl.train.modules import GraphClassifier  # noqa: PLC0415
-    from hepdl.train.score import score_graphs  # noqa: PLC0415
-
-    module = load_model(model_path, GraphClassifier, gnn_hparams(config, name))
-    return score_graphs(
-        module,
-        path,
-        config,
-        batch_size=config["train"]["gnn"]["eval_batch_size"],
-        progress=progress,
-    )
-
-
-def _feature_logits(
-    config: Mapping[str, Any],
-    kind: str,
-    model_path: Path,
-    truth: FeatureSplit,
-    cnn_logit: NDArray[Any] | None,
-) -> NDArray[np.float64]:
-    from hepdl.train.checkpoint import load_model  # noqa: PLC0415
-    from hepdl.train.features import cnn_jets_inputs, cnn_jets_names  # noqa: PLC0415
-    from hepdl.train.modules import FeatureClassifier  # noqa: PLC0415
-    from hepdl.train.score import score_features  # noqa: PLC0415
-
-    if cnn_logit is None:
-        names, inputs = list(truth.names), truth.inputs
-    else:
-        names, inputs = cnn_jets_names(config), cnn_jets_inputs(cnn_logit, truth)
-    expected = {"input_names": names, "hidden_units": config["train"][kind]["hidden_units"]}
-    module = load_model(model_path, FeatureClassifier, expected)
-    return score_features(module, inputs)
 
 
 def check_same_events(

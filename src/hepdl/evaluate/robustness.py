@@ -23,6 +23,7 @@ from hepdl.evaluate.background import background_measurement
 from hepdl.evaluate.metrics import bootstrap_metrics
 from hepdl.evaluate.predict import read_predictions
 from hepdl.evaluate.tables import write_table
+from hepdl.io.layout import Layout
 from hepdl.plots.style import PlotLabel, save
 from hepdl.samples import get_sample
 from hepdl.train.settings import base_model
@@ -55,9 +56,9 @@ def robustness(
     """
     from hepdl.evaluate import plots  # noqa: PLC0415 (matplotlib)
 
-    results = Path(config["results"])
-    output = Path(output or results / "evaluation" / "robustness.csv")
-    plot = Path(plot or results / "plots" / "robustness")
+    layout = Layout.of(config)
+    output = Path(output or layout.robustness_table())
+    plot = Path(plot or layout.robustness_plot())
     # The nominal training of each model: its seed replicas are the evaluation's business.
     tables = {
         name: read_predictions(path)

@@ -50,10 +50,11 @@ from hepdl.evaluate.predict import check_same_events, read_predictions
 from hepdl.evaluate.seeds import SEED_KEYS, combine_seeds, group_replicas, spread_text
 from hepdl.evaluate.tables import write_table
 from hepdl.io.atomic import write_json_atomic
+from hepdl.io.layout import Layout
+from hepdl.io.skim import read_skim
+from hepdl.io.splits import FeatureSplit, feature_columns, select_samples
 from hepdl.plots.style import PlotLabel, save
-from hepdl.reco.merge import read_skim, skim_path
-from hepdl.train.settings import base_model, features_file, model_kind, replica_index
-from hepdl.train.splits import FeatureSplit, feature_columns, select_samples
+from hepdl.train.settings import base_model, model_kind, replica_index
 
 __all__ = [
     "PAPER",
@@ -104,10 +105,11 @@ def plot_files(config: Mapping[str, Any], models: Sequence[str]) -> list[tuple[s
     """Every plot file :func:`evaluate` writes, with the report caption (an .rst name) of each."""
     captions = {"roc": "roc.rst", "mj": "score_vs_mj.rst", "njet": "score_vs_njet.rst"}
     files = []
+    plots = Layout.of(config).plots()
     for name in plot_names(config, models):
         caption = captions.get(name.rsplit("_", 1)[-1], captions.get(name, "scores.rst"))
         for fmt in config["evaluate"]["plot_formats"]:
-            files.append((f"{config['results']}/plots/{name}.{fmt}", caption))
+            files.append((str(plots / f"{name}.{fmt}"), caption))
     return files
 
 
@@ -452,7 +454,7 @@ def evaluate(
         predictions: Per model name (seed replicas included), its predictions file.
         features: Features test split (default ``{results}/features/test.parquet``).
         skim: The skim record of the features merge (default
-            :func:`hepdl.reco.merge.skim_path`): the cut-flow and the generated-relative
+            :meth:`hepdl.io.layout.Layout.skim`): the cut-flow and the generated-relative
             numbers.
         output: The metrics file (default ``{results}/evaluation/metrics.json``); the summary
             and cut-flow tables go beside it.
@@ -465,14 +467,14 @@ def evaluate(
             events.
     """
     start = time.perf_counter()
-    results = Path(config["results"])
-    output = Path(output or results / "evaluation" / "metrics.json")
-    plots_dir = Path(plots_dir or results / "plots")
+    layout = Layout.of(config)
+    output = Path(output or layout.metrics())
+    plots_dir = Path(plots_dir or layout.plots())
     settings = config["evaluate"]
     samples = config["train"]["samples"]
-    skim_record = read_skim(skim or skim_path(config))
+    skim_record = read_skim(skim or layout.skim())
     names = feature_columns(config)
-    test = FeatureSplit.open(features or features_file(config, "test"), names)
+    test = FeatureSplit.open(features or layout.features_split("test"), names)
     rows = select_samples(test.sample, samples, test.path)
     label, weight, pass_sr = test.label[rows], test.weight[rows], test.pass_sr[rows]
     scores: dict[str, NDArray[np.float64]] = {}

@@ -14,14 +14,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 from numpy.typing import NDArray
 
 from hepdl.errors import InputFileError
 from hepdl.gan.settings import IMAGE_SIZE
+from hepdl.io.splits import ImageSplit, select_samples
 from hepdl.models.channels import CHANNELS, check_channels
-from hepdl.train.splits import ImageSplit, select_samples
 
 __all__ = [
     "GanImages",
@@ -136,18 +135,11 @@ def load_images(
     if max_events is not None:
         index = index[:max_events]
     out: NDArray[np.floating] = np.empty((len(index), len(names), *split.image_shape), dtype=dtype)
-    with h5py.File(split.path, "r") as file:
-        data = file["data"]
-        filled = 0
-        last = int(index[-1]) + 1 if len(index) else 0
-        for low in range(0, last, _BLOCK_EVENTS):
-            high = min(low + _BLOCK_EVENTS, last)
-            inside = index[(index >= low) & (index < high)]
-            if len(inside) == 0:
-                continue
-            block = physical_channels(data[low:high][inside - low], split.scales, names)
-            out[filled : filled + len(inside)] = transform(block) if transform else block
-            filled += len(inside)
+    filled = 0
+    for inside, stored in split.read_blocks(index, _BLOCK_EVENTS):
+        block = physical_channels(stored, split.scales, names)
+        out[filled : filled + len(inside)] = transform(block) if transform else block
+        filled += len(inside)
     return GanImages(
         path=split.path,
         images=out,

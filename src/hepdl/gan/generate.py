@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from hepdl.errors import CheckpointError
 from hepdl.gan.io import load_gan, write_generated
-from hepdl.gan.settings import gan_dir, generated_file, is_conditional
-from hepdl.train.errors import CheckpointError
-from hepdl.train.settings import model_seed
+from hepdl.gan.settings import is_conditional
+from hepdl.io.layout import Layout
+from hepdl.seeds import model_seed
 
 __all__ = ["ExtrapolationWarning", "GenerateResult", "check_mass_point", "generate_gan"]
 
@@ -106,8 +107,9 @@ def generate_gan(
         CheckpointError: for a model of another kind than ``name``, or an unconditional
             checkpoint given masses.
     """
-    checkpoint = Path(checkpoint or gan_dir(config, name) / "model.ckpt")
-    output = Path(output or generated_file(config, name))
+    layout = Layout.of(config)
+    checkpoint = Path(checkpoint or layout.gan_model(name))
+    output = Path(output or layout.gan_generated(name))
     n = int(n_events or config["gan"]["generate_events"])
     if device is None:
         gpu = config["train"]["accelerator"] in ("auto", "gpu", "cuda")

@@ -21,11 +21,10 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from hepdl.errors import InputFileError
+from hepdl.errors import CheckpointError, InputFileError
 from hepdl.gan.module import ImageGAN
 from hepdl.io.atomic import atomic_path
 from hepdl.train.checkpoint import HEPDL_KEY, load_checkpoint
-from hepdl.train.errors import CheckpointError
 
 __all__ = ["GeneratedImages", "export_gan", "load_gan", "read_generated", "write_generated"]
 

@@ -11,7 +11,7 @@ ones (detached), then, every ``critic_steps`` batches, the generator. Losses:
 
 The conditional GAN's batches carry ``c`` = (m_gluino, m_neutralino) / ``mass_scale_gev``;
 generated images of a batch get the real images' conditions. A NaN or infinite loss stops
-training with :class:`~hepdl.train.errors.NonFiniteLossError` naming the step.
+training with :class:`~hepdl.errors.NonFiniteLossError` naming the step.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from hepdl.errors import NonFiniteLossError
 from hepdl.gan.models import Discriminator, Generator
 from hepdl.gan.scaling import PixelScaling
-from hepdl.train.errors import NonFiniteLossError
 
 __all__ = ["ImageGAN"]
 

@@ -3,7 +3,7 @@
 Each pixel above ``gan.pixel_threshold_gev`` becomes a massless pseudo-particle at the pixel
 centre with E the pixel's calorimeter energy and pT = E / cosh(eta); anti-kt jets (R =
 ``detector.fatjet.radius``, 1.0) are clustered with FastJet's multi-event interface (the
-detector simulation's :func:`hepdl.detector.jets.cluster_jets`) and kept with
+detector simulation's :func:`hepdl.jets.cluster_jets`) and kept with
 pT > ``selection.jet_pt_min_gev`` (200 GeV) and |eta| < ``selection.jet_abs_eta_max`` (2.0), the
 large-R jets of the analysis. Per event: the jet multiplicity, the summed mass of the
 (up to ``selection.mj_n_jets``) leading jets, the leading jet's pT, eta and phi, and the total
@@ -20,8 +20,8 @@ import awkward as ak
 import numpy as np
 from numpy.typing import NDArray
 
-from hepdl.detector.jets import cluster_jets, jet_record, massless_four_vectors
 from hepdl.images.histogram import ImageSpec
+from hepdl.jets import cluster_jets, jet_record, massless_four_vectors
 
 __all__ = ["EVENT_OBSERVABLES", "ImageJets", "image_observables"]
 

@@ -1,4 +1,5 @@
-"""Which GANs a config trains, on which samples, and where their files live.
+"""Which GANs a config trains, on which samples and mass points, and their settings (their
+files: :class:`hepdl.io.layout.Layout`).
 
 Two kinds: ``gan`` (unconditional, every training sample as one population) and ``cgan``
 (conditional on the sample's (m_gluino, m_neutralino)). Both train on signal samples; their mass
@@ -9,26 +10,22 @@ images must be 64 x 64. No torch import: Snakemake and the config checks use thi
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from hepdl.config import result_settings
 from hepdl.errors import ConfigError
 from hepdl.models.channels import check_channels
-from hepdl.train.settings import model_seed
+from hepdl.seeds import model_seed
 
 __all__ = [
     "GAN_KINDS",
     "IMAGE_SIZE",
-    "gan_dir",
     "gan_models",
     "gan_samples",
     "gan_training_settings",
-    "generated_file",
     "is_conditional",
     "mass_grid",
     "plot_names",
-    "validation_file",
 ]
 
 #: The GAN models and whether each is conditional on the masses.
@@ -125,21 +122,6 @@ def gan_models(config: Mapping[str, Any]) -> list[str]:
         is_conditional(name)
     gan_samples(config)
     return names
-
-
-def gan_dir(config: Mapping[str, Any], name: str) -> Path:
-    """``{results}/gan/{name}``."""
-    return Path(config["results"]) / "gan" / name
-
-
-def generated_file(config: Mapping[str, Any], name: str) -> Path:
-    """``{results}/gan/{name}/generated.h5``."""
-    return gan_dir(config, name) / "generated.h5"
-
-
-def validation_file(config: Mapping[str, Any], name: str) -> Path:
-    """``{results}/gan/{name}/validation.json``."""
-    return gan_dir(config, name) / "validation.json"
 
 
 #: Observables compared by the validation, each plotted as ``plots/{name}``.

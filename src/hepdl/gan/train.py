@@ -29,32 +29,30 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, TensorDataset
 
-from hepdl.errors import InputFileError
+from hepdl.errors import InputFileError, NonFiniteLossError, TrainingError
 from hepdl.gan.data import GanImages, calorimeter_energy, load_images
 from hepdl.gan.io import export_gan
 from hepdl.gan.metrics import ks_metric
 from hepdl.gan.module import ImageGAN
 from hepdl.gan.observables import ImageJets, image_observables
 from hepdl.gan.scaling import PixelScaling
-from hepdl.gan.settings import (
-    gan_dir,
-    gan_samples,
-    gan_training_settings,
-    is_conditional,
-    mass_grid,
-)
+from hepdl.gan.settings import gan_samples, gan_training_settings, is_conditional, mass_grid
 from hepdl.io.atomic import write_text_atomic
+from hepdl.io.layout import Layout
+from hepdl.io.splits import ImageSplit
+from hepdl.seeds import model_seed
 from hepdl.train.checkpoint import (
     AtomicCheckpointIO,
     TrainingRecord,
     resume_point,
     training_record,
 )
-from hepdl.train.errors import NonFiniteLossError, TrainingError
-from hepdl.train.settings import images_file, model_seed
-from hepdl.train.splits import ImageSplit
-from hepdl.train.trainer import _join_logs as join_logs  # one CSV-log joiner for all models
-from hepdl.train.trainer import best_and_last_checkpoint, determinism, quiet_lightning
+from hepdl.train.trainer import (
+    best_and_last_checkpoint,
+    determinism,
+    join_training_logs,
+    quiet_lightning,
+)
 
 __all__ = ["GanFitResult", "KSSelection", "gan_hparams", "train_gan"]
 
@@ -190,9 +188,10 @@ def train_gan(
     start = time.perf_counter()
     conditional = is_conditional(name)
     gan = config["gan"]
-    train_path = Path(train_file or images_file(config, "train"))
-    val_path = Path(val_file or images_file(config, "val"))
-    output = Path(output or gan_dir(config, name) / "model.ckpt")
+    layout = Layout.of(config)
+    train_path = Path(train_file or layout.images_split("train"))
+    val_path = Path(val_file or layout.images_split("val"))
+    output = Path(output or layout.gan_model(name))
     model_dir = output.parent
     samples = gan_samples(config)
     scales = ImageSplit.open(train_path).scales
@@ -268,7 +267,7 @@ def train_gan(
             "samples": samples,
         },
     )
-    join_logs(model_dir)
+    join_training_logs(model_dir)
     write_text_atomic(model_dir / "config.yaml", yaml.safe_dump(dict(config), sort_keys=True))
     return GanFitResult(
         model_file=output,

@@ -28,10 +28,11 @@ from hepdl.gan.data import GanImages, calorimeter_energy, load_images
 from hepdl.gan.io import GeneratedImages, read_generated
 from hepdl.gan.metrics import SELECTION_OBSERVABLES, compare_observables
 from hepdl.gan.observables import EVENT_OBSERVABLES, ImageJets, image_observables
-from hepdl.gan.settings import gan_dir, gan_samples, generated_file, validation_file
+from hepdl.gan.settings import gan_samples
 from hepdl.io.atomic import write_json_atomic
+from hepdl.io.layout import Layout
 from hepdl.plots.style import save
-from hepdl.train.settings import images_file, model_seed
+from hepdl.seeds import model_seed
 
 __all__ = ["ValidationResult", "compare_sets", "validate_gan"]
 
@@ -194,10 +195,11 @@ def validate_gan(
     """
     start = time.perf_counter()
     gan = config["gan"]
-    generated_path = Path(generated or generated_file(config, name))
-    real_path = Path(real or images_file(config, "test"))
-    folder = Path(output_dir) if output_dir else gan_dir(config, name)
-    output = folder / validation_file(config, name).name
+    layout = Layout.of(config)
+    generated_path = Path(generated or layout.gan_generated(name))
+    real_path = Path(real or layout.images_split("test"))
+    folder = Path(output_dir) if output_dir else layout.gan_dir(name)
+    output = folder / layout.gan_validation(name).name
     fake = read_generated(generated_path)
     if fake.model != name:
         raise InputFileError(generated_path, f"holds images of {fake.model!r}, not of {name!r}")

@@ -10,7 +10,22 @@
 
 from __future__ import annotations
 
-from hepdl.generate.stage import ShardResult, events_path, generate_shard
-from hepdl.generate.xsec import combine_shards
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["ShardResult", "combine_shards", "events_path", "generate_shard"]
+if TYPE_CHECKING:
+    from hepdl.generate.stage import ShardResult, generate_shard
+    from hepdl.generate.xsec import combine_shards
+
+__all__ = ["ShardResult", "combine_shards", "generate_shard"]
+
+#: The submodule of each public name: imported on first use, so that importing the package (or
+#: one of its light submodules) loads nothing heavy it does not need.
+_HOMES = {"ShardResult": "stage", "combine_shards": "xsec", "generate_shard": "stage"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"hepdl.generate.{_HOMES[name]}"), name)
+    msg = f"module 'hepdl.generate' has no attribute {name!r}"
+    raise AttributeError(msg)

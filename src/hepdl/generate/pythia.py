@@ -7,17 +7,16 @@ Snakemake rules keep in the job's log, and an initialisation failure raises
 
 from __future__ import annotations
 
-import ctypes
-import os
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from hepdl.errors import GenerationError
 from hepdl.generate.bindings import pythia8
 from hepdl.samples import Sample
+from hepdl.streams import redirected_stdout, stdout_to_stderr
 
 __all__ = ["init_pythia", "process_settings", "pythia_output_to_stderr", "pythia_version"]
 
@@ -86,26 +85,9 @@ def common_settings(generator: dict[str, Any], seed: int) -> list[str]:
     ]
 
 
-@contextmanager
-def pythia_output_to_stderr() -> Iterator[None]:
+def pythia_output_to_stderr() -> AbstractContextManager[None]:
     """Send everything written to file descriptor 1 (Pythia's std::cout) to standard error."""
-    with _redirected_stdout(sys.stderr.fileno()):
-        yield
-
-
-@contextmanager
-def _redirected_stdout(target_fd: int) -> Iterator[None]:
-    libc = ctypes.CDLL(None)
-    sys.stdout.flush()
-    libc.fflush(None)
-    saved = os.dup(1)
-    os.dup2(target_fd, 1)
-    try:
-        yield
-    finally:
-        libc.fflush(None)
-        os.dup2(saved, 1)
-        os.close(saved)
+    return stdout_to_stderr()
 
 
 def _error_lines(log: str) -> list[str]:
@@ -124,7 +106,7 @@ def init_pythia(settings: Sequence[str], context: str) -> pythia8.Pythia:
             own error lines.
     """
     with tempfile.TemporaryFile() as capture:
-        with _redirected_stdout(capture.fileno()):
+        with redirected_stdout(capture.fileno()):
             pythia = pythia8.Pythia("", False)
             rejected = [line for line in settings if not pythia.readString(line)]
             ok = not rejected and pythia.init()

@@ -29,9 +29,10 @@ from hepdl.generate.slha import rpv_gluino_slha
 from hepdl.generate.xsec import MB_TO_PB
 from hepdl.io.atomic import check_output_path
 from hepdl.io.events import write_events
+from hepdl.io.layout import Layout
 from hepdl.samples import Sample, get_sample, shard_seed
 
-__all__ = ["ShardResult", "events_path", "generate_shard", "shard_settings"]
+__all__ = ["ShardResult", "generate_shard", "shard_settings"]
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,6 @@ class ShardResult:
     def events_per_second(self) -> float:
         """Stage throughput: generation, extraction and writing; Pythia's initialisation excluded."""
         return self.n_events / self.seconds if self.seconds > 0 else float("inf")
-
-
-def events_path(config: dict[str, Any], sample: str, shard: int) -> Path:
-    """The contract path ``{results}/events/{sample}/{shard}.parquet``."""
-    return Path(config["results"]) / "events" / sample / f"{shard}.parquet"
 
 
 def shard_settings(
@@ -95,7 +91,7 @@ def generate_shard(
         config: A validated config (:func:`hepdl.config.load_config`).
         sample_name: Key of the sample in ``config['samples']``.
         shard: Shard index, 0 <= shard < the sample's ``shards``.
-        output: Target file; default :func:`events_path`.
+        output: Target file; default :meth:`hepdl.io.layout.Layout.events`.
         progress: Show a progress bar on standard error.
 
     Returns:
@@ -109,7 +105,7 @@ def generate_shard(
     """
     sample = get_sample(config, sample_name)
     n_events = sample.shard_events(shard)
-    path = Path(output) if output is not None else events_path(config, sample.name, shard)
+    path = Path(output) if output is not None else Layout.of(config).events(sample.name, shard)
     check_output_path(path)
     context = f"sample {sample.name} shard {shard}"
     seed = shard_seed(config["seed"], sample.name, shard)

@@ -3,11 +3,31 @@
 - :mod:`~hepdl.graphs.build`: nodes, k-nearest-neighbour edges and Gaussian weights, vectorised.
 - :mod:`~hepdl.graphs.stage`: one shard to ``graphs/{sample}/{shard}.h5``.
 - :mod:`~hepdl.graphs.merge`: the shards gathered into ``graphs/{split}.h5``.
-- :mod:`~hepdl.graphs.dataset`: a split as a torch-geometric dataset (extra ``gnn``).
+- :mod:`~hepdl.graphs.dataset`: a split as a torch-geometric InMemoryDataset (extra ``gnn``).
 """
 
 from __future__ import annotations
 
-from hepdl.graphs.build import NODE_FEATURES, GraphBatch, GraphSpec, build_graphs
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hepdl.graphs.build import NODE_FEATURES, GraphBatch, GraphSpec, build_graphs
 
 __all__ = ["NODE_FEATURES", "GraphBatch", "GraphSpec", "build_graphs"]
+
+#: The submodule of each public name: imported on first use, so that importing the package (or
+#: one of its light submodules) loads nothing heavy it does not need.
+_HOMES = {
+    "GraphBatch": "build",
+    "GraphSpec": "build",
+    "NODE_FEATURES": "build",
+    "build_graphs": "build",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"hepdl.graphs.{_HOMES[name]}"), name)
+    msg = f"module 'hepdl.graphs' has no attribute {name!r}"
+    raise AttributeError(msg)

@@ -28,10 +28,10 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from hepdl.images.histogram import wrap_phi
+from hepdl.io.splits import NODE_FEATURES
 
 __all__ = ["NODE_FEATURES", "GraphBatch", "GraphSpec", "build_graphs", "knn_edges"]
 
-NODE_FEATURES = ("eta", "phi", "energy_gev", "eem_gev", "ehad_gev", "is_track")
 
 #: Separation of consecutive events along the tree's third axis: far beyond any (eta, phi)
 #: distance (at most sqrt(10^2 + pi^2) < 11), so neighbours never cross events.

@@ -26,8 +26,9 @@ from hepdl.graphs.build import NODE_FEATURES, GraphBatch, GraphSpec
 from hepdl.graphs.stage import graph_attributes, read_shard_graphs
 from hepdl.images.merge import EVENT_KEYS, MergeResult, sample_bytes
 from hepdl.io.atomic import atomic_path
+from hepdl.io.layout import SPLITS
+from hepdl.io.splits import ragged_arange
 from hepdl.reco.merge import MergedEvents, check_event_numbers, event_blocks
-from hepdl.reco.splits import SPLITS
 
 __all__ = ["concatenate_graphs", "merge_graphs", "take_graphs"]
 
@@ -35,22 +36,12 @@ _COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 _CHUNK_ROWS = 65536
 
 
-def _ragged_arange(starts: NDArray[np.int64], counts: NDArray[np.int64]) -> NDArray[np.int64]:
-    """Concatenated ranges starts[i] .. starts[i] + counts[i] - 1, without a loop."""
-    total = int(np.sum(counts))
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    shift = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
-    result: NDArray[np.int64] = np.arange(total, dtype=np.int64) + shift.astype(np.int64)
-    return result
-
-
 def take_graphs(graphs: GraphBatch, index: NDArray[np.int64]) -> GraphBatch:
     """The graphs ``index`` (in that order) of a batch."""
     node_counts = np.diff(graphs.node_ptr)[index]
     edge_counts = np.diff(graphs.edge_ptr)[index]
-    nodes = _ragged_arange(graphs.node_ptr[index], node_counts)
-    edges = _ragged_arange(graphs.edge_ptr[index], edge_counts)
+    nodes = ragged_arange(graphs.node_ptr[index], node_counts)
+    edges = ragged_arange(graphs.edge_ptr[index], edge_counts)
     return GraphBatch(
         x=graphs.x[nodes],
         edge_index=graphs.edge_index[:, edges],

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import hepdl
 from hepdl.errors import InputFileError
 from hepdl.graphs.build import NODE_FEATURES, GraphBatch, GraphSpec, build_graphs
 from hepdl.io.atomic import atomic_path, check_output_path
+from hepdl.io.layout import Layout
 from hepdl.reco.inputs import event_column
 from hepdl.reco.stage import skimmed_deposits
 from hepdl.samples import get_sample
@@ -31,7 +31,6 @@ __all__ = [
     "GRAPH_ARRAYS",
     "GraphsResult",
     "graph_attributes",
-    "graphs_path",
     "graphs_shard",
     "read_shard_graphs",
     "write_shard_graphs",
@@ -50,11 +49,6 @@ class GraphsResult:
     n_nodes: int
     n_edges: int
     seconds: float
-
-
-def graphs_path(config: Mapping[str, Any], sample: str, shard: int) -> Path:
-    """The per-shard path ``{results}/graphs/{sample}/{shard}.h5``."""
-    return Path(config["results"]) / "graphs" / sample / f"{shard}.h5"
 
 
 def graph_attributes(spec: GraphSpec) -> dict[str, Any]:
@@ -139,7 +133,7 @@ def graphs_shard(
     sample = get_sample(config, sample_name)
     sample.shard_events(shard)
     path = check_output_path(
-        Path(output) if output is not None else graphs_path(config, sample.name, shard)
+        Path(output) if output is not None else Layout.of(config).graphs_shard(sample.name, shard)
     )
     events = skimmed_deposits(
         config, detector_file, sample=sample.name, shard=shard, features_file=features_file

@@ -21,11 +21,10 @@ from typing import Any
 import yaml
 
 from hepdl.config import validate_config
-from hepdl.errors import InputFileError
+from hepdl.errors import InputFileError, TrainingError
 from hepdl.hpo.settings import DIRECTIONS, best_file, study_metric, study_name
 from hepdl.hpo.space import PARAMETER_KINDS, STUDY_BLOCKS, apply_parameters
 from hepdl.io.atomic import write_text_atomic
-from hepdl.train.errors import TrainingError
 from hepdl.train.settings import HPO_MODEL
 
 __all__ = ["BEST_KEYS", "BestTrial", "export_best", "read_best", "with_best"]

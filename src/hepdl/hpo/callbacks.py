@@ -12,7 +12,7 @@ import torch
 
 from hepdl.evaluate.metrics import benchmark_point, roc_curve, tpr_at_fpr
 from hepdl.hpo.settings import VAL_EFFICIENCY
-from hepdl.train.splits import ImageSplit, select_samples
+from hepdl.io.splits import ImageSplit, select_samples
 
 __all__ = ["TrialPruning", "ValidationEfficiency"]
 

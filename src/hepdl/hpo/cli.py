@@ -89,8 +89,16 @@ def add_hpo_commands(stages: argparse._SubParsersAction[argparse.ArgumentParser]
         sub.set_defaults(func=func)
         if name == "worker":
             sub.add_argument("--worker", required=True, type=int, help="worker index, from 0")
-            sub.add_argument("--train", type=Path, help="images training split (default: contract)")
-            sub.add_argument("--val", type=Path, help="images validation split (default: contract)")
+            sub.add_argument(
+                "--train",
+                type=Path,
+                help="images training split (default: {results}/images/train.h5)",
+            )
+            sub.add_argument(
+                "--val",
+                type=Path,
+                help="images validation split (default: {results}/images/val.h5)",
+            )
             sub.add_argument("--output", type=Path, help="default: {results}/hpo/{study}/workers/")
         elif name == "best":
             sub.add_argument("--output", type=Path, help="default: {results}/hpo/{study}/best.yaml")

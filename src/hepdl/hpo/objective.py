@@ -82,7 +82,7 @@ def run_trial(
     """
     # Lightning and torch load with the first trial, not with the worker (or its tests).
     from hepdl.hpo.callbacks import TrialPruning, ValidationEfficiency  # noqa: PLC0415
-    from hepdl.train.splits import ImageSplit  # noqa: PLC0415
+    from hepdl.io.splits import ImageSplit  # noqa: PLC0415
 
     values = {parameter.name: parameter.suggest(trial) for parameter in search_space(config, study)}
     settings = trial_config(config, study, values, trial.number)

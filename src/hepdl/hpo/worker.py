@@ -27,13 +27,12 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from hepdl.errors import ConfigError
+from hepdl.errors import ConfigError, TrainingError
 from hepdl.hpo.objective import run_trial
 from hepdl.hpo.settings import study_name, trial_dir, worker_file
 from hepdl.hpo.study import WORKER_ATTR, fail_interrupted_trials, open_study, trial_counts
 from hepdl.io.atomic import write_text_atomic
-from hepdl.train.errors import TrainingError
-from hepdl.train.settings import images_file
+from hepdl.io.layout import Layout
 
 __all__ = ["TrialRecord", "WorkerResult", "keep_only_log", "run_worker"]
 
@@ -160,8 +159,8 @@ def run_worker(
         )
     start = time.perf_counter()
     inputs = {
-        "train": train_file or images_file(config, "train"),
-        "val": val_file or images_file(config, "val"),
+        "train": train_file or Layout.of(config).images_split("train"),
+        "val": val_file or Layout.of(config).images_split("val"),
     }
     opened = open_study(config, study, worker)
     result = WorkerResult(study, study_name(config, study), worker)

@@ -3,11 +3,25 @@
 - :mod:`~hepdl.images.histogram`: 3-channel images of all events of a shard, vectorised.
 - :mod:`~hepdl.images.stage`: one shard to ``images/{sample}/{shard}.h5``.
 - :mod:`~hepdl.images.merge`: the shards gathered into ``images/{split}.h5``.
-- :mod:`~hepdl.images.dataset`: a PyTorch dataset of contiguous batches of a split (torch).
 """
 
 from __future__ import annotations
 
-from hepdl.images.histogram import CHANNELS, ImageSpec, event_images
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hepdl.images.histogram import CHANNELS, ImageSpec, event_images
 
 __all__ = ["CHANNELS", "ImageSpec", "event_images"]
+
+#: The submodule of each public name: imported on first use, so that importing the package (or
+#: one of its light submodules) loads nothing heavy it does not need.
+_HOMES = {"CHANNELS": "histogram", "ImageSpec": "histogram", "event_images": "histogram"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"hepdl.images.{_HOMES[name]}"), name)
+    msg = f"module 'hepdl.images' has no attribute {name!r}"
+    raise AttributeError(msg)

@@ -34,8 +34,8 @@ from hepdl.errors import InputFileError
 from hepdl.images.histogram import ImageSpec
 from hepdl.images.stage import h5_compression, image_attributes, read_shard_images
 from hepdl.io.atomic import atomic_path
+from hepdl.io.layout import SPLITS
 from hepdl.reco.merge import MergedEvents, check_event_numbers, event_blocks
-from hepdl.reco.splits import SPLITS
 
 __all__ = ["EVENT_KEYS", "MergeResult", "check_image_files", "merge_images", "sample_bytes"]
 

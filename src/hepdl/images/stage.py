@@ -25,6 +25,7 @@ import hepdl
 from hepdl.errors import InputFileError
 from hepdl.images.histogram import CHANNELS, ImageSpec, SparseImages, sparse_event_images
 from hepdl.io.atomic import atomic_path, check_output_path
+from hepdl.io.layout import Layout
 from hepdl.reco.inputs import event_column
 from hepdl.reco.stage import skimmed_deposits
 from hepdl.samples import get_sample
@@ -33,7 +34,6 @@ __all__ = [
     "ImagesResult",
     "ShardImages",
     "h5_compression",
-    "images_path",
     "images_shard",
     "read_shard_images",
     "write_shard_images",
@@ -56,11 +56,6 @@ class ShardImages:
 
     images: SparseImages
     event_number: NDArray[np.int64]
-
-
-def images_path(config: Mapping[str, Any], sample: str, shard: int) -> Path:
-    """The per-shard path ``{results}/images/{sample}/{shard}.h5``."""
-    return Path(config["results"]) / "images" / sample / f"{shard}.h5"
 
 
 def h5_compression(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -158,7 +153,7 @@ def images_shard(
     sample = get_sample(config, sample_name)
     sample.shard_events(shard)
     path = check_output_path(
-        Path(output) if output is not None else images_path(config, sample.name, shard)
+        Path(output) if output is not None else Layout.of(config).images_shard(sample.name, shard)
     )
     events = skimmed_deposits(
         config, detector_file, sample=sample.name, shard=shard, features_file=features_file

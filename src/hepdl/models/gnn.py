@@ -28,8 +28,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from hepdl.extras import require_torch_geometric
 from hepdl.graphs.build import NODE_FEATURES
-from hepdl.graphs.dataset import require_torch_geometric
 
 __all__ = [
     "ARCHITECTURES",

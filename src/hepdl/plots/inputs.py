@@ -17,17 +17,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from numpy.typing import NDArray
 
-from hepdl.errors import InputFileError
 from hepdl.images.histogram import ImageSpec
+from hepdl.io.features import read_features
+from hepdl.io.splits import ImageSplit
 from hepdl.plots.style import PlotLabel, add_label, new_figure, save, styled
 from hepdl.reco.selection import SelectionCuts
-from hepdl.reco.stage import read_features
 
 __all__ = ["mean_images", "plot_inputs", "plot_jet_variables", "plot_mean_images"]
 
@@ -45,20 +44,16 @@ def mean_images(path: str | os.PathLike[str]) -> dict[int, NDArray[np.float64]]:
     Raises:
         InputFileError: naming the file, if it is not an images split file.
     """
-    try:
-        with h5py.File(path, "r") as h5:
-            data, label, weight = h5["data"], h5["label"][...], h5["weight"][...]
-            scale = np.asarray(h5.attrs["channel_scales"], dtype=np.float64)
-            sums = {cls: np.zeros(data.shape[1:], dtype=np.float64) for cls, _ in CLASSES}
-            for low in range(0, len(label), _BLOCK_EVENTS):
-                block = data[low : low + _BLOCK_EVENTS].astype(np.float64)
-                block_label = label[low : low + _BLOCK_EVENTS]
-                block_weight = weight[low : low + _BLOCK_EVENTS]
-                for cls in sums:
-                    chosen = block_label == cls
-                    sums[cls] += np.tensordot(block_weight[chosen], block[chosen], axes=1)
-    except (OSError, KeyError) as err:
-        raise InputFileError(path, f"not a readable images split file ({err})") from None
+    split = ImageSplit.open(path)
+    label, weight = split.label, split.weight
+    scale = np.asarray(split.scales, dtype=np.float64)
+    shape = (len(split.scales), *split.image_shape)
+    sums = {cls: np.zeros(shape, dtype=np.float64) for cls, _ in CLASSES}
+    for rows, stored in split.read_blocks(block_events=_BLOCK_EVENTS):
+        block = stored.astype(np.float64)
+        for cls in sums:
+            chosen = label[rows] == cls
+            sums[cls] += np.tensordot(weight[rows][chosen], block[chosen], axes=1)
     totals = {cls: float(weight[label == cls].sum()) for cls in sums}
     return {
         cls: sums[cls] / totals[cls] * scale[:, None, None] if totals[cls] > 0 else sums[cls]
@@ -108,15 +103,14 @@ def plot_single_events(
     plot_label: PlotLabel | None = None,
 ) -> Figure:
     """The first ``per_class`` signal and background events of a split file, each channel."""
-    with h5py.File(path, "r") as h5:
-        label = h5["label"][...]
-        scale = np.asarray(h5.attrs["channel_scales"], dtype=np.float64)
-        chosen = [
-            (name, int(index))
-            for cls, name in CLASSES
-            for index in np.flatnonzero(label == cls)[:per_class]
-        ]
-        images = [h5["data"][index] * scale[:, None, None] for _, index in chosen]
+    split = ImageSplit.open(path)
+    scale = np.asarray(split.scales, dtype=np.float64)
+    chosen = [
+        (name, int(index))
+        for cls, name in CLASSES
+        for index in np.flatnonzero(split.label == cls)[:per_class]
+    ]
+    images = [image * scale[:, None, None] for image in split.read_events([i for _, i in chosen])]
     rows = max(1, len(chosen))
     fig, axes = new_figure(rows, 3, figsize=(18, 5 * rows), squeeze=False)
     for row, ((name, index), image) in enumerate(zip(chosen, images, strict=True)):

@@ -4,18 +4,21 @@
 - :mod:`~hepdl.reco.selection`: the ATLAS-CONF-2016-057 signal region (``passSR``).
 - :mod:`~hepdl.reco.inputs`: the detector collections each stage reads.
 - :mod:`~hepdl.reco.stage`: ``hepdl features``, one shard to ``features/{sample}/{shard}.parquet``.
-- :mod:`~hepdl.reco.splits`: the seeded train/val/test assignment shared by every model.
+- :mod:`~hepdl.reco.assign_splits`: the seeded train/val/test assignment shared by every model.
 - :mod:`~hepdl.reco.merge`: the per-shard tables merged into ``features/{split}.parquet``.
 """
 
 from __future__ import annotations
 
-from hepdl.reco.jets import feature_names, jet_features, select_jets
-from hepdl.reco.selection import SelectionCuts, pass_baseline, pass_signal_region
-from hepdl.reco.splits import SPLITS, assign_splits
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hepdl.reco.assign_splits import assign_splits
+    from hepdl.reco.jets import feature_names, jet_features, select_jets
+    from hepdl.reco.selection import SelectionCuts, pass_baseline, pass_signal_region
 
 __all__ = [
-    "SPLITS",
     "SelectionCuts",
     "assign_splits",
     "feature_names",
@@ -24,3 +27,22 @@ __all__ = [
     "pass_signal_region",
     "select_jets",
 ]
+
+#: The submodule of each public name: imported on first use, so that importing the package (or
+#: one of its light submodules) loads nothing heavy it does not need.
+_HOMES = {
+    "SelectionCuts": "selection",
+    "assign_splits": "assign_splits",
+    "feature_names": "jets",
+    "jet_features": "jets",
+    "pass_baseline": "selection",
+    "pass_signal_region": "selection",
+    "select_jets": "jets",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"hepdl.reco.{_HOMES[name]}"), name)
+    msg = f"module 'hepdl.reco' has no attribute {name!r}"
+    raise AttributeError(msg)

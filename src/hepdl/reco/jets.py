@@ -18,18 +18,10 @@ import awkward as ak
 import numpy as np
 from numpy.typing import NDArray
 
+from hepdl.io.splits import JET_FIELDS, feature_names
 from hepdl.reco.selection import SelectionCuts
 
 __all__ = ["JET_FIELDS", "fatjet_fields", "feature_names", "jet_features", "select_jets"]
-
-#: Per-jet quantities, as (Delphes field, feature-name suffix).
-JET_FIELDS = (("PT", "pt_gev"), ("Eta", "eta"), ("Phi", "phi"), ("Mass", "mass_gev"))
-
-
-def feature_names(n_jets_stored: int = 5) -> list[str]:
-    """Names of the shallow-baseline inputs, in their fixed order (23 for 5 jets)."""
-    per_jet = [f"jet{i}_{suffix}" for i in range(1, n_jets_stored + 1) for _, suffix in JET_FIELDS]
-    return ["n_jet", "mj_gev", "delta_eta", *per_jet]
 
 
 def fatjet_fields(cuts: SelectionCuts) -> tuple[str, ...]:

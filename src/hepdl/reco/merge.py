@@ -1,7 +1,7 @@
 """Merging the per-shard tables into the splits: the event table every merge starts from.
 
 :func:`load_events` reads the per-shard feature tables (labels, weights, masses, ``passSR``)
-and assigns their events to the splits (:mod:`hepdl.reco.splits`); :func:`merge_features`
+and assigns their events to the splits (:mod:`hepdl.reco.assign_splits`); :func:`merge_features`
 writes ``results/features/{split}.parquet``. The image and graph merges start from the same
 :class:`MergedEvents`, so every split holds the same events in the same order everywhere.
 
@@ -14,7 +14,6 @@ quoted relative to all generated events, and the cut-flow's first rows.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,26 +26,20 @@ from numpy.typing import NDArray
 import hepdl
 from hepdl.errors import ConfigError, InputFileError
 from hepdl.io.atomic import write_json_atomic
+from hepdl.io.features import read_features, write_features
+from hepdl.io.layout import SPLITS, Layout
+from hepdl.io.skim import SKIM_STEPS
+from hepdl.reco.assign_splits import SplitAssignment, assign_splits, split_fractions
 from hepdl.reco.selection import preselected
-from hepdl.reco.splits import SPLITS, SplitAssignment, assign_splits, split_fractions
-from hepdl.reco.stage import read_features, write_features
 
 __all__ = [
     "MergedEvents",
-    "all_shard_paths",
     "check_event_numbers",
     "event_blocks",
     "load_events",
     "merge_features",
-    "read_skim",
-    "shard_path",
-    "skim_path",
     "skim_record",
-    "split_paths",
 ]
-
-#: Per-sample counts of :func:`skim_record`, raw (``n_*``) and weighted (``weight_*``).
-SKIM_STEPS = ("generated", "baseline", "signal_region")
 
 
 @dataclass(frozen=True)
@@ -85,33 +78,6 @@ class MergedEvents:
         return float(np.max(self.columns["weight"])) if len(self.columns["weight"]) else 1.0
 
 
-def shard_path(config: Mapping[str, Any], kind: str, suffix: str, sample: str, shard: int) -> Path:
-    """Contract path ``{results}/{kind}/{sample}/{shard}{suffix}`` of one shard."""
-    return Path(config["results"]) / kind / sample / f"{shard}{suffix}"
-
-
-def all_shard_paths(config: Mapping[str, Any], kind: str, suffix: str) -> list[Path]:
-    """:func:`shard_path` of every shard of every sample: samples by name, shards in order.
-
-    The order every merge lists its inputs in (the Snakemake rules use the same).
-    """
-    return [
-        shard_path(config, kind, suffix, name, shard)
-        for name in sorted(config["samples"])
-        for shard in range(config["samples"][name]["shards"])
-    ]
-
-
-def split_paths(config: Mapping[str, Any], kind: str, suffix: str) -> dict[str, Path]:
-    """Contract paths ``{results}/{kind}/{split}{suffix}`` of every split."""
-    return {split: Path(config["results"]) / kind / f"{split}{suffix}" for split in SPLITS}
-
-
-def skim_path(config: Mapping[str, Any]) -> Path:
-    """Contract path ``{results}/features/skim.json`` of the per-sample skim record."""
-    return Path(config["results"]) / "features" / "skim.json"
-
-
 def skim_record(tables: Sequence[Mapping[str, NDArray[Any]]]) -> dict[str, dict[str, Any]]:
     """Per sample, over all its shards: events generated, passing the baseline and the signal
     region, raw (``n_*``) and weighted (``weight_*``, expected events at the luminosity), with
@@ -138,23 +104,6 @@ def skim_record(tables: Sequence[Mapping[str, NDArray[Any]]]) -> dict[str, dict[
             entry[f"weight_{step}"] += float(weight[mask].sum())
             entry[f"weight2_{step}"] += float(np.square(weight[mask]).sum())
     return dict(sorted(record.items()))
-
-
-def read_skim(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
-    """The skim record written by the features merge.
-
-    Raises:
-        InputFileError: naming the file, if it is missing or not a skim record.
-    """
-    try:
-        record = json.loads(Path(path).read_text(encoding="utf-8"))
-        samples = record["samples"]
-        for entry in samples.values():
-            for step in SKIM_STEPS:
-                float(entry[f"weight_{step}"]), int(entry[f"n_{step}"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
-        raise InputFileError(path, f"not a skim record ({err}); rerun the features merge") from None
-    return dict(samples)
 
 
 def _check_split_classes(
@@ -276,7 +225,7 @@ def merge_features(
     skim_output: str | os.PathLike[str] | None = None,
 ) -> dict[str, int]:
     """Write ``features/{split}.parquet`` for every split and the skim record (default
-    :func:`skim_path`); returns the events per split."""
+    :meth:`hepdl.io.layout.Layout.skim`); returns the events per split."""
     sizes = {}
     for split in SPLITS:
         columns = merged.split_columns(split)
@@ -292,7 +241,7 @@ def merge_features(
         }
         write_features(outputs[split], columns, metadata)
         sizes[split] = len(columns["event_number"])
-    target = Path(skim_output) if skim_output is not None else skim_path(config)
+    target = Path(skim_output) if skim_output is not None else Layout.of(config).skim()
     write_json_atomic(
         target,
         {

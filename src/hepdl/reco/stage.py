@@ -19,13 +19,13 @@ from typing import Any
 
 import awkward as ak
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 import hepdl
 from hepdl.errors import ConfigError, InputFileError
-from hepdl.io.atomic import atomic_path, check_output_path
+from hepdl.io.atomic import check_output_path
+from hepdl.io.features import read_features, write_features
+from hepdl.io.layout import Layout
 from hepdl.reco.inputs import EVENT_FIELDS, event_column, read_collections, read_deposits
 from hepdl.reco.jets import fatjet_fields, feature_names, jet_features
 from hepdl.reco.selection import SelectionCuts, pass_baseline, pass_signal_region, preselected
@@ -33,16 +33,11 @@ from hepdl.samples import Sample, get_sample
 from hepdl.weights import sample_event_weights
 
 __all__ = [
-    "FEATURES_METADATA_KEY",
     "FeaturesResult",
     "feature_table",
-    "features_path",
     "features_shard",
-    "read_features",
     "skimmed_deposits",
 ]
-
-FEATURES_METADATA_KEY = b"hepdl"
 
 
 @dataclass(frozen=True)
@@ -53,11 +48,6 @@ class FeaturesResult:
     n_events: int
     n_pass: int
     seconds: float
-
-
-def features_path(config: dict[str, Any], sample: str, shard: int) -> Path:
-    """The contract path ``{results}/features/{sample}/{shard}.parquet``."""
-    return Path(config["results"]) / "features" / sample / f"{shard}.parquet"
 
 
 def feature_table(
@@ -118,33 +108,6 @@ def feature_table(
     return columns
 
 
-def write_features(
-    path: str | os.PathLike[str], columns: dict[str, NDArray[Any]], metadata: dict[str, Any]
-) -> Path:
-    """Write a feature table atomically as Parquet, ``metadata`` as JSON under ``hepdl``."""
-    table = pa.table({name: pa.array(values) for name, values in columns.items()})
-    payload = json.dumps(metadata, sort_keys=True).encode()
-    table = table.replace_schema_metadata({FEATURES_METADATA_KEY: payload})
-    with atomic_path(path) as temporary:
-        pq.write_table(table, temporary, compression="zstd")
-    return Path(path)
-
-
-def read_features(
-    path: str | os.PathLike[str], columns: list[str] | None = None
-) -> dict[str, NDArray[Any]]:
-    """Read a feature table (per shard or per split) as numpy columns.
-
-    Raises:
-        InputFileError: naming the file, if it is missing or not a feature table.
-    """
-    try:
-        table = pq.read_table(path, columns=columns)
-    except (OSError, pa.ArrowInvalid, KeyError) as err:
-        raise InputFileError(path, f"not a readable feature table ({err})") from None
-    return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
-
-
 def features_shard(
     config: dict[str, Any],
     sample_name: str,
@@ -162,7 +125,7 @@ def features_shard(
         shard: Shard index.
         detector_file: The shard's Delphes-schema ROOT file.
         xsec_file: The sample's ``xsec.json``.
-        output: Target file; default :func:`features_path`.
+        output: Target file; default :meth:`hepdl.io.layout.Layout.features_shard`.
 
     Raises:
         ConfigError: for an unknown sample or shard.
@@ -173,7 +136,7 @@ def features_shard(
     sample = get_sample(config, sample_name)
     sample.shard_events(shard)  # a ConfigError for a shard the sample does not have
     path = check_output_path(
-        Path(output) if output is not None else features_path(config, sample.name, shard)
+        Path(output) if output is not None else Layout.of(config).features_shard(sample.name, shard)
     )
     try:
         xsec = json.loads(Path(xsec_file).read_text(encoding="utf-8"))

@@ -26,8 +26,8 @@ import lightning.pytorch as pl
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from hepdl.errors import CheckpointError
 from hepdl.io.atomic import atomic_path
-from hepdl.train.errors import CheckpointError
 from hepdl.train.modules import WeightedClassifier
 
 __all__ = [

@@ -10,18 +10,13 @@ from typing import Any
 import lightning.pytorch as pl
 
 from hepdl.errors import ConfigError, InputFileError
+from hepdl.io.layout import Layout
+from hepdl.io.splits import ImageSplit
+from hepdl.seeds import model_seed
 from hepdl.train.checkpoint import training_record
 from hepdl.train.datamodules import ImageDataModule
 from hepdl.train.modules import ImageClassifier
-from hepdl.train.settings import (
-    base_model,
-    images_file,
-    model_file,
-    model_kind,
-    model_seed,
-    training_settings,
-)
-from hepdl.train.splits import ImageSplit
+from hepdl.train.settings import base_model, model_kind, training_settings
 from hepdl.train.trainer import FitResult, fit_classifier
 
 __all__ = ["cnn_hparams", "train_cnn"]
@@ -96,9 +91,10 @@ def train_cnn(
         InputFileError: for a missing or inconsistent split file.
         TrainingError: when the loss becomes NaN.
     """
-    train_path = Path(train_file or images_file(config, "train"))
-    val_path = Path(val_file or images_file(config, "val"))
-    output = Path(output or model_file(config, name))
+    layout = Layout.of(config)
+    train_path = Path(train_file or layout.images_split("train"))
+    val_path = Path(val_file or layout.images_split("val"))
+    output = Path(output or layout.model_file(name, "cnn"))
     train_split = ImageSplit.open(train_path)
     check_same_images(train_split, ImageSplit.open(val_path))
     hparams = cnn_hparams(config, name, train_split)

@@ -5,7 +5,7 @@ Image files are too large to load whole at paper scale, and compressed HDF5 is r
 chunk once per event in it. :class:`BlockBatchSampler` therefore shuffles *blocks* of
 consecutive events (one chunk long) and cuts the shuffled sequence into batches: every chunk is
 decompressed about once per epoch, and the batch composition still changes every epoch. The split
-files are already in a seeded random event order (``hepdl.reco.splits``), so a block is a random
+files are already in a seeded random event order (``hepdl.reco.assign_splits``), so a block is a random
 sample of events.
 
 The sampler shards batches over distributed ranks itself (so the Trainer runs with
@@ -14,7 +14,6 @@ The sampler shards batches over distributed ranks itself (so the Trainer runs wi
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 from abc import ABC, abstractmethod
@@ -22,14 +21,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-import h5py
 import lightning.pytorch as pl
 import numpy as np
 import torch
 from numpy.typing import NDArray
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from hepdl.train.splits import ImageSplit, balanced_weights, select_samples
+from hepdl.io.splits import ImageSplit, LazyH5, read_rows, select_samples
+from hepdl.train.balance import balanced_weights
 
 if TYPE_CHECKING:
     from typing import Self
@@ -131,13 +130,6 @@ class BlockBatchSampler(Sampler[NDArray[np.int64]]):
         return len(self._batches())
 
 
-def _runs(rows: NDArray[np.int64], max_gap: int) -> list[tuple[int, int]]:
-    """Split sorted ``rows`` into (start, stop) index ranges whose rows lie close together."""
-    breaks = np.flatnonzero(np.diff(rows) > max_gap) + 1
-    edges = [0, *breaks.tolist(), len(rows)]
-    return list(itertools.pairwise(edges))
-
-
 class ImageBatches(Dataset[Batch]):
     """Batches of images read from an HDF5 split file; the file opens lazily in each worker.
 
@@ -162,28 +154,15 @@ class ImageBatches(Dataset[Batch]):
         self.weight = torch.from_numpy(np.asarray(weight, dtype=np.float32))
         self.label = torch.from_numpy(np.asarray(label, dtype=np.float32))
         self.chunk_events = chunk_events
-        self._file: h5py.File | None = None
-        self._pid = -1
+        self._file = LazyH5(path, _CHUNK_CACHE_BYTES)
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def _data(self) -> h5py.Dataset:
-        if self._file is None or self._pid != os.getpid():  # h5py handles do not survive fork
-            self._file = h5py.File(self.path, "r", rdcc_nbytes=_CHUNK_CACHE_BYTES)
-            self._pid = os.getpid()
-        return self._file["data"]
-
     def __getitem__(self, positions: NDArray[np.int64]) -> Batch:
         positions = np.asarray(positions, dtype=np.int64)
         rows = self.rows[positions]
-        data = self._data()
-        parts = []
-        for start, stop in _runs(rows, self.chunk_events):
-            first, last = int(rows[start]), int(rows[stop - 1])
-            span = data[first : last + 1]
-            parts.append(span[rows[start:stop] - first])
-        images = torch.from_numpy(np.concatenate(parts) if len(parts) > 1 else parts[0])
+        images = torch.from_numpy(read_rows(self._file()["data"], rows, self.chunk_events))
         index = torch.from_numpy(positions)
         return {"x": images, "y": self.label[index], "w": self.weight[index], "index": index}
 
@@ -311,8 +290,8 @@ class _BatchDataModule(pl.LightningDataModule, ABC):
 
 
 class SplitFile(Protocol):
-    """What a split file opened for training offers (:class:`~hepdl.train.splits.ImageSplit`,
-    :class:`~hepdl.train.graph_data.GraphFile`): per-event truth in memory, inputs on disk."""
+    """What a split file opened for training offers (:class:`~hepdl.io.splits.ImageSplit`,
+    :class:`~hepdl.io.splits.GraphSplit`): per-event truth in memory, inputs on disk."""
 
     @property
     def path(self) -> Path: ...

@@ -1,7 +1,7 @@
 """The ``train gbdt`` stage: gradient-boosted trees (xgboost, ``hist``) on the jet variables.
 
 Trained with the same class-balanced physical weights as the networks
-(:func:`hepdl.train.splits.balanced_weights`), stopping when the weighted validation log-loss
+(:func:`hepdl.train.balance.balanced_weights`), stopping when the weighted validation log-loss
 has not improved for ``early_stopping_rounds`` rounds; the model is cut at its best round and
 saved as xgboost JSON.
 """
@@ -19,8 +19,10 @@ import numpy as np
 import yaml
 
 from hepdl.io.atomic import atomic_path, write_text_atomic
-from hepdl.train.settings import features_file, model_file, model_seed
-from hepdl.train.splits import FeatureSplit, balanced_weights, feature_columns, select_samples
+from hepdl.io.layout import Layout
+from hepdl.io.splits import FeatureSplit, feature_columns, select_samples
+from hepdl.seeds import model_seed
+from hepdl.train.balance import balanced_weights
 
 __all__ = ["GbdtResult", "load_gbdt", "train_gbdt"]
 
@@ -89,11 +91,12 @@ def train_gbdt(
     start = time.perf_counter()
     settings = config["train"]["gbdt"]
     names = feature_columns(config)
-    output = Path(output or model_file(config, name))
+    layout = Layout.of(config)
+    output = Path(output or layout.model_file(name, "gbdt"))
     matrices = {}
     for split, path in (
-        ("train", train_file or features_file(config, "train")),
-        ("val", val_file or features_file(config, "val")),
+        ("train", train_file or layout.features_split("train")),
+        ("val", val_file or layout.features_split("val")),
     ):
         data = FeatureSplit.open(path, names)
         rows = select_samples(data.sample, config["train"]["samples"], data.path)
@@ -156,7 +159,7 @@ def load_gbdt(path: str | os.PathLike[str]) -> Any:
     """
     import xgboost as xgb  # noqa: PLC0415
 
-    from hepdl.train.errors import CheckpointError  # noqa: PLC0415
+    from hepdl.errors import CheckpointError  # noqa: PLC0415
 
     path = Path(path)
     if not path.is_file():

@@ -15,18 +15,14 @@ from typing import Any
 import lightning.pytorch as pl
 
 from hepdl.errors import ConfigError
-from hepdl.graphs.build import NODE_FEATURES
-from hepdl.graphs.dataset import require_torch_geometric
+from hepdl.extras import require_torch_geometric
+from hepdl.io.layout import Layout
+from hepdl.io.splits import NODE_FEATURES, GraphSplit
+from hepdl.seeds import model_seed
 from hepdl.train.checkpoint import training_record
-from hepdl.train.graph_data import GraphDataModule, GraphFile
+from hepdl.train.graph_data import GraphDataModule
 from hepdl.train.modules import GraphClassifier
-from hepdl.train.settings import (
-    graphs_file,
-    model_file,
-    model_kind,
-    model_seed,
-    training_settings,
-)
+from hepdl.train.settings import model_kind, training_settings
 from hepdl.train.trainer import FitResult, fit_classifier
 
 __all__ = ["gnn_hparams", "train_gnn"]
@@ -83,11 +79,12 @@ def train_gnn(
         TrainingError: when the loss becomes NaN.
     """
     require_torch_geometric()
-    train_path = Path(train_file or graphs_file(config, "train"))
-    val_path = Path(val_file or graphs_file(config, "val"))
-    output = Path(output or model_file(config, name))
-    GraphFile.open(train_path)
-    GraphFile.open(val_path)
+    layout = Layout.of(config)
+    train_path = Path(train_file or layout.graphs_split("train"))
+    val_path = Path(val_file or layout.graphs_split("val"))
+    output = Path(output or layout.model_file(name, "gnn"))
+    GraphSplit.open(train_path)
+    GraphSplit.open(val_path)
     seed = model_seed(config, name)
     pl.seed_everything(seed, workers=True, verbose=False)
     module = GraphClassifier(**gnn_hparams(config, name))

@@ -4,10 +4,10 @@ Every classifier minimises the per-event weighted binary cross-entropy,
 
     L = mean_i w_i * BCE(logit_i, y_i),
 
-with the training weights of :func:`hepdl.train.splits.balanced_weights` (physical weights,
+with the training weights of :func:`hepdl.train.balance.balanced_weights` (physical weights,
 signal and background classes each summing to N/2), using Adam. The shared
 :meth:`WeightedClassifier._common_step` logs ``{stage}_loss`` and stops training with a
-:class:`~hepdl.train.errors.NonFiniteLossError` naming the step when the loss is NaN or infinite.
+:class:`~hepdl.errors.NonFiniteLossError` naming the step when the loss is NaN or infinite.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hepdl.errors import NonFiniteLossError
 from hepdl.models.cnn import ImageCNN
 from hepdl.models.images import ChannelSelect, ImageAugment
 from hepdl.models.mlp import FeatureMLP
-from hepdl.train.errors import NonFiniteLossError
 
 __all__ = ["FeatureClassifier", "GraphClassifier", "ImageClassifier", "WeightedClassifier"]
 
@@ -230,7 +230,7 @@ class GraphClassifier(WeightedClassifier):
         learning_rate: float = 1e-3,
         weight_decay: float = 0.0,
     ) -> None:
-        from hepdl.graphs.build import NODE_FEATURES  # noqa: PLC0415
+        from hepdl.io.splits import NODE_FEATURES  # noqa: PLC0415
         from hepdl.models.gnn import GraphAugment, build_graph_network  # noqa: PLC0415
 
         super().__init__()

@@ -1,4 +1,5 @@
-"""Which classifiers a config trains, and where their files live.
+"""Which classifiers a config trains, their kinds, seeds and settings (their files:
+:class:`hepdl.io.layout.Layout`).
 
 The config's ``train`` block names the models: every key of ``train.cnn.channels`` is a CNN
 (same architecture, its own input channels: ``cnn`` on ECal, HCal and tracks, ``cnn_energy`` on
@@ -8,8 +9,8 @@ graphs (``train.gnn``). ``train.models`` lists those the DAG trains.
 
 With ``train.seeds`` = n each model is trained n times, as the replicas ``{model}``,
 ``{model}_seed1`` ... ``{model}_seed{n-1}``: the same settings, another training seed
-(:func:`model_seed` mixes the name in), each a model of its own with its own files. A replica
-of ``cnn_jets`` reads the replica of its CNN with the same index.
+(:func:`hepdl.seeds.model_seed` mixes the name in), each a model of its own with its own
+files. A replica of ``cnn_jets`` reads the replica of its CNN with the same index.
 
 Where ``hpo.studies`` holds ``cnn``, the best trial of the CNN search is trained as one more
 CNN, ``cnn_hpo`` (:data:`HPO_MODEL`; its settings come from the study's ``best.yaml``,
@@ -19,14 +20,13 @@ CNN, ``cnn_hpo`` (:data:`HPO_MODEL`; its settings come from the study's ``best.y
 from __future__ import annotations
 
 import re
-import zlib
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from hepdl.config import result_settings
 from hepdl.errors import ConfigError
 from hepdl.models.channels import check_channels
+from hepdl.seeds import model_seed
 
 __all__ = [
     "FEATURE_MODELS",
@@ -35,16 +35,9 @@ __all__ = [
     "TRAINER_KEYS",
     "base_model",
     "cnn_of_cnn_jets",
-    "features_file",
-    "graphs_file",
-    "images_file",
-    "model_dir",
-    "model_file",
     "model_kind",
-    "model_seed",
     "models",
     "models_pattern",
-    "predictions_file",
     "replica_index",
     "replica_names",
     "training_settings",
@@ -168,42 +161,6 @@ def models_pattern(trained: Mapping[str, str], kind: str) -> str:
     """The wildcard constraint of one kind's training rule: its models and seed replicas
     (a pattern that matches nothing when the config trains none of that kind)."""
     return "|".join(name for name, k in trained.items() if k == kind) or f"no_{kind}"
-
-
-def model_seed(config: Mapping[str, Any], model: str) -> int:
-    """The seed of one model's training: the global seed mixed with the model name."""
-    return (int(config["seed"]) * 1_000_003 + zlib.crc32(model.encode())) % 2**32
-
-
-def images_file(config: Mapping[str, Any], split: str) -> Path:
-    """``{results}/images/{split}.h5``."""
-    return Path(config["results"]) / "images" / f"{split}.h5"
-
-
-def graphs_file(config: Mapping[str, Any], split: str) -> Path:
-    """``{results}/graphs/{split}.h5``."""
-    return Path(config["results"]) / "graphs" / f"{split}.h5"
-
-
-def features_file(config: Mapping[str, Any], split: str) -> Path:
-    """``{results}/features/{split}.parquet``."""
-    return Path(config["results"]) / "features" / f"{split}.parquet"
-
-
-def model_dir(config: Mapping[str, Any], name: str) -> Path:
-    """``{results}/models/{name}``."""
-    return Path(config["results"]) / "models" / name
-
-
-def model_file(config: Mapping[str, Any], name: str) -> Path:
-    """The trained model: ``model.json`` (xgboost) for the GBDT, ``model.ckpt`` otherwise."""
-    suffix = "json" if model_kind(config, name) == "gbdt" else "ckpt"
-    return model_dir(config, name) / f"model.{suffix}"
-
-
-def predictions_file(config: Mapping[str, Any], name: str) -> Path:
-    """``{results}/predictions/{name}.parquet``."""
-    return Path(config["results"]) / "predictions" / f"{name}.parquet"
 
 
 def training_settings(config: Mapping[str, Any], name: str) -> dict[str, Any]:

@@ -30,6 +30,7 @@ import yaml
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
+from hepdl.errors import NonFiniteLossError, TrainingError
 from hepdl.io.atomic import write_text_atomic
 from hepdl.train.checkpoint import (
     AtomicCheckpointIO,
@@ -41,7 +42,6 @@ from hepdl.train.checkpoint import (
 )
 from hepdl.train.costs import CostMeter
 from hepdl.train.distributed import LearningRateScaling
-from hepdl.train.errors import NonFiniteLossError, TrainingError
 from hepdl.train.modules import WeightedClassifier, hparams_of
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "build_trainer",
     "determinism",
     "fit_classifier",
+    "join_training_logs",
     "quiet_lightning",
 ]
 
@@ -174,7 +175,7 @@ def build_trainer(
     return trainer, checkpoint
 
 
-def _join_logs(model_dir: Path) -> None:
+def join_training_logs(model_dir: Path) -> None:
     """Concatenate the CSV logs of all (resumed) runs into ``training_log.csv``."""
     import pandas as pd  # noqa: PLC0415
 
@@ -259,7 +260,7 @@ def fit_classifier(
             type(module),
             {"best_val_loss": best_loss, "epochs": trainer.current_epoch},
         )
-        _join_logs(model_dir)
+        join_training_logs(model_dir)
         if meter.batches or not (model_dir / "costs.json").exists():  # a resume may train no step
             meter.write(module, model_dir / "costs.json")
         write_text_atomic(model_dir / "config.yaml", yaml.safe_dump(dict(config), sort_keys=True))

@@ -1,6 +1,6 @@
 """The ``train mlp`` and ``train cnn_jets`` stages: one-hidden-layer networks on event variables.
 
-``mlp`` sees the 23 jet variables of the shallow baseline (:func:`hepdl.reco.jets.feature_names`),
+``mlp`` sees the 23 jet variables of the shallow baseline (:func:`hepdl.io.splits.feature_names`),
 standardised with the training split's mean and standard deviation. ``cnn_jets`` sees a trained
 CNN's logit and the same variables: the paper's test of whether the jet variables add anything
 to the CNN. Its CNN logits on the train and val splits are computed here from the CNN's model
@@ -18,25 +18,14 @@ import lightning.pytorch as pl
 import numpy as np
 from numpy.typing import NDArray
 
+from hepdl.io.layout import Layout
+from hepdl.io.splits import FeatureSplit, ImageSplit, check_aligned, feature_columns, select_samples
+from hepdl.seeds import model_seed
 from hepdl.train.checkpoint import load_model, training_record
 from hepdl.train.datamodules import FeatureDataModule
 from hepdl.train.modules import FeatureClassifier, ImageClassifier
 from hepdl.train.score import score_images
-from hepdl.train.settings import (
-    cnn_of_cnn_jets,
-    features_file,
-    images_file,
-    model_file,
-    model_seed,
-    training_settings,
-)
-from hepdl.train.splits import (
-    FeatureSplit,
-    ImageSplit,
-    check_aligned,
-    feature_columns,
-    select_samples,
-)
+from hepdl.train.settings import cnn_of_cnn_jets, training_settings
 from hepdl.train.trainer import FitResult, fit_classifier
 
 __all__ = ["cnn_jets_inputs", "mlp_hparams", "train_cnn_jets", "train_mlp"]
@@ -121,12 +110,13 @@ def train_mlp(
         progress: Show a progress bar.
     """
     names = feature_columns(config)
+    layout = Layout.of(config)
     splits = {
-        "train": FeatureSplit.open(train_file or features_file(config, "train"), names),
-        "val": FeatureSplit.open(val_file or features_file(config, "val"), names),
+        "train": FeatureSplit.open(train_file or layout.features_split("train"), names),
+        "val": FeatureSplit.open(val_file or layout.features_split("val"), names),
     }
     inputs = {k: s.inputs for k, s in splits.items()}
-    output = Path(output or model_file(config, name))
+    output = Path(output or layout.model_file(name, "mlp"))
     return _fit_features(
         config,
         name,
@@ -181,14 +171,15 @@ def train_cnn_jets(
         CheckpointError: for a missing or wrong CNN model file.
     """
     settings = config["train"]["cnn_jets"]
-    cnn_path = Path(cnn_model or model_file(config, cnn_of_cnn_jets(config, name)))
+    layout = Layout.of(config)
+    cnn_path = Path(cnn_model or layout.model_file(cnn_of_cnn_jets(config, name), "cnn"))
     cnn = load_model(cnn_path, ImageClassifier)
     splits: dict[str, FeatureSplit] = {}
     inputs: dict[str, NDArray[np.float32]] = {}
     files = {"cnn": cnn_path}
     for split in ("train", "val"):
-        image_path = Path((images or {}).get(split) or images_file(config, split))
-        feature_path = Path((features or {}).get(split) or features_file(config, split))
+        image_path = Path((images or {}).get(split) or layout.images_split(split))
+        feature_path = Path((features or {}).get(split) or layout.features_split(split))
         files |= {f"images.{split}": image_path, f"features.{split}": feature_path}
         splits[split] = FeatureSplit.open(feature_path, feature_columns(config))
         check_aligned(ImageSplit.open(image_path), splits[split])
@@ -196,7 +187,7 @@ def train_cnn_jets(
             cnn, image_path, config, batch_size=config["train"]["cnn"]["eval_batch_size"]
         )
         inputs[split] = cnn_jets_inputs(logits, splits[split])
-    output = Path(output or model_file(config, name))
+    output = Path(output or layout.model_file(name, "cnn_jets"))
     return _fit_features(
         config,
         name,

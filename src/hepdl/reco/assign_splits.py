@@ -24,16 +24,13 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from hepdl.errors import ConfigError
+from hepdl.io.layout import SPLITS
+from hepdl.seeds import splitmix64
 
-__all__ = ["SPLITS", "SplitAssignment", "assign_splits", "event_keys", "split_fractions"]
-
-#: The split names, in the order the permutation is cut into them.
-SPLITS = ("train", "val", "test")
+__all__ = ["SplitAssignment", "assign_splits", "event_keys", "split_fractions"]
 
 #: Stable integer for the purpose "split assignment" in the seed sequence.
 _SPLIT_PURPOSE = 0x5B1175
-
-_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 def split_fractions(config: Mapping[str, Any]) -> dict[str, float]:
@@ -51,16 +48,6 @@ def split_fractions(config: Mapping[str, Any]) -> dict[str, float]:
     return fractions
 
 
-def _splitmix64(x: NDArray[np.uint64]) -> NDArray[np.uint64]:
-    """The SplitMix64 finaliser: a bijective, well-mixing hash of 64-bit integers."""
-    with np.errstate(over="ignore"):
-        z = (x + np.uint64(0x9E3779B97F4A7C15)) & _MASK64
-        z = ((z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & _MASK64
-        z = ((z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)) & _MASK64
-        result: NDArray[np.uint64] = z ^ (z >> np.uint64(31))
-    return result
-
-
 def event_keys(seed: int, sample: str, event_number: ArrayLike) -> NDArray[np.uint64]:
     """The random sort key of each event of one sample.
 
@@ -75,7 +62,7 @@ def event_keys(seed: int, sample: str, event_number: ArrayLike) -> NDArray[np.ui
     entropy = [seed, _SPLIT_PURPOSE, zlib.crc32(sample.encode())]
     key = np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0]
     numbers = np.asarray(event_number, dtype=np.int64).astype(np.uint64)
-    return _splitmix64(_splitmix64(numbers ^ key))
+    return splitmix64(splitmix64(numbers ^ key))
 
 
 @dataclass(frozen=True)
@@ -114,7 +101,7 @@ def assign_splits(
 
     Args:
         seed: The config's global seed.
-        fractions: Fraction per split name of :data:`SPLITS`, adding up to 1.
+        fractions: Fraction per split name of :data:`hepdl.io.layout.SPLITS`, adding up to 1.
         samples: The sample of each input table.
         event_numbers: The event numbers of each input table, row by row.
 
