@@ -39,8 +39,18 @@ SHARD_RULES = ("generate", "simulate", "features", "images", "graphs")
 #: The CPU node type that has NERSC's shared QOS, per profile.
 SHARED_NODES = {"cori": "haswell", "perlmutter": "cpu"}
 GPU_RULES = ("train_cnn", "predict")
-#: The GAN and GNN rules: on GPU nodes except the GAN's validation (jet clustering on CPUs).
-MODEL_RULES = {"train_gnn": "gpu", "train_gan": "gpu", "generate_gan": "gpu", "validate_gan": "cpu"}
+#: The GAN, GNN and hyper-parameter search rules: on GPU nodes except the GAN's validation (jet
+#: clustering on CPUs) and the search's summary and plots.
+MODEL_RULES = {
+    "train_gnn": "gpu",
+    "train_gan": "gpu",
+    "generate_gan": "gpu",
+    "validate_gan": "cpu",
+    "hpo_worker": "gpu",
+    "train_cnn_hpo": "gpu",
+    "hpo_best": "cpu",
+    "hpo_report": "cpu",
+}
 
 
 def dry_run(
@@ -254,7 +264,12 @@ def test_multi_node_training_allocation(multi_node: tuple[dict[str, Any], str]) 
 def test_multi_node_training_command(multi_node: tuple[dict[str, Any], str]) -> None:
     """One srun task per GPU on every node, and Lightning told the same layout."""
     _, output = multi_node
-    commands = [line for line in output.splitlines() if "hepdl train cnn " in line]
+    # train_cnn's commands (cnn_hpo's rule, train_cnn_hpo, has resources of its own).
+    commands = [
+        line
+        for line in output.splitlines()
+        if "hepdl train cnn " in line and "--hpo-best" not in line
+    ]
     assert commands
     for command in commands:
         launch, _, rest = command.partition("hepdl train cnn")

@@ -104,7 +104,7 @@ NON_RESULT_CHANGES = {
     "train.gnn.eval_batch_size": 7,
 }
 JOB_SELECTION_KEYS = {"train.models", "train.seeds", "gan.models", "gan.seeds", "graphs.enabled"}
-JOB_SELECTION_KEYS |= {"evaluate.robustness", "compare_detectors.enabled"}
+JOB_SELECTION_KEYS |= {"evaluate.robustness", "compare_detectors.enabled", "hpo.studies"}
 
 
 def test_the_rerun_test_changes_every_non_result_key() -> None:

@@ -10,7 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbclient
+import nbformat
 import pytest
+import yaml
 
 from hepdl.io import read_event_metadata
 
@@ -63,7 +66,7 @@ def ci_configfiles(workdir: Path) -> list[str]:
 
 
 @pytest.mark.slow
-def test_ci_dag_runs_end_to_end(tmp_path: Path) -> None:
+def test_ci_dag_runs_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     configs = ci_configfiles(tmp_path)
     build, _ = delphes_build_or_reason()
     run = snakemake(tmp_path, "--configfile", *configs, "--cores", "2")
@@ -88,7 +91,20 @@ def test_ci_dag_runs_end_to_end(tmp_path: Path) -> None:
     metrics = json.loads((results / "evaluation/metrics.json").read_text())
     assert {"cnn", "gnn", "cuts"} <= set(metrics)
     assert metrics["gnn"]["costs"]["parameters"] > 0
-    # Nothing left to do: a second run is a no-op.
+    # The 2-trial searches: two workers shared each journal, the CNN's best trial was trained
+    # again as cnn_hpo and evaluated beside cnn; the searches' plots are in the report.
+    for study in ("cnn", "gan"):
+        workers = [
+            json.loads((results / f"hpo/{study}/workers/{k}.json").read_text()) for k in (0, 1)
+        ]
+        ran = sorted(trial["number"] for worker in workers for trial in worker["trials"])
+        assert ran == [0, 1], workers
+        best = yaml.safe_load((results / f"hpo/{study}/best.yaml").read_text())
+        assert best["trials"]["COMPLETE"] + best["trials"]["PRUNED"] == 2
+        assert (results / f"hpo/{study}/plots/history.png").is_file()
+    assert metrics["cnn_hpo"]["tpr_at_benchmark_fpr"] is not None
+    assert (results / "predictions/cnn_hpo.parquet").is_file()
+    _execute_notebook(results, monkeypatch)
     # The report's summaries: every job's benchmark file in the per-stage table, and the
     # training curves of every model and GAN.
     benchmark_files = list((results / "benchmarks").rglob("*.tsv"))
@@ -98,13 +114,38 @@ def test_ci_dag_runs_end_to_end(tmp_path: Path) -> None:
     assert {row["stage"] for row in summary} >= {"generate", "simulate", "train", "evaluate"}
     for name in [*(name for name in metrics if name != "cuts"), "gan", "cgan"]:
         assert (results / "plots/training" / f"{name}.png").stat().st_size > 0, name
+    # Nothing left to do: a second run is a no-op.
     again = snakemake(tmp_path, "--configfile", *configs, "--cores", "2", "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
     report = snakemake(tmp_path, "--configfile", *configs, "--report", "report.html")
     assert report.returncode == 0, report.stderr[-3000:]
     html = (tmp_path / "report.html").read_text(errors="replace")
-    for section in ("Detector validation", "Inputs", "Training", "Benchmarks", "Evaluation"):
+    sections = ("Detector validation", "Inputs", "Training", "Benchmarks", "Evaluation", "Search")
+    for section in sections:
         assert section in html, section
+
+
+def _execute_notebook(results: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run notebooks/results.ipynb on ``results`` with a fresh kernel; any cell's error fails."""
+    notebook = nbformat.read(REPO / "notebooks/results.ipynb", as_version=4)
+    # The kernel inherits this process's environment: the folder, and no waiting on trainings.
+    monkeypatch.setenv("HEPDL_RESULTS", str(results))
+    monkeypatch.setenv("HEPDL_WATCH_SECONDS", "0")
+    client = nbclient.NotebookClient(
+        notebook,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(results.parent)}},
+    )
+    client.execute()
+    images = [
+        output
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if "image/png" in output.get("data", {})
+    ]
+    assert len(images) >= 5  # ROC, training curves, the searches, GANs, detector plots
 
 
 def test_lint_finds_nothing(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from hepdl import __version__
 from hepdl.config import load_config
 from hepdl.errors import HepdlError
+from hepdl.hpo.cli import add_hpo_commands
 from hepdl.io.layout import SPLITS, Layout
 
 __all__ = ["main"]
@@ -417,6 +418,18 @@ def _lightning_logs_once() -> None:
     logging.getLogger("lightning.pytorch").propagate = False
 
 
+def _with_hpo_best(config: dict[str, Any], model: str, best: Path | None) -> dict[str, Any]:
+    """For ``cnn_hpo`` (and its replicas), the config with the CNN search's best settings."""
+    from hepdl.train.settings import HPO_MODEL, base_model
+
+    if base_model(model) != HPO_MODEL:
+        return config
+    from hepdl.hpo.best import with_best
+    from hepdl.hpo.settings import best_file
+
+    return with_best(config, best or best_file(config, "cnn"))
+
+
 def _cmd_train(args: argparse.Namespace) -> None:
     config = load_config(args.config)
     # The process layout of a (Slurm-launched) DDP run: the rule takes it from its resources.
@@ -430,6 +443,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
         from hepdl.train.settings import model_kind
 
         args.model = args.model or args.kind
+        config = _with_hpo_best(config, args.model, getattr(args, "hpo_best", None))
         if model_kind(config, args.model) != args.kind:
             raise ConfigError(
                 "train.models",
@@ -530,7 +544,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
 def _cmd_predict(args: argparse.Namespace) -> None:
     from hepdl.evaluate.predict import predict
 
-    config = load_config(args.config)
+    config = _with_hpo_best(load_config(args.config), args.model, args.hpo_best)
     _lightning_logs_once()
     result = predict(
         config,
@@ -665,8 +679,13 @@ def _add_model_option(sub: argparse.ArgumentParser, kind: str) -> None:
     elif kind == "cnn":
         sub.add_argument(
             "--model",
-            help="CNN name, a key of train.cnn.channels or a seed replica {name}_seed{k} "
-            "(default cnn)",
+            help="CNN name, a key of train.cnn.channels, cnn_hpo (the CNN search's best) "
+            "or a seed replica {name}_seed{k} (default cnn)",
+        )
+        sub.add_argument(
+            "--hpo-best",
+            type=Path,
+            help="cnn_hpo: the CNN search's best.yaml (default: {results}/hpo/cnn/best.yaml)",
         )
     else:
         sub.add_argument(
@@ -725,6 +744,11 @@ def _add_model_stages(stages: argparse._SubParsersAction[argparse.ArgumentParser
         "--model-file",
         type=Path,
         help=f"{_default(_AT.model_dir('{model}') / 'model.ckpt')}, model.json for a GBDT",
+    )
+    predict.add_argument(
+        "--hpo-best",
+        type=Path,
+        help="cnn_hpo: the CNN search's best.yaml (default: {results}/hpo/cnn/best.yaml)",
     )
     for kind, who in (("images", "CNNs"), ("features", "GBDT, MLP, cnn_jets"), ("graphs", "GNN")):
         path = _AT.split_file(kind, "test")
@@ -1032,6 +1056,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report_commands(stages)
     _add_delphes_commands(stages)
     _add_cluster_commands(stages)
+    add_hpo_commands(stages)
     return parser
 
 

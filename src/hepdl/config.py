@@ -27,6 +27,7 @@ import yaml
 from jsonschema import validators
 
 from hepdl.errors import ConfigError, HepdlError
+from hepdl.hpo.space import check_spaces
 from hepdl.io.atomic import check_creatable_dir, ensure_writable_dir, write_text_atomic
 from hepdl.io.layout import PINNED_CONFIG_FOLDER, Layout
 
@@ -291,7 +292,8 @@ def _check_physics(config: Config, source: str) -> None:
 
 
 def validate_config(config: Mapping[str, Any], source: str = "config") -> Config:
-    """Validate ``config`` against the schema and the physics checks; fill in defaults.
+    """Validate ``config`` against the schema, the physics checks and the hyper-parameter
+    search spaces (:func:`hepdl.hpo.space.check_spaces`); fill in defaults.
 
     Args:
         config: The parsed configuration (not modified).
@@ -307,12 +309,14 @@ def validate_config(config: Mapping[str, Any], source: str = "config") -> Config
         raise ConfigError("<top level>", "expected a mapping of keys to values", source)
     _check_finite(config, (), source)
     validated: Config = copy.deepcopy(dict(config))
-    validator = SchemaValidator(load_schema())
+    schema = load_schema()
+    validator = SchemaValidator(schema)
     errors = sorted(validator.iter_errors(validated), key=lambda e: list(e.absolute_path))
     if errors:
         raise schema_error(jsonschema.exceptions.best_match(errors), source)
     _check_extra_settings(validated, source)
     _check_physics(validated, source)
+    check_spaces(validated, schema, source)
     return validated
 
 

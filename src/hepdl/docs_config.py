@@ -72,8 +72,11 @@ def _array_type(schema: Mapping[str, Any]) -> str:
     return f"list of {inner}" + (f" ({', '.join(counts)})" if counts else "")
 
 
-def _object_type(schema: Mapping[str, Any]) -> str:
+def _object_type(schema: Mapping[str, Any], *, inline: bool = False) -> str:
+    """``mapping (keys below)``; one of several forms of a key (``inline``) names its keys."""
     extra = schema.get("additionalProperties")
+    if schema.get("properties") and inline:
+        return "mapping of " + ", ".join(f"`{name}`" for name in schema["properties"])
     if schema.get("properties"):
         return "mapping (keys below)"
     if isinstance(extra, Mapping):
@@ -96,8 +99,9 @@ def _scalar_type(kind: str, schema: Mapping[str, Any]) -> str:
     return text
 
 
-def _type(schema: Mapping[str, Any]) -> str:
-    """The type of a key with its bounds, e.g. ``integer >= 1`` or ``one of `bce`, `wgan_gp```."""
+def _type(schema: Mapping[str, Any], *, inline: bool = False) -> str:
+    """The type of a key with its bounds, e.g. ``integer >= 1`` or ``one of `bce`, `wgan_gp```
+    (``inline``: one form of a ``oneOf``, whose mapping keys have no table below)."""
     if "$ref" in schema:
         return "a sample (keys in `samples` below)"
     if "enum" in schema:
@@ -105,15 +109,20 @@ def _type(schema: Mapping[str, Any]) -> str:
     if "const" in schema:
         return _value(schema["const"])
     if "oneOf" in schema:
-        return ", or ".join(_type(option) for option in schema["oneOf"])
+        return ", or ".join(_type(option, inline=True) for option in schema["oneOf"])
     kinds = schema.get("type", "any")
     kinds = [kinds] if isinstance(kinds, str) else list(kinds)
-    named = {"array": _array_type, "object": _object_type}
     parts = [
-        named[kind](schema) if kind in named else _scalar_type(kind, schema)
+        _array_type(schema)
+        if kind == "array"
+        else _object_type(schema, inline=inline)
+        if kind == "object"
+        else _scalar_type(kind, schema)
         for kind in kinds
         if kind != "null"
     ]
+    if not parts:
+        return "`null`"
     return " or ".join(parts) + (" or `null`" if "null" in kinds else "")
 
 

@@ -11,6 +11,8 @@ from hepdl.config import (
     validate_config,
     write_pinned_config,
 )
+from hepdl.hpo.settings import hpo_models, worker_ids
+from hepdl.hpo.settings import plot_files as hpo_plot_files
 from hepdl.io.layout import Layout
 from hepdl.samples import get_sample
 from hepdl.train.settings import training_settings
@@ -145,6 +147,10 @@ def get_final_output():
         for fmt in PLOT_FORMATS
     ]
     targets += rules.summarize_benchmarks.output
+    # Each hyper-parameter search's best settings and report plots (hpo.studies; hpo.smk).
+    for study in HPO_STUDIES:
+        targets.append(f"{LAYOUT.results}/hpo/{study}/best.yaml")
+        targets += [str(path) for path in hpo_plot_files(config, study)]
     return targets
 
 
@@ -196,8 +202,13 @@ def benchmarked_jobs():
         "validate_gan": [{"gan": name} for name in GAN_MODELS],
         "compare_detectors": [{}] if config["compare_detectors"]["enabled"] else [],
     }
-    for name, kind in MODELS.items():
+    for name, kind in HAND_SET.items():
         jobs.setdefault(f"train_{kind}", []).append({kind: name})
+    # The searches' workers and the CNN with the best settings (hpo.smk).
+    jobs["hpo_worker"] = [
+        {"study": study, "worker": worker} for study in HPO_STUDIES for worker in worker_ids(config)
+    ]
+    jobs["train_cnn_hpo"] = [{"cnn_hpo": name} for name in hpo_models(config)]
     return jobs
 
 

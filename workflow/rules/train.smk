@@ -2,12 +2,14 @@
 # MLP on the 23 jet variables, the CNN score combined with the jet variables, and the graph
 # network on the event graphs. Each writes {results}/models/{model}/: the model file (the rule's
 # output), checkpoints, logs, config; the networks also their training cost (costs.json).
-from hepdl.train.settings import cnn_of_cnn_jets, models_pattern
+from hepdl.train.settings import HPO_MODEL, base_model, cnn_of_cnn_jets, models_pattern
 from hepdl.train.settings import models as trained_models
 
 # Name -> kind of every model the config trains, seed replicas included (train.seeds; checked
 # here, before any job starts).
 MODELS = trained_models(config)
+# The hand-set ones: cnn_hpo, a CNN with the search's best settings, has its own rule (hpo.smk).
+HAND_SET = {name: kind for name, kind in MODELS.items() if base_model(name) != HPO_MODEL}
 
 SPLIT_FILES = {kind: LAYOUT.splits(kind) for kind in ("images", "features", "graphs")}
 
@@ -24,7 +26,7 @@ rule train_cnn:
     benchmark:
         benchmark_file("train/{cnn}")
     wildcard_constraints:
-        cnn=models_pattern(MODELS, "cnn"),
+        cnn=models_pattern(HAND_SET, "cnn"),
     conda:
         "../../envs/train.yaml"
     threads: config["train"]["threads"]

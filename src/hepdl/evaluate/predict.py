@@ -24,7 +24,7 @@ from hepdl.errors import InputFileError
 from hepdl.io.atomic import atomic_path
 from hepdl.io.layout import Layout
 from hepdl.io.splits import FeatureSplit, GraphSplit, ImageSplit, feature_columns
-from hepdl.train.settings import cnn_of_cnn_jets, model_kind
+from hepdl.train.settings import HPO_MODEL, base_model, cnn_of_cnn_jets, model_kind
 
 __all__ = ["PREDICTION_COLUMNS", "PredictResult", "predict", "read_predictions", "rule_inputs"]
 
@@ -171,13 +171,18 @@ def predict(
 def rule_inputs(config: Mapping[str, Any], name: str) -> dict[str, str]:
     """The files ``hepdl predict`` reads for model ``name``, keyed by option name.
 
-    ``model`` (the model file), then ``images`` (the images test split, CNNs), ``graphs`` (the
-    graph test split, graph networks) or ``features`` (the features test split), and for
-    ``cnn_jets`` its CNN's ``cnn_predictions``.
+    ``model`` (the model file), for ``cnn_hpo`` the CNN search's ``hpo_best`` settings, then
+    ``images`` (the images test split, CNNs), ``graphs`` (the graph test split, graph networks)
+    or ``features`` (the features test split), and for ``cnn_jets`` its CNN's
+    ``cnn_predictions``.
     """
     kind = model_kind(config, name)
     layout = Layout.of(config)
     inputs = {"model": str(layout.model_file(name, kind))}
+    if base_model(name) == HPO_MODEL:  # its architecture is the CNN search's best
+        from hepdl.hpo.settings import best_file  # noqa: PLC0415
+
+        inputs["hpo_best"] = str(best_file(config, "cnn"))
     if kind == "cnn":
         inputs["images"] = str(layout.images_split("test"))
     elif kind == "gnn":

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from hepdl.errors import InputFileError
 from hepdl.plots.style import PlotLabel, add_label, new_figure, styled
 
-__all__ = ["TrainingCurves", "plot_training_curves", "read_training_curves"]
+__all__ = ["TrainingCurves", "plot_training_curves", "read_training_curves", "training_curves"]
 
 #: Columns that are positions, not values.
 _POSITIONS = ("epoch", "step", "round")
@@ -53,6 +53,18 @@ def read_training_curves(path: str | os.PathLike[str]) -> TrainingCurves:
         log = pd.read_csv(path)
     except (OSError, ValueError) as error:
         raise InputFileError(path, f"not a readable training log CSV ({error})") from None
+    return training_curves(log, path)
+
+
+def training_curves(log: pd.DataFrame, source: object) -> TrainingCurves:
+    """Curves of a training log's table (read from ``source``, named in errors): a finished
+    training's ``training_log.csv`` or the CSV logs of one still running (``hepdl.results``).
+
+    Raises:
+        InputFileError: naming ``source``, without an ``epoch``, ``round`` or ``step`` column
+            and at least one value column.
+    """
+    path = source
     x_name = next((name for name in ("epoch", "round") if name in log), None)
     if x_name is None and "step" in log:
         x_name = "step"

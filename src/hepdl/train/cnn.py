@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,7 @@ def train_cnn(
     output: str | os.PathLike[str] | None = None,
     resume: bool = False,
     progress: bool = True,
+    callbacks: Sequence[pl.Callback] = (),
 ) -> FitResult:
     """Train CNN ``name`` (its channels from ``train.cnn.channels``) and export the best weights.
 
@@ -83,6 +84,7 @@ def train_cnn(
         resume: Continue from the model's ``checkpoints/last.ckpt`` (a training of the same
             settings and splits only).
         progress: Show a progress bar.
+        callbacks: More Lightning callbacks (the hyper-parameter search's pruning).
 
     Raises:
         ConfigError: for an unknown model or channel.
@@ -113,4 +115,5 @@ def train_cnn(
         ),
         resume=resume,
         progress=progress,
+        callbacks=callbacks,
     )

@@ -11,6 +11,10 @@ With ``train.seeds`` = n each model is trained n times, as the replicas ``{model
 ``{model}_seed1`` ... ``{model}_seed{n-1}``: the same settings, another training seed
 (:func:`hepdl.seeds.model_seed` mixes the name in), each a model of its own with its own
 files. A replica of ``cnn_jets`` reads the replica of its CNN with the same index.
+
+Where ``hpo.studies`` holds ``cnn``, the best trial of the CNN search is trained as one more
+CNN, ``cnn_hpo`` (:data:`HPO_MODEL`; its settings come from the study's ``best.yaml``,
+:mod:`hepdl.hpo.best`), and evaluated beside the others.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from hepdl.seeds import model_seed, replica_names
 __all__ = [
     "FEATURE_MODELS",
     "GRAPH_MODELS",
+    "HPO_MODEL",
     "TRAINER_KEYS",
     "base_model",
     "cnn_of_cnn_jets",
@@ -43,6 +48,9 @@ FEATURE_MODELS = {"gbdt": "gbdt", "mlp": "mlp", "cnn_jets": "cnn_jets"}
 
 #: Models on the event graphs, with their kinds.
 GRAPH_MODELS = {"gnn": "gnn"}
+
+#: The CNN trained with the best settings of the CNN search (``hpo.studies``).
+HPO_MODEL = "cnn_hpo"
 
 
 #: ``train`` keys that only Lightning's Trainer reads: they change a network's result, not the
@@ -91,6 +99,8 @@ def model_kind(config: Mapping[str, Any], name: str) -> str:
     if name in cnns:
         check_channels(cnns[name], key=f"train.cnn.channels.{name}")
         return "cnn"
+    if name == HPO_MODEL and "cnn" in config["hpo"]["studies"]:
+        return "cnn"
     if name in FEATURE_MODELS:
         return FEATURE_MODELS[name]
     if name in GRAPH_MODELS:
@@ -114,6 +124,13 @@ def models(config: Mapping[str, Any]) -> dict[str, str]:
             "train.models",
             f"{replicas}: names ending in _seed<k> are the seed replicas of train.seeds",
         )
+    if HPO_MODEL in names:
+        raise ConfigError(
+            "train.models",
+            f"{HPO_MODEL} is trained where hpo.studies holds cnn; it is not listed here",
+        )
+    if "cnn" in config["hpo"]["studies"]:
+        names.append(HPO_MODEL)
     kinds = {
         replica: model_kind(config, name)
         for name in names

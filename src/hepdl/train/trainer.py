@@ -202,6 +202,7 @@ def fit_classifier(
     record: Mapping[str, Any],
     resume: bool = False,
     progress: bool = True,
+    callbacks: Sequence[pl.Callback] = (),
 ) -> FitResult:
     """Train ``module`` with early stopping and export the best weights to ``output``.
 
@@ -218,6 +219,7 @@ def fit_classifier(
             the same ``record`` (:func:`hepdl.train.checkpoint.resume_point`); otherwise old
             checkpoints and logs in ``model_dir`` are removed first.
         progress: Show a progress bar.
+        callbacks: More Lightning callbacks (the hyper-parameter search's pruning).
 
     Raises:
         CheckpointError: if ``last.ckpt`` of the same record holds another architecture.
@@ -238,7 +240,7 @@ def fit_classifier(
         settings,
         model_dir,
         progress=progress,
-        extra_callbacks=[meter, TrainingRecord(record)],
+        extra_callbacks=[meter, TrainingRecord(record), *callbacks],
     )
     with quiet_lightning():
         try:
