@@ -35,6 +35,7 @@ def test_a_rule_pattern_filled_in_is_the_stage_path(layout: Layout, name: str) -
     method = getattr(layout, name)
     wildcards = _wildcards(method)
     values = {"sample": "JZ4", "shard": 3, "split": "val", "name": "cnn_seed1"}
+    values |= {"study": "cnn", "worker": 1}
     kind = {"kind": "images"} if "kind" in inspect.signature(method).parameters else {}
     if name == "model_file":
         kind = {"kind": "cnn"}
@@ -58,6 +59,8 @@ def test_the_contract_paths(layout: Layout) -> None:
     assert layout.model_file("mlp", "mlp") == results / "models/mlp/model.ckpt"
     assert layout.predictions("cnn") == results / "predictions/cnn.parquet"
     assert layout.metrics() == results / "evaluation/metrics.json"
+    assert layout.hpo_worker_record("cnn", 1) == results / "hpo/cnn/workers/1.json"
+    assert layout.hpo_best("gan") == results / "hpo/gan/best.yaml"
     assert layout.gan_validation("cgan") == results / "gan/cgan/validation.json"
 
 

@@ -6,8 +6,6 @@ from hepdl.hpo.settings import REPORT_PLOTS, hpo_models, studies, study_settings
 
 # Checked here, before any job starts: the searched CNN or GAN exists and suits the data.
 HPO_STUDIES = studies(config)
-# The results folder the searches' paths (hepdl.hpo.settings) start from.
-HPO_RESULTS = LAYOUT.results
 
 
 rule hpo_worker:
@@ -15,7 +13,7 @@ rule hpo_worker:
         train=SPLIT_FILES["images"]["train"],
         val=SPLIT_FILES["images"]["val"],
     output:
-        f"{HPO_RESULTS}/hpo/{{study}}/workers/{{worker}}.json",
+        LAYOUT.hpo_worker_record("{study}", "{worker}"),
     log:
         log_file("hpo_worker/{study}/{worker}"),
     benchmark:
@@ -43,12 +41,12 @@ rule hpo_worker:
 rule hpo_best:
     input:
         expand(
-            f"{HPO_RESULTS}/hpo/{{study}}/workers/{{worker}}.json",
+            str(LAYOUT.hpo_worker_record("{study}", "{worker}")),
             worker=worker_ids(config),
             allow_missing=True,
         ),
     output:
-        f"{HPO_RESULTS}/hpo/{{study}}/best.yaml",
+        LAYOUT.hpo_best("{study}"),
     log:
         log_file("hpo_best/{study}"),
     wildcard_constraints:
@@ -73,7 +71,7 @@ rule hpo_report:
     output:
         report_pngs(
             expand(
-                f"{HPO_RESULTS}/hpo/{{study}}/plots/{{plot}}.{{fmt}}",
+                f"{LAYOUT.hpo_plots('{study}')}/{{plot}}.{{fmt}}",
                 plot=REPORT_PLOTS,
                 fmt=config["evaluate"]["plot_formats"],
                 allow_missing=True,
@@ -101,7 +99,7 @@ rule hpo_report:
 
 rule train_cnn_hpo:
     input:
-        best=f"{HPO_RESULTS}/hpo/cnn/best.yaml",
+        best=LAYOUT.hpo_best("cnn"),
         train=SPLIT_FILES["images"]["train"],
         val=SPLIT_FILES["images"]["val"],
     output:

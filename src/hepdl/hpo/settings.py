@@ -26,6 +26,7 @@ from typing import Any, Literal
 from hepdl.config import result_settings
 from hepdl.errors import ConfigError
 from hepdl.hpo.space import search_space
+from hepdl.io.layout import Layout
 from hepdl.train.settings import HPO_MODEL, model_kind, replica_names, training_settings
 
 __all__ = [
@@ -146,8 +147,8 @@ def worker_ids(config: Mapping[str, Any]) -> list[int]:
 
 
 def study_dir(config: Mapping[str, Any], study: str) -> Path:
-    """``{results}/hpo/{study}``."""
-    return Path(config["results"]) / "hpo" / study
+    """``{results}/hpo/{study}`` (:meth:`hepdl.io.layout.Layout.hpo_study`)."""
+    return Layout.of(config).hpo_study(study)
 
 
 def journal_file(config: Mapping[str, Any], study: str) -> Path:

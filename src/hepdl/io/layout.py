@@ -247,6 +247,22 @@ class Layout:
         """A pinned config file: ``configs/{name}``."""
         return self.results / PINNED_CONFIG_FOLDER / name
 
+    def hpo_study(self, study: Wildcard) -> Path:
+        """A hyper-parameter search's folder: ``hpo/{study}`` (journal, trials, workers)."""
+        return self.results / "hpo" / str(study)
+
+    def hpo_worker_record(self, study: Wildcard, worker: Wildcard) -> Path:
+        """What one search worker ran: ``hpo/{study}/workers/{worker}.json``."""
+        return self.hpo_study(study) / "workers" / f"{worker}.json"
+
+    def hpo_best(self, study: Wildcard) -> Path:
+        """A search's best trial's settings: ``hpo/{study}/best.yaml``."""
+        return self.hpo_study(study) / "best.yaml"
+
+    def hpo_plots(self, study: Wildcard) -> Path:
+        """A search's report plots: ``hpo/{study}/plots``."""
+        return self.hpo_study(study) / "plots"
+
     def log(self, name: Wildcard) -> Path:
         """A job's log: ``logs/{name}.log`` (name: the rule, then its wildcards as folders)."""
         return self.results / "logs" / f"{name}.log"
