@@ -26,13 +26,14 @@ Shared pieces, which any stage may import:
 - :mod:`hepdl.weights`: cross-section x luminosity event weights.
 - :mod:`hepdl.errors`: the errors reported to users; :mod:`hepdl.extras`: optional imports.
 - :mod:`hepdl.streams`: C++ libraries' printing sent to standard error.
+- :mod:`hepdl.lazy`: the packages' ``__getattr__`` that imports a submodule on first use.
 - :mod:`hepdl.cluster`: Snakemake profiles for Slurm clusters.
 
 Import rules: a stage reaches another stage's files through :mod:`hepdl.io` only, never
 through the other stage; the few stage-to-stage imports left are shared code (the skim's
 events and split assignment, the training machinery the GANs reuse, one scoring API for the
 evaluation), listed in tests/test_imports.py and docs/development.md. Package ``__init__`` s
-import their submodules on first use.
+import their submodules on first use (:mod:`hepdl.lazy`).
 """
 
 from __future__ import annotations

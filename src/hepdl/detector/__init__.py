@@ -20,8 +20,9 @@ Files are read and written by :mod:`hepdl.io.delphes`; jets are clustered by :mo
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from hepdl.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from hepdl.detector.card import DetectorCard, load_card, parse_card
@@ -40,8 +41,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _HOMES:
-        return getattr(importlib.import_module(f"hepdl.detector.{_HOMES[name]}"), name)
-    msg = f"module 'hepdl.detector' has no attribute {name!r}"
-    raise AttributeError(msg)
+__getattr__ = lazy_exports(__name__, _HOMES)

@@ -10,8 +10,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from hepdl.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from hepdl.generate.stage import ShardResult, generate_shard
@@ -24,8 +25,4 @@ __all__ = ["ShardResult", "combine_shards", "generate_shard"]
 _HOMES = {"ShardResult": "stage", "combine_shards": "xsec", "generate_shard": "stage"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _HOMES:
-        return getattr(importlib.import_module(f"hepdl.generate.{_HOMES[name]}"), name)
-    msg = f"module 'hepdl.generate' has no attribute {name!r}"
-    raise AttributeError(msg)
+__getattr__ = lazy_exports(__name__, _HOMES)

@@ -7,8 +7,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from hepdl.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from hepdl.images.histogram import CHANNELS, ImageSpec, event_images
@@ -20,8 +21,4 @@ __all__ = ["CHANNELS", "ImageSpec", "event_images"]
 _HOMES = {"CHANNELS": "histogram", "ImageSpec": "histogram", "event_images": "histogram"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _HOMES:
-        return getattr(importlib.import_module(f"hepdl.images.{_HOMES[name]}"), name)
-    msg = f"module 'hepdl.images' has no attribute {name!r}"
-    raise AttributeError(msg)
+__getattr__ = lazy_exports(__name__, _HOMES)

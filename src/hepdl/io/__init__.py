@@ -15,8 +15,7 @@ the paths of :mod:`hepdl.io.layout` cost the rules and the config checks no heav
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from hepdl.lazy import lazy_exports
 
 __all__ = [
     "DelphesFile",
@@ -52,8 +51,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _HOMES:
-        return getattr(importlib.import_module(f"hepdl.io.{_HOMES[name]}"), name)
-    msg = f"module 'hepdl.io' has no attribute {name!r}"
-    raise AttributeError(msg)
+__getattr__ = lazy_exports(__name__, _HOMES)

@@ -10,8 +10,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from hepdl.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from hepdl.reco.assign_splits import assign_splits
@@ -41,8 +42,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _HOMES:
-        return getattr(importlib.import_module(f"hepdl.reco.{_HOMES[name]}"), name)
-    msg = f"module 'hepdl.reco' has no attribute {name!r}"
-    raise AttributeError(msg)
+__getattr__ = lazy_exports(__name__, _HOMES)
