@@ -175,16 +175,14 @@ def settings_of(model):
 def trained_model_file(wildcards):
     """The model file of a classifier (models/) or a GAN (gan/): its training log lies beside."""
     if wildcards.trained in GAN_MODELS:
-        return rules.train_gan.output[0].format(gan=wildcards.trained)
-    kind = MODELS[wildcards.trained]
-    if kind == "gbdt":
-        return rules.train_gbdt.output[0].format(gbdt=wildcards.trained)
-    return getattr(rules, f"train_{kind}").output.model.format(**{kind: wildcards.trained})
+        return LAYOUT.gan_model(wildcards.trained)
+    return LAYOUT.model_file(wildcards.trained, MODELS[wildcards.trained])
 
 
 def benchmarked_jobs():
     """Per rule with a benchmark, the wildcards of each of its jobs in this config's DAG
-    (tests/test_workflow.py checks this against the jobs of a dry run)."""
+    (tests/test_workflow.py checks, on a ci run, that the summary holds every benchmark file
+    the run wrote)."""
     shards = [{"sample": s, "shard": k} for s, k in zip(SHARD_SAMPLES, SHARD_INDICES)]
     graphs = config["graphs"]["enabled"]
     jobs = {
