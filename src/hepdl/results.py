@@ -84,19 +84,17 @@ class Results:
     def metrics(self) -> dict[str, dict[str, Any]]:
         """``evaluation/metrics.json``: per classifier (and ``cuts``) its AUC, signal efficiency
         at the cuts' background efficiency (``tpr_at_benchmark_fpr``), their errors..."""
-        found: dict[str, dict[str, Any]] = _read_json(
-            self.root / "evaluation" / "metrics.json", "hepdl evaluate"
-        )
+        found: dict[str, dict[str, Any]] = _read_json(self._layout.metrics(), "hepdl evaluate")
         return found
 
     def summary(self) -> pd.DataFrame:
         """``evaluation/summary.csv``: the comparison table of the report."""
-        return _read_csv(self.root / "evaluation" / "summary.csv", "hepdl evaluate")
+        return _read_csv(self._layout.evaluation() / "summary.csv", "hepdl evaluate")
 
     def cutflow(self) -> pd.DataFrame:
         """``evaluation/cutflow.csv``: per sample, generated, baseline and signal-region events
         and weighted yields with their errors."""
-        return _read_csv(self.root / "evaluation" / "cutflow.csv", "hepdl evaluate")
+        return _read_csv(self._layout.evaluation() / "cutflow.csv", "hepdl evaluate")
 
     def models(self) -> list[str]:
         """The models with test-split predictions (``predictions/{model}.parquet``)."""
@@ -146,7 +144,7 @@ class Results:
 
     def training_finished(self, model: str) -> bool:
         """Whether the training wrote its joined ``training_log.csv`` (it does at the end)."""
-        return bool((self._layout.model_dir(model) / "training_log.csv").is_file())
+        return self._layout.training_log(model).is_file()
 
     def training_log(self, model: str) -> pd.DataFrame:
         """The model's training log: ``training_log.csv`` once the training ended, while it
@@ -156,7 +154,7 @@ class Results:
             InputFileError: naming the model folder, if it holds neither yet.
         """
         folder = self._layout.model_dir(model)
-        joined = folder / "training_log.csv"
+        joined = self._layout.training_log(model)
         if joined.is_file():
             return _read_csv(joined, "hepdl train")
         parts = sorted(
@@ -194,13 +192,13 @@ class Results:
         """``validation/detector/{sample}/metrics.json``: jet response and resolution, tower
         occupancy, tracking efficiency."""
         found: dict[str, Any] = _read_json(
-            self._detector_dir() / sample / "metrics.json", "hepdl validate-detector"
+            self._layout.detector_validation_metrics(sample), "hepdl validate-detector"
         )
         return found
 
     def detector_plots(self, sample: str) -> list[Path]:
         """The sample's detector validation plots (``*.png``)."""
-        return sorted((self._detector_dir() / sample).glob("*.png"))
+        return sorted(self._layout.detector_validation(sample).glob("*.png"))
 
     # Hyper-parameter searches -----------------------------------------------------------------
     def studies(self) -> list[str]:
@@ -209,7 +207,7 @@ class Results:
 
     def hpo_best(self, study: str) -> dict[str, Any]:
         """``hpo/{study}/best.yaml``: the best trial, its settings, the trial counts."""
-        path = self.root / "hpo" / study / "best.yaml"
+        path = self._layout.hpo_best(study)
         if not path.is_file():
             raise InputFileError(path, "not found (written by hepdl hpo best)")
         found: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -218,9 +216,10 @@ class Results:
     def hpo_trials(self, study: str) -> pd.DataFrame:
         """Every trial the study's workers ran (``hpo/{study}/workers/*.json``): worker,
         number, state, value, seconds and drawn parameters."""
-        files = sorted((self.root / "hpo" / study / "workers").glob("*.json"))
+        folder = self._layout.hpo_study(study)
+        files = sorted(self._layout.hpo_worker_record(study, "*").parent.glob("*.json"))
         if not files:
-            raise InputFileError(self.root / "hpo" / study, "no worker record (hepdl hpo worker)")
+            raise InputFileError(folder, "no worker record (hepdl hpo worker)")
         rows = [
             {
                 "worker": record["worker"],
@@ -235,7 +234,7 @@ class Results:
 
     def hpo_plots(self, study: str) -> list[Path]:
         """The study's report plots (``hpo/{study}/plots/*.png``)."""
-        return sorted((self.root / "hpo" / study / "plots").glob("*.png"))
+        return sorted(self._layout.hpo_plots(study).glob("*.png"))
 
 
 def open(path: str | os.PathLike[str]) -> Results:
