@@ -21,11 +21,12 @@ from hepdl.gan.data import calorimeter_energy, load_images
 from hepdl.gan.generate import ExtrapolationWarning, check_mass_point, generate_gan
 from hepdl.gan.io import export_gan, load_gan, read_generated
 from hepdl.gan.metrics import ks_metric, neg_log_pvalue
-from hepdl.gan.models import Discriminator, EnergySummary
+from hepdl.gan.models import Discriminator, EnergySummary, PixelViews
 from hepdl.gan.module import ImageGAN
 from hepdl.gan.observables import ImageJets
 from hepdl.gan.scaling import PixelScaling
 from hepdl.gan.settings import gan_models, gan_samples, is_conditional, mass_grid
+from hepdl.gan.symmetries import symmetrise
 from hepdl.gan.train import train_gan
 from hepdl.gan.validate import W1_TARGETS, compare_sets, target_checks, validate_gan
 from hepdl.images.histogram import ImageSpec
@@ -126,7 +127,7 @@ def test_pixel_scaling_keeps_zero_maps_the_scale_to_one_and_inverts() -> None:
     np.testing.assert_allclose(tensor.numpy(), energies, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("conditioning", ["dense", "planes"])
+@pytest.mark.parametrize("conditioning", ["dense", "planes", "projection"])
 def test_conditional_generator_and_discriminator_respond_to_the_masses(conditioning: str) -> None:
     module = ImageGAN(
         conditional=True,
@@ -147,6 +148,50 @@ def test_conditional_generator_and_discriminator_respond_to_the_masses(condition
     d_low = module.discriminator(images, module.conditions(torch.tensor([[1400.0, 850.0]] * 4)))
     d_high = module.discriminator(images, module.conditions(torch.tensor([[1800.0, 850.0]] * 4)))
     assert not torch.allclose(d_low, d_high)
+
+
+@pytest.mark.parametrize(
+    ("conditioning", "image_dependent"), [("dense", False), ("planes", True), ("projection", True)]
+)
+def test_only_planes_and_projection_let_the_masses_weigh_what_the_discriminator_sees(
+    conditioning: str, image_dependent: bool
+) -> None:
+    module = ImageGAN(
+        conditional=True,
+        mass_points=[[1400.0, 850.0], [1800.0, 850.0]],
+        discriminator_filters=4,
+        discriminator_conditioning=conditioning,
+    ).eval()
+    images = torch.rand(6, 1, 64, 64, generator=torch.Generator().manual_seed(8))
+    low = module.conditions(torch.tensor([[1400.0, 850.0]] * 6))
+    high = module.conditions(torch.tensor([[1800.0, 850.0]] * 6))
+    with torch.no_grad():
+        shift = module.discriminator(images, high) - module.discriminator(images, low)
+    # dense: the masses add one constant to every image's logit, real or generated alike
+    assert bool(shift.std() > 1e-4 * shift.abs().max()) is image_dependent
+
+
+def test_pixel_views_show_the_discriminator_each_scaling_of_the_same_pixels() -> None:
+    linear = PixelScaling([SCALE_GEV], offset=1.0, kind="linear")
+    log = PixelScaling([SCALE_GEV], offset=1.0, kind="log")
+    physical = np.zeros((2, 1, 64, 64))
+    physical[0, 0, 10, 10], physical[1, 0, 3, 4] = 1.0, 1200.0
+    for source in (linear, log):
+        images = torch.from_numpy(source.to_network(physical))
+        views = PixelViews(source, ["linear", "log"])(images).numpy()
+        assert views.shape == (2, 2, 64, 64)
+        np.testing.assert_allclose(views[:, :1], linear.to_network(physical), rtol=1e-5)
+        np.testing.assert_allclose(views[:, 1:], log.to_network(physical), rtol=1e-5, atol=1e-7)
+        assert views[0, 1, 10, 10] > 300 * views[0, 0, 10, 10]  # 1 GeV is visible in log units
+        assert PixelViews(source, [source.kind])(images) is images
+    module = ImageGAN(
+        scales=[SCALE_GEV], discriminator_views=["linear", "log"], discriminator_filters=4
+    )
+    first = module.discriminator.features[0]
+    assert isinstance(first, torch.nn.Conv2d)
+    assert first.in_channels == 2
+    with pytest.raises(ValueError, match="no pixel views"):
+        PixelViews(linear, [])
 
 
 def test_energy_summary_measures_total_energy_hottest_pixel_and_batch_spread() -> None:
@@ -531,3 +576,93 @@ def test_training_resumes_from_the_last_checkpoint(tmp_path: Path, splits: Path)
     assert len(torch.load(afresh.model_file, weights_only=True)[HEPDL_KEY]["ks_history"]) == 2
     log = (tmp_path / "training_log.csv").read_text()
     assert log.count("\n") >= 3
+
+
+def test_symmetries_rotate_in_phi_and_reflect_in_eta_each_image_on_its_own() -> None:
+    images = torch.zeros(6400, 1, 4, 64)  # (N, C, n_eta, n_phi)
+    images[:, 0, 1, 5] = torch.arange(1, 6401, dtype=torch.float32)  # one hot pixel per image
+    assert symmetrise(images, []) is images
+    rotated = symmetrise(images, ["phi_rotation"], torch.Generator().manual_seed(1))
+    _, rows, columns = (rotated[:, 0] > 0).nonzero(as_tuple=True)
+    assert len(rows) == 6400
+    assert torch.all(rows == 1)  # eta untouched
+    torch.testing.assert_close(rotated.sum(dim=(1, 2, 3)), images.sum(dim=(1, 2, 3)))
+    counts = torch.bincount(columns, minlength=64)  # uniform: 100 +- 10 per phi pixel
+    assert counts.min() > 60
+    assert counts.max() < 140
+    reflected = symmetrise(images, ["eta_reflection"], torch.Generator().manual_seed(1))
+    flipped = reflected[:, 0, 2, 5] > 0  # eta pixel 1 of 4 -> pixel 2
+    assert 3000 < int(flipped.sum()) < 3400  # about half
+    assert torch.all((reflected[:, 0, 1, 5] > 0) != flipped)
+    again = symmetrise(images, ["phi_rotation"], torch.Generator().manual_seed(1))
+    assert torch.equal(again, rotated)  # seeded
+    with pytest.raises(ValueError, match="unknown symmetries"):
+        ImageGAN(symmetries=["z_rotation"])
+
+
+def test_generation_with_symmetries_is_seeded_and_symmetric() -> None:
+    networks = {"generator_filters": 4, "discriminator_filters": 4}
+    module = ImageGAN(symmetries=["phi_rotation", "eta_reflection"], **networks)
+    first = module.generate(64, generator=torch.Generator().manual_seed(4))
+    second = module.generate(64, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(first, second)
+    plain = ImageGAN(**networks)
+    plain.load_state_dict(module.state_dict())
+    unrotated = plain.generate(64, generator=torch.Generator().manual_seed(4))
+    assert not torch.equal(first, unrotated)
+    # the same networks and latent vectors: the symmetries move pixels, they do not change them
+    torch.testing.assert_close(first.sum(dim=(1, 2, 3)), unrotated.sum(dim=(1, 2, 3)))
+    torch.testing.assert_close(first.flatten(1).sort().values, unrotated.flatten(1).sort().values)
+
+
+def test_the_generator_average_follows_the_weights_and_generates() -> None:
+    networks = {"generator_filters": 4, "discriminator_filters": 4}
+    module = ImageGAN(generator_average=0.9, **networks)
+    assert module.generator_average is not None
+    before = [p.detach().clone() for p in module.generator_average.parameters()]
+    with torch.no_grad():
+        for p in module.generator.parameters():
+            p.add_(1.0)
+    module._update_average()
+    for old, average, current in zip(
+        before, module.generator_average.parameters(), module.generator.parameters(), strict=True
+    ):
+        torch.testing.assert_close(average, 0.9 * old + 0.1 * current)
+        assert not average.requires_grad
+    # generation uses the average, not the last weights
+    plain = ImageGAN(**networks)
+    plain.generator.load_state_dict(module.generator_average.state_dict())
+    torch.testing.assert_close(
+        module.generate(8, generator=torch.Generator().manual_seed(2)),
+        plain.generate(8, generator=torch.Generator().manual_seed(2)),
+    )
+    with pytest.raises(ValueError, match="generator_average"):
+        ImageGAN(generator_average=1.0)
+
+
+def test_a_cgan_with_the_study_options_trains_reproducibly_and_loads(
+    tmp_path: Path, splits: Path
+) -> None:
+    config = tiny_config(
+        splits,
+        discriminator_conditioning="projection",
+        discriminator_views=["linear", "log"],
+        energy_summary=True,
+        symmetries=["phi_rotation", "eta_reflection"],
+        generator_average=0.99,
+    )
+    images = splits / "images"
+    kwargs = {"train_file": images / "train.h5", "val_file": images / "val.h5", "progress": False}
+    fit = train_gan(config, "cgan", output=tmp_path / "a" / "model.ckpt", **kwargs)
+    again = train_gan(config, "cgan", output=tmp_path / "b" / "model.ckpt", **kwargs)
+    first = torch.load(fit.model_file, weights_only=True)["state_dict"]
+    second = torch.load(again.model_file, weights_only=True)["state_dict"]
+    assert any(key.startswith("generator_average.") for key in first)
+    assert all(torch.equal(first[key], second[key]) for key in first)
+    module = load_gan(fit.model_file)
+    assert module.hparams["symmetries"] == ["phi_rotation", "eta_reflection"]
+    masses = torch.tensor([[1400.0, 850.0]] * 6)
+    torch.testing.assert_close(
+        module.generate(6, masses, generator=torch.Generator().manual_seed(1)),
+        load_gan(again.model_file).generate(6, masses, generator=torch.Generator().manual_seed(1)),
+    )

@@ -35,10 +35,17 @@ from torch import Tensor, nn
 
 from hepdl.gan.scaling import PixelScaling
 
-__all__ = ["CONDITIONINGS", "Discriminator", "EnergySummary", "Generator", "init_weights"]
+__all__ = [
+    "CONDITIONINGS",
+    "Discriminator",
+    "EnergySummary",
+    "Generator",
+    "PixelViews",
+    "init_weights",
+]
 
 #: Where the conditional discriminator receives the masses (``gan.discriminator_conditioning``).
-CONDITIONINGS = ("dense", "planes")
+CONDITIONINGS = ("dense", "planes", "projection")
 
 
 def init_weights(module: nn.Module) -> None:
@@ -169,6 +176,37 @@ class EnergySummary(nn.Module):
         return torch.cat(features, dim=1)
 
 
+class PixelViews(nn.Module):
+    """Images in one pixel scaling -> the same images in each of several, stacked as channels.
+
+    The generator's scaling decides how its errors grow (linear: an error dt on a pixel is
+    dt E_max; log: it is exponentiated), the discriminator's input what it can see: in linear
+    units a 1 GeV pixel is 2.5e-4 and a fog of them over the whole image goes unseen, in log
+    units the energy of the hottest pixels is compressed. Showing the discriminator both lets
+    it judge the soft radiation and the energy scale at once.
+
+    Args:
+        source: The scaling of the images given.
+        kinds: The scalings to show (each a :data:`~hepdl.gan.scaling.SCALING_KINDS` name).
+    """
+
+    def __init__(self, source: PixelScaling, kinds: Sequence[str]) -> None:
+        super().__init__()
+        if not kinds:
+            msg = "no pixel views"
+            raise ValueError(msg)
+        self.source = source
+        scales = source.scales.tolist()
+        self.views = [PixelScaling(scales, source.offset, kind) for kind in kinds]
+
+    def forward(self, images: Tensor) -> Tensor:
+        """(N, C, H, W) -> (N, C * len(kinds), H, W)."""
+        if [view.kind for view in self.views] == [self.source.kind]:
+            return images
+        physical = self.source.to_physical_torch(images)
+        return torch.cat([view.to_network_torch(physical) for view in self.views], dim=1)
+
+
 class Discriminator(nn.Module):
     """(N, channels, 64, 64) images (+ conditions) -> (N,) logits (or critic values).
 
@@ -176,11 +214,14 @@ class Discriminator(nn.Module):
         channels: Image channels.
         n_conditions: Number of conditioning values (0: unconditional).
         filters: Filters of the first convolution; doubled per layer.
-        conditioning: Where the conditions enter: ``dense`` (with the flattened features) or
-            ``planes`` (constant input planes).
+        conditioning: Where the conditions enter: ``dense`` (with the flattened features),
+            ``planes`` (constant input planes) or ``projection`` (the inner product of the
+            features with an embedding of the conditions, Miyato and Koyama 2018).
         norm: ``batch`` (BCE loss) or ``layer`` (WGAN-GP critic).
         energy_scaling: The pixel scaling of the images, to give the dense layer the
             :class:`EnergySummary` of each image (None: none).
+        views: The pixel scalings the convolutions see (:class:`PixelViews`; None: the images
+            as given).
     """
 
     def __init__(
@@ -192,6 +233,7 @@ class Discriminator(nn.Module):
         norm: str = "batch",
         energy_scaling: PixelScaling | None = None,
         conditioning: str = "dense",
+        views: PixelViews | None = None,
     ) -> None:
         super().__init__()
         if norm not in ("batch", "layer"):
@@ -204,9 +246,11 @@ class Discriminator(nn.Module):
         self.conditioning = conditioning
         planes = n_conditions if conditioning == "planes" else 0
         dense = n_conditions if conditioning == "dense" else 0
+        self.views = views
+        seen = channels * (len(views.views) if views is not None else 1)
         f = filters
         layers: list[nn.Module] = [
-            nn.Conv2d(channels + planes, f, 4, 2, 1),  # 32 x 32
+            nn.Conv2d(seen + planes, f, 4, 2, 1),  # 32 x 32
             nn.LeakyReLU(0.2, inplace=True),
         ]
         for inputs, outputs in ((f, 2 * f), (2 * f, 4 * f), (4 * f, 8 * f)):  # 16, 8, 4
@@ -223,20 +267,33 @@ class Discriminator(nn.Module):
                 raise ValueError(msg)
             self.energy = EnergySummary(energy_scaling, batch_spread=norm == "batch")
         extra = self.energy.n_features if self.energy is not None else 0
-        self.dense = nn.Linear(8 * f * 4 * 4 + extra + dense, 1)
+        width = 8 * f * 4 * 4 + extra + dense
+        self.dense = nn.Linear(width, 1)
+        # A condition joined at the last linear layer adds the same term to the logits of a
+        # real and a generated image of the same masses; projected onto the features, it
+        # weighs what D sees by the masses (a small MLP, so it is smooth between mass points).
+        self.projection = (
+            nn.Sequential(
+                nn.Linear(n_conditions, 4 * f), nn.LeakyReLU(0.2), nn.Linear(4 * f, width)
+            )
+            if conditioning == "projection" and n_conditions
+            else None
+        )
         self.apply(init_weights)
 
     def forward(self, images: Tensor, conditions: Tensor | None = None) -> Tensor:
         """Images and conditions -> one logit per image."""
-        inputs = images
+        inputs = self.views(images) if self.views is not None else images
         if conditions is not None and self.conditioning == "planes":
             n, _, height, width = images.shape
             planes = conditions.view(n, -1, 1, 1).expand(n, conditions.shape[1], height, width)
-            inputs = torch.cat([images, planes.to(images.dtype)], dim=1)
+            inputs = torch.cat([inputs, planes.to(images.dtype)], dim=1)
         features = self.features(inputs)
         if self.energy is not None:
             features = torch.cat([features, self.energy(images)], dim=1)
         if conditions is not None and self.conditioning == "dense":
             features = torch.cat([features, conditions.to(features.dtype)], dim=1)
         out: Tensor = self.dense(features).squeeze(1)
+        if conditions is not None and self.projection is not None:
+            out = out + (self.projection(conditions.to(features.dtype)) * features).sum(dim=1)
         return out

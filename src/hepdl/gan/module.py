@@ -17,6 +17,7 @@ training with :class:`~hepdl.errors.NonFiniteLossError` naming the step.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,8 +28,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from hepdl.errors import NonFiniteLossError
-from hepdl.gan.models import Discriminator, Generator
+from hepdl.gan.models import Discriminator, Generator, PixelViews
 from hepdl.gan.scaling import PixelScaling
+from hepdl.gan.symmetries import check_symmetries, symmetrise
 
 __all__ = ["ImageGAN"]
 
@@ -56,9 +58,16 @@ class ImageGAN(pl.LightningModule):
         critic_steps: Discriminator updates per generator update.
         energy_summary: Give the discriminator each image's total energy, hottest pixel and the
             batch's spread of totals (:class:`~hepdl.gan.models.EnergySummary`).
-        discriminator_conditioning: ``dense`` or ``planes``
+        discriminator_conditioning: ``dense``, ``planes`` or ``projection``
             (:class:`~hepdl.gan.models.Discriminator`).
+        discriminator_views: Pixel scalings the discriminator's convolutions see
+            (:class:`~hepdl.gan.models.PixelViews`); None: the generator's ``pixel_scaling``.
         label_flip: Probability of flipping an image's target in a BCE discriminator update.
+        symmetries: Exact symmetries applied at random to the real and generated images in
+            training and to every generated image (:mod:`hepdl.gan.symmetries`).
+        generator_average: Decay of an exponential moving average of the generator's weights,
+            updated after every generator step, that generates in place of the last weights
+            (None: the last weights, as published).
         learning_rate: Adam learning rate.
         beta1: Adam beta1.
         beta2: Adam beta2.
@@ -76,6 +85,7 @@ class ImageGAN(pl.LightningModule):
         "pixel_scaling",
         "pixel_threshold",
         "discriminator_conditioning",
+        "discriminator_views",
     )
 
     def __init__(
@@ -97,7 +107,10 @@ class ImageGAN(pl.LightningModule):
         critic_steps: int = 1,
         energy_summary: bool = False,
         discriminator_conditioning: str = "dense",
+        discriminator_views: Sequence[str] | None = None,
         label_flip: float = 0.0,
+        symmetries: Sequence[str] = (),
+        generator_average: float | None = None,
         learning_rate: float = 2e-4,
         beta1: float = 0.5,
         beta2: float = 0.999,
@@ -115,6 +128,7 @@ class ImageGAN(pl.LightningModule):
         if not 0.0 <= label_flip < 0.5:
             msg = f"label_flip must be in [0, 0.5), got {label_flip}"
             raise ValueError(msg)
+        self.symmetries = check_symmetries(symmetries)
         self.scaling = PixelScaling(scales, pixel_offset, pixel_scaling)
         threshold = np.full((len(channels), 1, 1), pixel_threshold, dtype=np.float64)
         self.generator = Generator(
@@ -124,6 +138,14 @@ class ImageGAN(pl.LightningModule):
             generator_filters,
             thresholds=self.scaling.to_network(threshold).ravel().tolist(),
         )
+        # A GAN's generator oscillates around the equilibrium it is pushed to; the average of
+        # its recent weights sits closer to it than any one step (Yazici et al., arXiv:1806.04498).
+        self.generator_average: Generator | None = None
+        if generator_average is not None:
+            if not 0.0 < generator_average < 1.0:
+                msg = f"generator_average must be in (0, 1), got {generator_average}"
+                raise ValueError(msg)
+            self.generator_average = copy.deepcopy(self.generator).requires_grad_(False)
         self.discriminator = Discriminator(
             len(channels),
             n_conditions,
@@ -131,6 +153,7 @@ class ImageGAN(pl.LightningModule):
             norm="layer" if loss == "wgan_gp" else "batch",
             energy_scaling=self.scaling if energy_summary else None,
             conditioning=discriminator_conditioning,
+            views=PixelViews(self.scaling, discriminator_views) if discriminator_views else None,
         )
 
     @property
@@ -204,12 +227,12 @@ class ImageGAN(pl.LightningModule):
         optimizers = self.optimizers()
         assert isinstance(optimizers, list)
         opt_g, opt_d = optimizers
-        real = batch["x"].float()
+        real = symmetrise(batch["x"].float(), self.symmetries)
         conditions = batch["c"].float() if self.conditional else None
         n = len(real)
 
         self.toggle_optimizer(opt_d)
-        fake = self(self._noise(n, real), conditions).detach()
+        fake = symmetrise(self(self._noise(n, real), conditions), self.symmetries).detach()
         d_loss = self.discriminator_loss(real, fake, conditions)
         self._check("discriminator", d_loss, batch_idx)
         opt_d.zero_grad()
@@ -220,14 +243,30 @@ class ImageGAN(pl.LightningModule):
 
         if (batch_idx + 1) % int(self.hparams["critic_steps"]) == 0:
             self.toggle_optimizer(opt_g)
-            g_loss = self.generator_loss(self(self._noise(n, real), conditions), conditions)
+            fake = symmetrise(self(self._noise(n, real), conditions), self.symmetries)
+            g_loss = self.generator_loss(fake, conditions)
             self._check("generator", g_loss, batch_idx)
             opt_g.zero_grad()
             self.manual_backward(g_loss)
             opt_g.step()
             self.untoggle_optimizer(opt_g)
+            self._update_average()
             logs["g_loss"] = g_loss.detach()
         self.log_dict(logs, prog_bar=True, on_step=True, on_epoch=True, batch_size=n)
+
+    @torch.no_grad()
+    def _update_average(self) -> None:
+        if self.generator_average is None:
+            return
+        weight = 1.0 - float(self.hparams["generator_average"])
+        for average, current in zip(
+            self.generator_average.parameters(), self.generator.parameters(), strict=True
+        ):
+            average.lerp_(current, weight)
+        for average, current in zip(
+            self.generator_average.buffers(), self.generator.buffers(), strict=True
+        ):
+            average.copy_(current)  # batch-norm statistics, the threshold
 
     def configure_optimizers(self) -> Any:
         """Adam for the generator and for the discriminator (lr 2e-4, beta1 0.5 by default)."""
@@ -267,6 +306,9 @@ class ImageGAN(pl.LightningModule):
                     msg = "a conditional GAN needs masses to generate"
                     raise ValueError(msg)
                 conditions = self.conditions(masses_gev[low : low + size].to(self.device).float())
-            out.append(self.scaling.to_physical_torch(self(latent, conditions)).float().cpu())
+            network = self.generator if self.generator_average is None else self.generator_average
+            images = network(latent, conditions if self.conditional else None)
+            images = symmetrise(images, self.symmetries, generator)
+            out.append(self.scaling.to_physical_torch(images).float().cpu())
         self.train(was_training)
         return torch.cat(out) if out else torch.zeros(0)
