@@ -666,3 +666,15 @@ def test_a_cgan_with_the_study_options_trains_reproducibly_and_loads(
         module.generate(6, masses, generator=torch.Generator().manual_seed(1)),
         load_gan(again.model_file).generate(6, masses, generator=torch.Generator().manual_seed(1)),
     )
+
+
+def test_centred_conditions_put_the_trained_grid_at_minus_one_to_one() -> None:
+    grid = [[1400.0, 850.0], [1600.0, 850.0], [1800.0, 850.0]]
+    module = ImageGAN(conditional=True, mass_points=grid, mass_scale_gev=200.0, centre_masses=True)
+    masses = torch.tensor([*grid, [1500.0, 850.0], [2000.0, 850.0]])
+    expected = torch.tensor([[-1.0, 0.0], [0.0, 0.0], [1.0, 0.0], [-0.5, 0.0], [2.0, 0.0]])
+    torch.testing.assert_close(module.conditions(masses), expected)
+    plain = ImageGAN(conditional=True, mass_points=grid)  # the authors' masses / 1000
+    torch.testing.assert_close(plain.conditions(masses), masses / 1000.0)
+    with pytest.raises(ValueError, match="mass_points"):
+        ImageGAN(conditional=True, centre_masses=True)

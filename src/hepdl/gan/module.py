@@ -10,8 +10,8 @@ ones (detached), then, every ``critic_steps`` batches, the generator. Losses:
   interpolates x_hat; G minimises -D(G(z)). Its loss has a meaning (an estimate of the
   Wasserstein distance) and it does not saturate, at the cost of ``critic_steps`` critic updates.
 
-The conditional GAN's batches carry ``c`` = (m_gluino, m_neutralino) / ``mass_scale_gev``;
-generated images of a batch get the real images' conditions. A NaN or infinite loss stops
+The conditional GAN's batches carry ``c``, (m_gluino, m_neutralino) in GeV, which
+:meth:`ImageGAN.conditions` scales for the networks; generated images of a batch get the real images' conditions. A NaN or infinite loss stops
 training with :class:`~hepdl.errors.NonFiniteLossError` naming the step.
 """
 
@@ -45,7 +45,10 @@ class ImageGAN(pl.LightningModule):
         scales: E_max per channel in physical units (the pixel scaling's top).
         conditional: Condition on the masses.
         mass_points: Trained (m_gluino, m_neutralino) points in GeV (the cgan's grid).
-        mass_scale_gev: Conditions are masses divided by this.
+        mass_scale_gev: Conditions are masses divided by this (after the centre's subtraction).
+        centre_masses: Subtract the centre of the trained grid (the midpoint of its range in
+            each mass) first, so the conditions differ by order one between the trained points
+            rather than sitting at ~1.5 +- 0.2 beside unit-variance noise.
         pixel_offset: E0 of the pixel scaling (GeV or tracks).
         pixel_scaling: ``linear`` (the authors') or ``log`` (:class:`PixelScaling`).
         pixel_threshold: Physical value (GeV, tracks) at or below which a generated pixel is an
@@ -96,6 +99,7 @@ class ImageGAN(pl.LightningModule):
         conditional: bool = False,
         mass_points: Sequence[Sequence[float]] = (),
         mass_scale_gev: float = 1000.0,
+        centre_masses: bool = False,
         pixel_offset: float = 1.0,
         pixel_scaling: str = "linear",
         pixel_threshold: float = 0.5,
@@ -127,6 +131,9 @@ class ImageGAN(pl.LightningModule):
         n_conditions = 2 if conditional else 0
         if not 0.0 <= label_flip < 0.5:
             msg = f"label_flip must be in [0, 0.5), got {label_flip}"
+            raise ValueError(msg)
+        if conditional and centre_masses and not mass_points:
+            msg = "centre_masses needs the trained mass_points"
             raise ValueError(msg)
         self.symmetries = check_symmetries(symmetries)
         self.scaling = PixelScaling(scales, pixel_offset, pixel_scaling)
@@ -168,7 +175,12 @@ class ImageGAN(pl.LightningModule):
 
     def conditions(self, masses_gev: Tensor) -> Tensor:
         """(N, 2) masses in GeV -> the network's conditions."""
-        return masses_gev / float(self.hparams["mass_scale_gev"])
+        scale = float(self.hparams["mass_scale_gev"])
+        if not self.hparams.get("centre_masses", False):
+            return masses_gev / scale
+        points = torch.as_tensor(self.hparams["mass_points"], dtype=masses_gev.dtype)
+        centre = 0.5 * (points.amin(dim=0) + points.amax(dim=0))
+        return (masses_gev - centre.to(masses_gev.device)) / scale
 
     def forward(self, latent: Tensor, conditions: Tensor | None = None) -> Tensor:
         """Latent vectors (and conditions) -> images in network units."""
@@ -228,7 +240,7 @@ class ImageGAN(pl.LightningModule):
         assert isinstance(optimizers, list)
         opt_g, opt_d = optimizers
         real = symmetrise(batch["x"].float(), self.symmetries)
-        conditions = batch["c"].float() if self.conditional else None
+        conditions = self.conditions(batch["c"].float()) if self.conditional else None
         n = len(real)
 
         self.toggle_optimizer(opt_d)

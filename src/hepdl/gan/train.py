@@ -105,6 +105,7 @@ def gan_hparams(config: Mapping[str, Any], name: str, scales: Sequence[float]) -
         "conditional": is_conditional(name),
         "mass_points": mass_grid(config),
         "mass_scale_gev": gan["mass_scale_gev"],
+        "centre_masses": gan["centre_masses"],
         "pixel_offset": gan["pixel_offset"],
         "pixel_scaling": gan["pixel_scaling"],
         "pixel_threshold": gan["pixel_threshold_gev"],
@@ -156,13 +157,11 @@ class KSSelection(pl.Callback):
         pl_module.log("val_ks", metric, on_epoch=True, prog_bar=True)
 
 
-def _loader(
-    train: GanImages, batch_size: int, seed: int, conditional: bool, mass_scale: float
-) -> DataLoader[Any]:
+def _loader(train: GanImages, batch_size: int, seed: int, conditional: bool) -> DataLoader[Any]:
     images = torch.from_numpy(np.ascontiguousarray(train.images))
     tensors = [images]
-    if conditional:
-        tensors.append(torch.as_tensor(train.masses / mass_scale, dtype=torch.float32))
+    if conditional:  # masses in GeV: ImageGAN.conditions scales them
+        tensors.append(torch.as_tensor(train.masses, dtype=torch.float32))
     dataset = TensorDataset(*tensors)
     keys = ("x", "c")
 
@@ -265,7 +264,7 @@ def train_gan(
         enable_model_summary=False,
         default_root_dir=model_dir,
     )
-    loader = _loader(train, gan["batch_size"], seed, conditional, gan["mass_scale_gev"])
+    loader = _loader(train, gan["batch_size"], seed, conditional)
     with quiet_lightning():
         try:
             trainer.fit(module, train_dataloaders=loader, ckpt_path=resumed_from, weights_only=True)
