@@ -623,7 +623,6 @@ def test_the_generator_average_follows_the_weights_and_generates() -> None:
     with torch.no_grad():
         for p in module.generator.parameters():
             p.add_(1.0)
-    module.average_updates.fill_(1000)  # past the warm-up: the decay itself
     module._update_average()
     for old, average, current in zip(
         before, module.generator_average.parameters(), module.generator.parameters(), strict=True
@@ -639,17 +638,6 @@ def test_the_generator_average_follows_the_weights_and_generates() -> None:
     )
     with pytest.raises(ValueError, match="generator_average"):
         ImageGAN(generator_average=1.0)
-    fresh = ImageGAN(generator_average=0.999, **networks)
-    assert fresh.generator_average is not None
-    start = [p.detach().clone() for p in fresh.generator_average.parameters()]
-    with torch.no_grad():
-        for p in fresh.generator.parameters():
-            p.add_(1.0)
-    fresh._update_average()  # first update: decay 2/11, not 0.999
-    for old, average, current in zip(
-        start, fresh.generator_average.parameters(), fresh.generator.parameters(), strict=True
-    ):
-        torch.testing.assert_close(average, 2 / 11 * old + 9 / 11 * current)
 
 
 def test_a_cgan_with_the_study_options_trains_reproducibly_and_loads(

@@ -153,9 +153,6 @@ class ImageGAN(pl.LightningModule):
                 msg = f"generator_average must be in (0, 1), got {generator_average}"
                 raise ValueError(msg)
             self.generator_average = copy.deepcopy(self.generator).requires_grad_(False)
-        # a buffer, so that a resumed training continues the warm-up where it stopped
-        self.average_updates: Tensor
-        self.register_buffer("average_updates", torch.zeros((), dtype=torch.int64))
         self.discriminator = Discriminator(
             len(channels),
             n_conditions,
@@ -273,19 +270,15 @@ class ImageGAN(pl.LightningModule):
     def _update_average(self) -> None:
         if self.generator_average is None:
             return
-        # The decay warms up as (1 + n) / (10 + n) after n updates (TensorFlow's
-        # ExponentialMovingAverage), so that the early average is not mostly the initial weights.
-        self.average_updates += 1
-        n = int(self.average_updates)
-        weight = 1.0 - min(float(self.hparams["generator_average"]), (1.0 + n) / (10.0 + n))
+        weight = 1.0 - float(self.hparams["generator_average"])
         for average, current in zip(
             self.generator_average.parameters(), self.generator.parameters(), strict=True
         ):
             average.lerp_(current, weight)
-        for statistic, live in zip(
+        for average, current in zip(
             self.generator_average.buffers(), self.generator.buffers(), strict=True
         ):
-            statistic.copy_(live)  # batch-norm statistics, the threshold
+            average.copy_(current)  # batch-norm statistics, the threshold
 
     def configure_optimizers(self) -> Any:
         """Adam for the generator and for the discriminator (lr 2e-4, beta1 0.5 by default)."""
