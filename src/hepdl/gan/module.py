@@ -17,7 +17,6 @@ training with :class:`~hepdl.errors.NonFiniteLossError` naming the step.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -68,9 +67,6 @@ class ImageGAN(pl.LightningModule):
         label_flip: Probability of flipping an image's target in a BCE discriminator update.
         symmetries: Exact symmetries applied at random to the real and generated images in
             training and to every generated image (:mod:`hepdl.gan.symmetries`).
-        generator_average: Decay of an exponential moving average of the generator's weights,
-            updated after every generator step, that generates in place of the last weights
-            (None: the last weights, as published).
         learning_rate: Adam learning rate.
         beta1: Adam beta1.
         beta2: Adam beta2.
@@ -114,7 +110,6 @@ class ImageGAN(pl.LightningModule):
         discriminator_views: Sequence[str] | None = None,
         label_flip: float = 0.0,
         symmetries: Sequence[str] = (),
-        generator_average: float | None = None,
         learning_rate: float = 2e-4,
         beta1: float = 0.5,
         beta2: float = 0.999,
@@ -145,14 +140,6 @@ class ImageGAN(pl.LightningModule):
             generator_filters,
             thresholds=self.scaling.to_network(threshold).ravel().tolist(),
         )
-        # A GAN's generator oscillates around the equilibrium it is pushed to; the average of
-        # its recent weights sits closer to it than any one step (Yazici et al., arXiv:1806.04498).
-        self.generator_average: Generator | None = None
-        if generator_average is not None:
-            if not 0.0 < generator_average < 1.0:
-                msg = f"generator_average must be in (0, 1), got {generator_average}"
-                raise ValueError(msg)
-            self.generator_average = copy.deepcopy(self.generator).requires_grad_(False)
         self.discriminator = Discriminator(
             len(channels),
             n_conditions,
@@ -262,23 +249,8 @@ class ImageGAN(pl.LightningModule):
             self.manual_backward(g_loss)
             opt_g.step()
             self.untoggle_optimizer(opt_g)
-            self._update_average()
             logs["g_loss"] = g_loss.detach()
         self.log_dict(logs, prog_bar=True, on_step=True, on_epoch=True, batch_size=n)
-
-    @torch.no_grad()
-    def _update_average(self) -> None:
-        if self.generator_average is None:
-            return
-        weight = 1.0 - float(self.hparams["generator_average"])
-        for average, current in zip(
-            self.generator_average.parameters(), self.generator.parameters(), strict=True
-        ):
-            average.lerp_(current, weight)
-        for average, current in zip(
-            self.generator_average.buffers(), self.generator.buffers(), strict=True
-        ):
-            average.copy_(current)  # batch-norm statistics, the threshold
 
     def configure_optimizers(self) -> Any:
         """Adam for the generator and for the discriminator (lr 2e-4, beta1 0.5 by default)."""
@@ -318,9 +290,7 @@ class ImageGAN(pl.LightningModule):
                     msg = "a conditional GAN needs masses to generate"
                     raise ValueError(msg)
                 conditions = self.conditions(masses_gev[low : low + size].to(self.device).float())
-            network = self.generator if self.generator_average is None else self.generator_average
-            images = network(latent, conditions if self.conditional else None)
-            images = symmetrise(images, self.symmetries, generator)
+            images = symmetrise(self(latent, conditions), self.symmetries, generator)
             out.append(self.scaling.to_physical_torch(images).float().cpu())
         self.train(was_training)
         return torch.cat(out) if out else torch.zeros(0)

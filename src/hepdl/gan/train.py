@@ -113,7 +113,6 @@ def gan_hparams(config: Mapping[str, Any], name: str, scales: Sequence[float]) -
         "discriminator_views": gan["discriminator_views"],
         "label_flip": gan["label_flip"],
         "symmetries": list(gan["symmetries"]),
-        "generator_average": gan["generator_average"],
         "latent_dim": gan["latent_dim"],
         "generator_filters": gan["generator_filters"],
         "discriminator_filters": gan["discriminator_filters"],
