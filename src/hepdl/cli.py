@@ -875,7 +875,8 @@ def _cmd_gan_speed(args: argparse.Namespace) -> None:
         f"simulation {record['simulation']['per_second']:.1f}, chain "
         f"{record['chain']['per_second']:.1f} events/s; generator "
         f"{record['generator']['per_second']:.0f} images/s on {record['generator']['device']} "
-        f"({record['generator']['threads']} threads): {record['generator_over_chain']:.1f}x, in "
+        f"(torch threads: {record['generator']['threads']}): "
+        f"{record['generator_over_chain']:.1f}x, in "
         f"{result.seconds:.1f} s -> {result.path}"
     )
 
