@@ -46,6 +46,7 @@ MODEL_RULES = {
     "train_gan": "gpu",
     "generate_gan": "gpu",
     "validate_gan": "cpu",
+    "gan_speed": "gpu",  # the generator's speed on the GPU, beside Pythia on one of its cores
     "hpo_worker": "gpu",
     "train_cnn_hpo": "gpu",
     "hpo_best": "cpu",

@@ -33,6 +33,8 @@ REQUIRED = {
     "simulation": {"pythia8", "delphes", "pyhepmc", "fastjet", "uproot", "awkward"},
     "preprocess": {"fastjet", "uproot", "awkward", "h5py"},
     "train": {"pytorch", "lightning", "xgboost", "pytorch_geometric", "h5py"},
+    # The speed table times Pythia, the detector simulation and the generator in one job.
+    "gan_speed": {"pythia8", "delphes", "fastjet", "uproot", "awkward", "pytorch", "lightning"},
 }
 
 
@@ -169,6 +171,7 @@ STAGE_MODULES = {
         "hepdl.gan.generate",
         "hepdl.gan.validate",
     ],
+    "gan_speed": ["hepdl.cli", "hepdl.gan.speed", "hepdl.generate.stage", "hepdl.detector.stage"],
 }
 
 

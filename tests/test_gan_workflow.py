@@ -16,7 +16,7 @@ from .conftest import REPO
 from .synthetic_splits import make_config, write_splits
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
-GAN_RULES = ["train_gan", "generate_gan", "validate_gan"]
+GAN_RULES = ["train_gan", "generate_gan", "validate_gan", "gan_speed"]
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -79,10 +79,13 @@ def test_gan_rules_run_on_split_files_and_make_the_report(tmp_path: Path) -> Non
         "generate_events": 20,
         "validation_events": 40,
         "interpolate": [[1500, 850]],
+        "speed_events": 5,
+        "speed_images": 16,
     }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(make_config(results, gan=gan)))
     targets = [str(results / "gan" / name / "validation.json") for name in ("gan", "cgan")]
+    targets += [str(results / "gan" / name / "speed.json") for name in ("gan", "cgan")]
     common = ["--configfile", str(path), "--allowed-rules", *GAN_RULES]
     run = snakemake(tmp_path, *common, "--cores", "2", *targets)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -93,5 +96,12 @@ def test_gan_rules_run_on_split_files_and_make_the_report(tmp_path: Path) -> Non
     report = snakemake(tmp_path, *common, "--report", str(results / "report.html"), *targets)
     assert report.returncode == 0, report.stderr[-3000:]
     html = (results / "report.html").read_text(errors="replace")
-    for name in ("mj_gev.png", "mj_shift.png", "mean_image.png"):
+    for name in ("mj_gev.png", "mj_shift.png", "mean_image.png", "speed.html"):
         assert name in html
+    # The speed table, timed on the first GAN sample, with every rate positive.
+    speed = json.loads((results / "gan/cgan/speed.json").read_text())
+    assert speed["sample"] == "RPV_1400_850"
+    assert speed["pythia"]["count"] == 5
+    for stage in ("pythia", "simulation", "chain", "generator"):
+        assert speed[stage]["per_second"] > 0, stage
+    assert (results / "benchmarks/gan_speed/cgan.tsv").is_file()

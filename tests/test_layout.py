@@ -62,6 +62,8 @@ def test_the_contract_paths(layout: Layout) -> None:
     assert layout.hpo_worker_record("cnn", 1) == results / "hpo/cnn/workers/1.json"
     assert layout.hpo_best("gan") == results / "hpo/gan/best.yaml"
     assert layout.gan_validation("cgan") == results / "gan/cgan/validation.json"
+    assert layout.gan_speed("cgan") == results / "gan/cgan/speed.json"
+    assert layout.gan_speed_table("cgan") == results / "gan/cgan/speed.html"
 
 
 def test_every_shard_in_the_merge_order(layout: Layout) -> None:

@@ -77,7 +77,8 @@ def test_a_model_depends_on_its_own_settings_only() -> None:
     assert training_settings(_changed("train.precision", "64-true"), "gbdt") == (
         training_settings(config, "gbdt")
     )
-    for key, value in {"gan.models": ["gan"], "gan.generate_events": 7}.items():
+    later_stages = {"gan.models": ["gan"], "gan.generate_events": 7, "gan.speed_events": 7}
+    for key, value in later_stages.items():
         assert gan_training_settings(_changed(key, value), "gan") == (
             gan_training_settings(config, "gan")
         )

@@ -83,9 +83,15 @@ def test_ci_dag_runs_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert xsec["sigma_pb"] > 0
     assert (results / "logs/generate/JZ4/0.log").read_text().count("PYTHIA") > 0
     assert (results / "benchmarks/generate/JZ4/0.tsv").exists()
-    # Both GANs trained a few steps, generated and were validated.
+    # Both GANs trained a few steps, generated and were validated, and each generator was
+    # timed against Pythia + detector simulation on the same sample.
     for gan in ("gan", "cgan"):
         assert json.loads((results / "gan" / gan / "validation.json").read_text())["n_real"] > 1
+        speed = json.loads((results / "gan" / gan / "speed.json").read_text())
+        assert speed["pythia"]["count"] == 10
+        for stage in ("pythia", "simulation", "chain", "generator"):
+            assert speed[stage]["per_second"] > 0, (gan, stage)
+        assert speed["generator_over_chain"] > 0
     # The graph network trains for a few steps on the graph splits and is evaluated.
     assert "train gnn: 1 epochs, 2 steps" in (results / "logs/train/gnn.log").read_text()
     metrics = json.loads((results / "evaluation/metrics.json").read_text())
@@ -123,6 +129,7 @@ def test_ci_dag_runs_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     sections = ("Detector validation", "Inputs", "Training", "Benchmarks", "Evaluation", "Search")
     for section in sections:
         assert section in html, section
+    assert "speed.html" in html  # the GAN speed table, beside the GAN validation plots
 
 
 def _execute_notebook(results: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -854,8 +854,35 @@ def _cmd_validate_gan(args: argparse.Namespace) -> None:
     )
 
 
+def _cmd_gan_speed(args: argparse.Namespace) -> None:
+    import torch
+
+    from hepdl.gan.speed import gan_speed
+
+    config = load_config(args.config)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    result = gan_speed(
+        config,
+        args.model,
+        checkpoint=args.checkpoint,
+        output_dir=args.output_dir,
+        device=args.device,
+    )
+    record = result.record
+    print(
+        f"gan-speed {args.model}: {record['sample']}: Pythia {record['pythia']['per_second']:.1f}, "
+        f"simulation {record['simulation']['per_second']:.1f}, chain "
+        f"{record['chain']['per_second']:.1f} events/s; generator "
+        f"{record['generator']['per_second']:.0f} images/s on {record['generator']['device']} "
+        f"(torch threads: {record['generator']['threads']}): "
+        f"{record['generator_over_chain']:.1f}x, in "
+        f"{result.seconds:.1f} s -> {result.path}"
+    )
+
+
 def _add_gan_stages(stages: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Sub-commands of the GANs besides training: generate-gan, validate-gan."""
+    """Sub-commands of the GANs besides training: generate-gan, validate-gan, gan-speed."""
     generate = stages.add_parser(
         "generate-gan", help="images from a trained GAN, at any mass point for the cgan (HDF5)"
     )
@@ -893,6 +920,29 @@ def _add_gan_stages(stages: argparse._SubParsersAction[argparse.ArgumentParser])
         help=f"validation.json and plots/ ({_default(_AT.gan_dir('{model}'))})",
     )
     validate.set_defaults(func=_cmd_validate_gan)
+
+    speed = stages.add_parser(
+        "gan-speed",
+        help="the generator's images/s against Pythia 8 + detector simulation events/s (table)",
+    )
+    _add_config(speed)
+    speed.add_argument(
+        "--model", default="gan", help="which GAN: gan, cgan or a seed replica (cgan_seed1)"
+    )
+    speed.add_argument("--checkpoint", type=Path, help=_default(_AT.gan_model("{model}")))
+    speed.add_argument(
+        "--output-dir",
+        type=Path,
+        help=f"speed.json and speed.html ({_default(_AT.gan_dir('{model}'))})",
+    )
+    speed.add_argument(
+        "--device",
+        help="the generator's torch device, e.g. cpu or cuda (default: as generate-gan)",
+    )
+    speed.add_argument(
+        "--threads", type=int, help="torch CPU threads of the generator (default: torch's)"
+    )
+    speed.set_defaults(func=_cmd_gan_speed)
 
 
 def _cmd_profiles_install(args: argparse.Namespace) -> None:

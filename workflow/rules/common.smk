@@ -138,8 +138,10 @@ def get_final_output():
     targets += rules.evaluate.output
     if config["evaluate"]["robustness"]:
         targets += rules.robustness.output
-    # Each GAN of gan.models, trained, generating and validated (validation.json and plots).
+    # Each GAN of gan.models, trained, generating and validated (validation.json and plots),
+    # and its generator timed against Pythia + detector simulation (the report's speed table).
     targets += [LAYOUT.gan_validation(name) for name in GAN_MODELS]
+    targets += [LAYOUT.gan_speed(name) for name in GAN_MODELS]
     # The report's summaries: every model's training curves, and the run's cost per stage.
     targets += [
         f"{LAYOUT.training_plot(name)}.{fmt}"
@@ -198,6 +200,7 @@ def benchmarked_jobs():
         "train_gan": [{"gan": name} for name in GAN_MODELS],
         "generate_gan": [{"gan": name} for name in GAN_MODELS],
         "validate_gan": [{"gan": name} for name in GAN_MODELS],
+        "gan_speed": [{"gan": name} for name in GAN_MODELS],
         "compare_detectors": [{}] if config["compare_detectors"]["enabled"] else [],
     }
     for name, kind in HAND_SET.items():

@@ -1,8 +1,9 @@
 # Stage 7: GANs on the signal images (one per entry of gan.models: gan, cgan). Each writes
 # {results}/gan/{gan}/: the model (best epoch by the KS metric), checkpoints, training log;
 # then the generated images, and their validation against the real test split (validation.json,
-# plots in the report).
-from hepdl.gan.settings import gan_models, gan_training_settings
+# plots in the report); and the generator's speed against Pythia + detector simulation
+# (speed.json, the report's table).
+from hepdl.gan.settings import SPEED_KEYS, gan_models, gan_training_settings
 
 # Checked here, before any job starts: 64 x 64 images, known channels, signal samples.
 GAN_MODELS = gan_models(config)
@@ -101,3 +102,39 @@ rule validate_gan:
         "hepdl validate-gan --config {params.config:q} --model {wildcards.gan:q}"
         " --generated {input.generated:q} --real {input.real:q}"
         " --output-dir {params.output_dir:q} > {log:q} 2>&1"
+
+
+rule gan_speed:
+    input:
+        rules.train_gan.output,
+    output:
+        speed=LAYOUT.gan_speed("{gan}"),
+        # The generator against Pythia + detector simulation, beside the validation plots.
+        table=report(
+            str(LAYOUT.gan_speed_table("{gan}")),
+            caption="../report/gan_speed.rst",
+            category="GAN",
+            subcategory="{gan}",
+        ),
+    log:
+        log_file("gan_speed/{gan}"),
+    benchmark:
+        benchmark_file("gan_speed/{gan}")
+    wildcard_constraints:
+        gan="|".join(GAN_MODELS) or "no_gan",
+    conda:
+        "../../envs/gan_speed.yaml"
+    # One thread for all three rates: Pythia and the detector simulation use one.
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        config=pinned_config,
+        # What the table measures (counts and repeats), not what any GAN learns.
+        timing={key: config["gan"][key] for key in SPEED_KEYS},
+        output_dir=lambda wildcards, output: Path(output.speed).parent,
+    shell:
+        "hepdl gan-speed --config {params.config:q} --model {wildcards.gan:q}"
+        " --checkpoint {input:q} --output-dir {params.output_dir:q} --threads {threads:q}"
+        " > {log:q} 2>&1"

@@ -1,4 +1,5 @@
-"""The result tables of the evaluation: one CSV for machines, one HTML page for the report."""
+"""The result tables of the evaluation: one CSV for machines, one HTML page for the report
+(the HTML alone for tables whose numbers live in a JSON file, such as the GAN speed table)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from hepdl.io.atomic import write_text_atomic
 
-__all__ = ["write_table"]
+__all__ = ["write_html_table", "write_table"]
 
 _STYLE = (
     "<style>table{border-collapse:collapse}td,th{border:1px solid #999;padding:4px 8px}</style>"
@@ -44,6 +45,30 @@ def write_table(
     header = list(rows[0]) if rows else ["case"]
     lines = [",".join(header)] + [",".join(f'"{_cell(r[h])}"' for h in header) for r in rows]
     write_text_atomic(csv_path, "\n".join(lines) + "\n")
+    write_html_table(
+        html_path, rows, title=title, intro_html=intro_html, column_titles=column_titles
+    )
+
+
+def write_html_table(
+    html_path: Path,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    title: str,
+    intro_html: str,
+    column_titles: Mapping[str, str] | None = None,
+) -> None:
+    """Write ``rows`` atomically as an HTML page for ``snakemake --report`` (no CSV beside it).
+
+    Args:
+        html_path: The page.
+        rows: The table rows; the first row's keys are the columns (floats with 4 significant
+            digits).
+        title: The page title.
+        intro_html: HTML placed above the table (trusted markup).
+        column_titles: Column headings by key (trusted markup); default: the escaped keys.
+    """
+    header = list(rows[0]) if rows else ["case"]
     titles = column_titles or {}
     head = "".join(f"<th>{titles.get(h, html.escape(h))}</th>" for h in header)
     body = "".join(

@@ -27,7 +27,13 @@ from hepdl.gan.settings import is_conditional
 from hepdl.io.layout import Layout
 from hepdl.seeds import model_seed
 
-__all__ = ["ExtrapolationWarning", "GenerateResult", "check_mass_point", "generate_gan"]
+__all__ = [
+    "ExtrapolationWarning",
+    "GenerateResult",
+    "check_mass_point",
+    "generate_gan",
+    "generator_device",
+]
 
 
 class ExtrapolationWarning(UserWarning):
@@ -56,6 +62,13 @@ def check_mass_point(point: Sequence[float], grid: Sequence[Sequence[float]]) ->
             stacklevel=2,
         )
     return inside
+
+
+def generator_device(config: Mapping[str, Any]) -> str:
+    """Where a trained generator runs: a GPU if there is one and ``train.accelerator`` allows
+    it, else the CPU."""
+    gpu = config["train"]["accelerator"] in ("auto", "gpu", "cuda")
+    return "cuda" if gpu and torch.cuda.is_available() else "cpu"
 
 
 @dataclass(frozen=True)
@@ -111,10 +124,7 @@ def generate_gan(
     checkpoint = Path(checkpoint or layout.gan_model(name))
     output = Path(output or layout.gan_generated(name))
     n = int(n_events or config["gan"]["generate_events"])
-    if device is None:
-        gpu = config["train"]["accelerator"] in ("auto", "gpu", "cuda")
-        device = "cuda" if gpu and torch.cuda.is_available() else "cpu"
-    module = load_gan(checkpoint).to(device)
+    module = load_gan(checkpoint).to(device or generator_device(config))
     if masses and not module.conditional:
         raise CheckpointError(
             checkpoint,

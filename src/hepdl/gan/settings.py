@@ -23,6 +23,7 @@ from hepdl.seeds import model_seed, replica_names
 __all__ = [
     "GAN_KINDS",
     "IMAGE_SIZE",
+    "SPEED_KEYS",
     "gan_kind",
     "gan_models",
     "gan_samples",
@@ -39,10 +40,16 @@ GAN_KINDS = {"gan": False, "cgan": True}
 IMAGE_SIZE = 64
 
 
-#: ``gan`` keys of the generate and validate stages: a trained GAN does not depend on them.
+#: ``gan`` keys of the speed table (gan-speed): what it times and how often, not what a GAN
+#: learns; the ``gan_speed`` rule's params, so that a change retimes the table only.
+SPEED_KEYS = ("speed_events", "speed_images", "speed_repeat")
+
+#: ``gan`` keys of the generate, validate and speed stages: a trained GAN does not depend on
+#: them.
 LATER_STAGE_KEYS = (
     "interpolate",
     "generate_events",
+    *SPEED_KEYS,
     "validation_events",
     "floor_splits",
     "flag_ratio",

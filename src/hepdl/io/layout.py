@@ -15,7 +15,8 @@ The results folder (the config's ``results``) holds, per sample and shard, then 
     predictions/{model}.parquet           test-split scores
     evaluation/                           metrics.json, summary and cut-flow tables, robustness
     plots/                                evaluation plots; plots/training/ every training's curves
-    gan/{gan}/                            model.ckpt, generated.h5, validation.json, plots/
+    gan/{gan}/                            model.ckpt, generated.h5, validation.json, plots/,
+                                          speed.{json,html}
     configs/{digest}.yaml                 the validated config a Snakemake run pins
     logs/{rule}/{wildcards}.log           each job's log
     benchmarks/{rule}/{wildcards}.tsv     each benchmarked job's time and memory (Snakemake)
@@ -240,6 +241,14 @@ class Layout:
     def gan_plots(self, name: Wildcard) -> Path:
         """Folder of the GAN's validation plots: ``gan/{name}/plots``."""
         return self.gan_dir(name) / "plots"
+
+    def gan_speed(self, name: Wildcard) -> Path:
+        """The GAN's generator against Pythia + detector simulation: ``gan/{name}/speed.json``."""
+        return self.gan_dir(name) / "speed.json"
+
+    def gan_speed_table(self, name: Wildcard) -> Path:
+        """The same as the report's table: ``gan/{name}/speed.html``."""
+        return self.gan_dir(name) / "speed.html"
 
     # Run bookkeeping -----------------------------------------------------------------------
 

@@ -88,7 +88,9 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 (torch raises pickle, zip, runtime... errors)
-        raise CheckpointError(path, f"not a readable weights-only checkpoint ({err})") from None
+        # torch's message spans several lines; the command line prints one per error.
+        reason = " ".join(str(err).split())
+        raise CheckpointError(path, f"not a readable weights-only checkpoint ({reason})") from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CheckpointError(path, "not a model checkpoint (no 'state_dict')")
     return checkpoint
