@@ -14,24 +14,14 @@ from hepdl import __version__
 from hepdl.cli import main
 from hepdl.errors import CheckpointError
 from hepdl.gan import speed
-from hepdl.gan.io import export_gan, load_gan
-from hepdl.gan.module import ImageGAN
+from hepdl.gan.io import load_gan
 from hepdl.gan.settings import mass_grid
 from hepdl.io.layout import Layout
 
 from .synthetic_splits import make_config
+from .test_gan import saved_gan
 
 TIMING = {"speed_events": 6, "speed_images": 24, "speed_repeat": 2}
-
-
-def saved_gan(path: Path, **hparams: Any) -> Path:
-    """An untrained tiny GAN written as a model file (the speed does not depend on weights)."""
-    module = ImageGAN(**{"generator_filters": 4, "discriminator_filters": 4, **hparams})
-    checkpoint = path.with_suffix(".lightning")
-    torch.save(
-        {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams)}, checkpoint
-    )
-    return export_gan(checkpoint, path, {})
 
 
 @pytest.fixture
