@@ -11,8 +11,9 @@ ones (detached), then, every ``critic_steps`` batches, the generator. Losses:
   Wasserstein distance) and it does not saturate, at the cost of ``critic_steps`` critic updates.
 
 The conditional GAN's batches carry ``c``, (m_gluino, m_neutralino) in GeV, which
-:meth:`ImageGAN.conditions` scales for the networks; generated images of a batch get the real images' conditions. A NaN or infinite loss stops
-training with :class:`~hepdl.errors.NonFiniteLossError` naming the step.
+:meth:`ImageGAN.conditions` scales for the networks; generated images of a batch get the real
+images' conditions. A NaN or infinite loss stops training with
+:class:`~hepdl.errors.NonFiniteLossError` naming the step.
 """
 
 from __future__ import annotations
