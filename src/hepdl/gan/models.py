@@ -198,10 +198,11 @@ class PixelViews(nn.Module):
         self.source = source
         scales = source.scales.tolist()
         self.views = [PixelScaling(scales, source.offset, kind) for kind in kinds]
+        self.identity = list(kinds) == [source.kind]
 
     def forward(self, images: Tensor) -> Tensor:
         """(N, C, H, W) -> (N, C * len(kinds), H, W)."""
-        if [view.kind for view in self.views] == [self.source.kind]:
+        if self.identity:
             return images
         physical = self.source.to_physical_torch(images)
         return torch.cat([view.to_network_torch(physical) for view in self.views], dim=1)

@@ -131,6 +131,11 @@ class ImageGAN(pl.LightningModule):
         if conditional and centre_masses and not mass_points:
             msg = "centre_masses needs the trained mass_points"
             raise ValueError(msg)
+        # The midpoint of the trained grid's range in each mass, or none (the authors' masses).
+        self.mass_centre = torch.zeros(2)
+        if centre_masses and mass_points:
+            points = torch.as_tensor(mass_points, dtype=torch.float32)
+            self.mass_centre = 0.5 * (points.amin(dim=0) + points.amax(dim=0))
         self.symmetries = check_symmetries(symmetries)
         self.scaling = PixelScaling(scales, pixel_offset, pixel_scaling)
         threshold = np.full((len(channels), 1, 1), pixel_threshold, dtype=np.float64)
@@ -163,12 +168,8 @@ class ImageGAN(pl.LightningModule):
 
     def conditions(self, masses_gev: Tensor) -> Tensor:
         """(N, 2) masses in GeV -> the network's conditions."""
-        scale = float(self.hparams["mass_scale_gev"])
-        if not self.hparams.get("centre_masses", False):
-            return masses_gev / scale
-        points = torch.as_tensor(self.hparams["mass_points"], dtype=masses_gev.dtype)
-        centre = 0.5 * (points.amin(dim=0) + points.amax(dim=0))
-        return (masses_gev - centre.to(masses_gev.device)) / scale
+        centre = self.mass_centre.to(masses_gev.device, masses_gev.dtype)
+        return (masses_gev - centre) / float(self.hparams["mass_scale_gev"])
 
     def forward(self, latent: Tensor, conditions: Tensor | None = None) -> Tensor:
         """Latent vectors (and conditions) -> images in network units."""
