@@ -127,14 +127,20 @@ def test_pixel_scaling_keeps_zero_maps_the_scale_to_one_and_inverts() -> None:
     np.testing.assert_allclose(tensor.numpy(), energies, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("conditioning", ["dense", "planes", "projection"])
-def test_conditional_generator_and_discriminator_respond_to_the_masses(conditioning: str) -> None:
+@pytest.mark.parametrize(
+    ("conditioning", "generator_conditioning"),
+    [("dense", "input"), ("planes", "input"), ("projection", "input"), ("planes", "batch_norm")],
+)
+def test_conditional_generator_and_discriminator_respond_to_the_masses(
+    conditioning: str, generator_conditioning: str
+) -> None:
     module = ImageGAN(
         conditional=True,
         mass_points=[[1400.0, 850.0], [1800.0, 850.0]],
         generator_filters=4,
         discriminator_filters=4,
         discriminator_conditioning=conditioning,
+        generator_conditioning=generator_conditioning,
     )
     # one batch of both masses (batch norm in training mode would remove a condition shared by
     # the whole batch), the same latent vectors for each
@@ -169,6 +175,33 @@ def test_only_planes_and_projection_let_the_masses_weigh_what_the_discriminator_
         shift = module.discriminator(images, high) - module.discriminator(images, low)
     # dense: the masses add one constant to every image's logit, real or generated alike
     assert bool(shift.std() > 1e-4 * shift.abs().max()) is image_dependent
+
+
+def test_conditional_batch_norm_starts_as_the_plain_generator_and_learns_per_layer() -> None:
+    grid = [[1400.0, 850.0], [1800.0, 850.0]]
+    networks = {"conditional": True, "mass_points": grid, "generator_filters": 4}
+    modulated = ImageGAN(generator_conditioning="batch_norm", **networks)
+    plain = ImageGAN(**networks)
+    plain.load_state_dict(modulated.state_dict(), strict=False)
+    assert modulated.generator.modulations is not None
+    assert len(modulated.generator.modulations) == 4  # one per batch norm
+    latent = torch.randn(8, 64, generator=torch.Generator().manual_seed(5))
+    conditions = modulated.conditions(torch.tensor(grid * 4))
+    torch.testing.assert_close(modulated(latent, conditions), plain(latent, conditions))
+    # every layer's modulation gets a gradient from the image, so each can learn the masses
+    modulated(latent, conditions).square().mean().backward()
+    for modulation in modulated.generator.modulations:
+        assert modulation.weight.grad is not None
+        assert modulation.weight.grad.abs().sum() > 0
+    # and with a modulation learnt, the masses move the image beyond their input path
+    with torch.no_grad():
+        modulated.generator.modulations[2].weight.normal_(0.0, 0.5)
+    low, high = (modulated.conditions(torch.tensor([grid[k]] * 8)) for k in (0, 1))
+    shift = (modulated(latent, high) - modulated(latent, low)).abs().sum()
+    plain_shift = (plain(latent, high) - plain(latent, low)).abs().sum()
+    assert shift > 1.5 * plain_shift
+    with pytest.raises(ValueError, match="conditioning"):
+        ImageGAN(generator_conditioning="film")
 
 
 def test_pixel_views_show_the_discriminator_each_scaling_of_the_same_pixels() -> None:
@@ -626,6 +659,7 @@ def test_a_cgan_with_the_study_options_trains_reproducibly_and_loads(
         symmetries=["phi_rotation", "eta_reflection"],
         centre_masses=True,
         mass_scale_gev=200.0,
+        generator_conditioning="batch_norm",
     )
     images = splits / "images"
     kwargs = {"train_file": images / "train.h5", "val_file": images / "val.h5", "progress": False}

@@ -61,6 +61,7 @@ def load_gan(path: str | os.PathLike[str]) -> ImageGAN:
     if "loss" in hparams:  # a GAN saved before the option existed
         hparams.setdefault("energy_summary", False)
         hparams.setdefault("discriminator_views", None)
+        hparams.setdefault("generator_conditioning", "input")
     missing = [key for key in ImageGAN.ARCHITECTURE if key not in hparams]
     if missing:
         raise CheckpointError(path, f"not a GAN checkpoint (no hyper-parameters {missing})")

@@ -37,6 +37,7 @@ from hepdl.gan.scaling import PixelScaling
 
 __all__ = [
     "CONDITIONINGS",
+    "GENERATOR_CONDITIONINGS",
     "Discriminator",
     "EnergySummary",
     "Generator",
@@ -46,6 +47,9 @@ __all__ = [
 
 #: Where the conditional discriminator receives the masses (``gan.discriminator_conditioning``).
 CONDITIONINGS = ("dense", "planes", "projection")
+
+#: Where the conditional generator receives the masses (``gan.generator_conditioning``).
+GENERATOR_CONDITIONINGS = ("input", "batch_norm")
 
 
 def init_weights(module: nn.Module) -> None:
@@ -98,6 +102,12 @@ class Generator(nn.Module):
         filters: Filters at 32 x 32; 2x, 4x, 8x towards 4 x 4.
         thresholds: Per channel, the network value at or below which a pixel is empty (None:
             zeros for every channel, a plain sigmoid).
+        conditioning: ``input`` (the conditions join the latent vector, the authors' code) or
+            ``batch_norm``: also conditional batch norm, each batch norm's output scaled by
+            1 + a(c) and shifted by b(c) per channel, a and b linear in the conditions and
+            zero at the start (de Vries et al. 2017; BigGAN). Joined at the input only, the
+            masses reach the 64 x 64 pixels through four layers of mixing; modulating every
+            layer lets each scale of the image depend on them directly.
     """
 
     def __init__(
@@ -106,11 +116,16 @@ class Generator(nn.Module):
         n_conditions: int,
         channels: int,
         filters: int,
+        *,
         thresholds: Sequence[float] | None = None,
+        conditioning: str = "input",
     ) -> None:
         super().__init__()
         if thresholds is not None and len(thresholds) != channels:
             msg = f"{channels} channels but {len(thresholds)} thresholds"
+            raise ValueError(msg)
+        if conditioning not in GENERATOR_CONDITIONINGS:
+            msg = f"conditioning must be one of {GENERATOR_CONDITIONINGS}, got {conditioning!r}"
             raise ValueError(msg)
         self.latent_dim = latent_dim
         self.n_conditions = n_conditions
@@ -136,11 +151,28 @@ class Generator(nn.Module):
             assert last.bias is not None
             with torch.no_grad():
                 last.bias.copy_(torch.logit(torch.tensor(list(thresholds)).clamp(1e-6, 0.5)))
+        self.modulations: nn.ModuleList | None = None
+        if conditioning == "batch_norm" and n_conditions:
+            norms = [layer for layer in self.net if isinstance(layer, nn.BatchNorm2d)]
+            linears = [nn.Linear(n_conditions, 2 * norm.num_features) for norm in norms]
+            for linear in linears:  # the plain generator at the start
+                nn.init.zeros_(linear.weight)
+                nn.init.zeros_(linear.bias)
+            self.modulations = nn.ModuleList(linears)
 
     def forward(self, latent: Tensor, conditions: Tensor | None = None) -> Tensor:
         """(N, latent_dim) noise and (N, n_conditions) conditions -> images."""
         inputs = latent if conditions is None else torch.cat([latent, conditions], dim=1)
-        out: Tensor = self.net(inputs.view(len(inputs), -1, 1, 1))
+        out: Tensor = inputs.view(len(inputs), -1, 1, 1)
+        if self.modulations is None or conditions is None:
+            plain: Tensor = self.net(out)
+            return plain
+        modulations = iter(self.modulations)
+        for layer in self.net:
+            out = layer(out)
+            if isinstance(layer, nn.BatchNorm2d):
+                scale, shift = next(modulations)(conditions).view(len(out), 2, -1, 1, 1).unbind(1)
+                out = out * (1.0 + scale) + shift
         return out
 
 

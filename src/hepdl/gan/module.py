@@ -65,6 +65,8 @@ class ImageGAN(pl.LightningModule):
             (:class:`~hepdl.gan.models.Discriminator`).
         discriminator_views: Pixel scalings the discriminator's convolutions see
             (:class:`~hepdl.gan.models.PixelViews`); None: the generator's ``pixel_scaling``.
+        generator_conditioning: ``input`` or ``batch_norm``
+            (:class:`~hepdl.gan.models.Generator`).
         label_flip: Probability of flipping an image's target in a BCE discriminator update.
         symmetries: Exact symmetries applied at random to the real and generated images in
             training and to every generated image (:mod:`hepdl.gan.symmetries`).
@@ -86,6 +88,7 @@ class ImageGAN(pl.LightningModule):
         "pixel_threshold",
         "discriminator_conditioning",
         "discriminator_views",
+        "generator_conditioning",
     )
 
     def __init__(
@@ -109,6 +112,7 @@ class ImageGAN(pl.LightningModule):
         energy_summary: bool = False,
         discriminator_conditioning: str = "dense",
         discriminator_views: Sequence[str] | None = None,
+        generator_conditioning: str = "input",
         label_flip: float = 0.0,
         symmetries: Sequence[str] = (),
         learning_rate: float = 2e-4,
@@ -145,6 +149,7 @@ class ImageGAN(pl.LightningModule):
             len(channels),
             generator_filters,
             thresholds=self.scaling.to_network(threshold).ravel().tolist(),
+            conditioning=generator_conditioning,
         )
         self.discriminator = Discriminator(
             len(channels),

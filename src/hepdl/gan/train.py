@@ -111,6 +111,7 @@ def gan_hparams(config: Mapping[str, Any], name: str, scales: Sequence[float]) -
         "pixel_threshold": gan["pixel_threshold_gev"],
         "discriminator_conditioning": gan["discriminator_conditioning"],
         "discriminator_views": gan["discriminator_views"],
+        "generator_conditioning": gan["generator_conditioning"],
         "label_flip": gan["label_flip"],
         "symmetries": list(gan["symmetries"]),
         "latent_dim": gan["latent_dim"],
