@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import h5py
+import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import DataLoader, TensorDataset
 
 from hepdl.cli import main
 from hepdl.errors import CheckpointError, ConfigError, InputFileError, TrainingError
@@ -24,6 +26,7 @@ from hepdl.train.datamodules import BlockBatchSampler, ImageDataModule
 from hepdl.train.gbdt import load_gbdt, train_gbdt
 from hepdl.train.mlp import train_mlp
 from hepdl.train.modules import ImageClassifier, WeightedClassifier
+from hepdl.train.trainer import best_and_last_checkpoints, quiet_lightning
 
 from .synthetic_splits import make_config, write_splits
 
@@ -150,6 +153,47 @@ def _killed_in_epoch(epoch: int, monkeypatch: pytest.MonkeyPatch) -> None:
         return step(self, batch, batch_idx)
 
     monkeypatch.setattr(WeightedClassifier, "training_step", dying)
+
+
+class WorseEachEpoch(pl.LightningModule):
+    """A model whose validation loss grows every epoch: only the first epoch is the best."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(1, 1)
+
+    def training_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self.layer(batch[0]).square().mean()
+
+    def validation_step(self, batch: list[torch.Tensor], batch_idx: int) -> None:
+        self.log("val_loss", float(self.current_epoch))
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_last_checkpoint_is_the_last_epoch_even_when_it_is_not_the_best(tmp_path: Path) -> None:
+    best, last = best_and_last_checkpoints(tmp_path, "val_loss")
+    trainer = pl.Trainer(
+        max_epochs=3,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        callbacks=[best, last],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    loader = DataLoader(TensorDataset(torch.ones(4, 1)), batch_size=2)
+    with quiet_lightning():
+        trainer.fit(WorseEachEpoch(), train_dataloaders=loader, val_dataloaders=loader)
+    assert load_checkpoint(tmp_path / "checkpoints" / "best.ckpt")["epoch"] == 0
+    # the resume point is where the training got to, not its last improvement
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["epoch"] == 2
+    assert sorted(path.name for path in (tmp_path / "checkpoints").iterdir()) == [
+        "best.ckpt",
+        "last.ckpt",
+    ]
 
 
 def test_resume_continues_only_a_training_of_the_same_settings(

@@ -1,6 +1,6 @@
 """The ``train gan`` stage: a DCGAN (or conditional DCGAN) on the signal images.
 
-Writes ``{results}/gan/{model}/``: ``checkpoints/last.ckpt`` (every epoch, the resume point) and
+Writes ``{results}/gan/{model}/``: ``checkpoints/last.ckpt`` (every epoch, the resume point, whether or not the epoch was the best) and
 ``checkpoints/best.ckpt`` (the epoch with the lowest KS metric), ``model.ckpt`` (the best
 weights, no optimiser state), ``training_log.csv`` and ``config.yaml``.
 
@@ -49,7 +49,7 @@ from hepdl.train.checkpoint import (
     training_record,
 )
 from hepdl.train.trainer import (
-    best_and_last_checkpoint,
+    best_and_last_checkpoints,
     determinism,
     join_training_logs,
     quiet_lightning,
@@ -240,9 +240,17 @@ def train_gan(
     if resumed_from is None:  # a fresh training: no old checkpoint may become its best
         for stale in ("checkpoints", "logs"):
             shutil.rmtree(model_dir / stale, ignore_errors=True)
-    checkpoint = best_and_last_checkpoint(model_dir, "val_ks", save_on_train_epoch_end=True)
+    checkpoint, every_epoch = best_and_last_checkpoints(
+        model_dir, "val_ks", save_on_train_epoch_end=True
+    )
     selection = KSSelection(probe, ImageJets.from_config(config), seed)
-    extra: list[pl.Callback] = [selection, *callbacks, checkpoint, TrainingRecord(record)]
+    extra: list[pl.Callback] = [
+        selection,
+        *callbacks,
+        checkpoint,
+        every_epoch,
+        TrainingRecord(record),
+    ]
     if progress:
         extra.append(TQDMProgressBar(refresh_rate=config["train"]["progress_refresh_steps"]))
     hardware = config["train"]

@@ -46,7 +46,7 @@ from hepdl.train.modules import WeightedClassifier, hparams_of
 
 __all__ = [
     "FitResult",
-    "best_and_last_checkpoint",
+    "best_and_last_checkpoints",
     "build_trainer",
     "determinism",
     "fit_classifier",
@@ -95,20 +95,30 @@ class FitResult:
     is_global_zero: bool
 
 
-def best_and_last_checkpoint(model_dir: Path, monitor: str, **options: Any) -> ModelCheckpoint:
+def best_and_last_checkpoints(
+    model_dir: Path, monitor: str, **options: Any
+) -> tuple[ModelCheckpoint, ModelCheckpoint]:
     """Checkpoints ``checkpoints/best.ckpt`` (lowest ``monitor``) and ``checkpoints/last.ckpt``
-    (the resume point) of a model folder, overwritten in place."""
-    return ModelCheckpoint(
-        dirpath=model_dir / "checkpoints",
+    (the resume point, every epoch) of a model folder, overwritten in place.
+
+    Two callbacks, because Lightning (2.6) writes ``save_last``'s file only at an epoch that
+    also saved a best checkpoint: a training that stopped improving would resume from its
+    last improvement, not from the epoch it reached.
+
+    Returns:
+        The best checkpoint's callback and the last one's; both go in the Trainer's callbacks.
+    """
+    common = {"dirpath": model_dir / "checkpoints", "enable_version_counter": False, **options}
+    best = ModelCheckpoint(
         filename="best",
         monitor=monitor,
         mode="min",
         save_top_k=1,
-        save_last=True,
         auto_insert_metric_name=False,
-        enable_version_counter=False,
-        **options,
+        **common,
     )
+    last = ModelCheckpoint(filename="last", monitor=None, save_top_k=1, **common)
+    return best, last
 
 
 def determinism(enabled: bool) -> bool:
@@ -139,9 +149,10 @@ def build_trainer(
         progress: Show a progress bar.
         extra_callbacks: More callbacks (e.g. :class:`hepdl.train.costs.CostMeter`).
     """
-    checkpoint = best_and_last_checkpoint(model_dir, "val_loss")
+    checkpoint, last = best_and_last_checkpoints(model_dir, "val_loss")
     callbacks: list[pl.Callback] = [
         checkpoint,
+        last,
         EarlyStopping(
             monitor="val_loss", mode="min", patience=settings["patience"], check_finite=True
         ),
