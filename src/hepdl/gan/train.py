@@ -1,8 +1,9 @@
 """The ``train gan`` stage: a DCGAN (or conditional DCGAN) on the signal images.
 
-Writes ``{results}/gan/{model}/``: ``checkpoints/last.ckpt`` (every epoch, the resume point, whether or not the epoch was the best) and
-``checkpoints/best.ckpt`` (the epoch with the lowest KS metric), ``model.ckpt`` (the best
-weights, no optimiser state), ``training_log.csv`` and ``config.yaml``.
+Writes ``{results}/gan/{model}/``: ``checkpoints/last.ckpt`` (every epoch, best or not: the
+resume point) and ``checkpoints/best.ckpt`` (the epoch with the lowest KS metric),
+``model.ckpt`` (the best weights, no optimiser state), ``training_log.csv`` and
+``config.yaml``.
 
 Model selection: after every epoch :class:`KSSelection` generates ``gan.select_events`` images
 (a fixed latent seed, evaluation mode, the validation events' masses) and logs ``val_ks``, the
