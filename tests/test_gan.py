@@ -20,7 +20,7 @@ from hepdl.gan import validate as validation
 from hepdl.gan.data import calorimeter_energy, load_images
 from hepdl.gan.generate import ExtrapolationWarning, check_mass_point, generate_gan
 from hepdl.gan.io import export_gan, load_gan, read_generated
-from hepdl.gan.metrics import ks_metric, neg_log_pvalue
+from hepdl.gan.metrics import ks_metric, ks_metric_per_mass_point, neg_log_pvalue
 from hepdl.gan.models import Discriminator, EnergySummary, PixelViews
 from hepdl.gan.module import ImageGAN
 from hepdl.gan.observables import ImageJets
@@ -362,6 +362,23 @@ def test_ks_metric_is_near_one_for_one_distribution_and_clipped_for_disjoint_one
     assert neg_log_pvalue(np.exp(-3.0)) == pytest.approx(3.0)
 
 
+def test_per_mass_point_metric_catches_a_cgan_that_ignores_its_masses() -> None:
+    rng = np.random.default_rng(5)
+    names = ("mj_gev",)
+    masses = np.repeat([[1400.0, 850.0], [1800.0, 850.0]], 2048, axis=0)
+    means = np.where(masses[:, 0] == 1400.0, 780.0, 950.0)
+
+    def following() -> dict[str, Any]:
+        return {"mj_gev": rng.normal(means, 100.0)}
+
+    # the right mixture, but each image's M_J drawn from either point's distribution at random
+    ignoring = {"mj_gev": rng.normal(rng.permutation(means), 100.0)}
+    real = following()
+    assert ks_metric(ignoring, real, names) < 4.0  # pooled it looks as good as a real sample
+    assert ks_metric_per_mass_point(ignoring, real, masses, names) > 20.0
+    assert ks_metric_per_mass_point(following(), real, masses, names) < 4.0
+
+
 def test_cgan_mass_targets_need_each_trained_point_within_two_percent_and_monotonic() -> None:
     overall = {name: {"ratio": {"wasserstein": 1.0}} for name in W1_TARGETS}
     real = [900.0, 1000.0, 1100.0]
@@ -660,6 +677,7 @@ def test_a_cgan_with_the_study_options_trains_reproducibly_and_loads(
         centre_masses=True,
         mass_scale_gev=200.0,
         generator_conditioning="batch_norm",
+        select_per_mass_point=True,
     )
     images = splits / "images"
     kwargs = {"train_file": images / "train.h5", "val_file": images / "val.h5", "progress": False}

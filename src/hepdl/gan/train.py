@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from hepdl.errors import InputFileError, NonFiniteLossError, TrainingError
 from hepdl.gan.data import GanImages, calorimeter_energy, load_images
 from hepdl.gan.io import export_gan
-from hepdl.gan.metrics import ks_metric
+from hepdl.gan.metrics import ks_metric, ks_metric_per_mass_point
 from hepdl.gan.module import ImageGAN
 from hepdl.gan.observables import ImageJets, image_observables
 from hepdl.gan.scaling import PixelScaling
@@ -135,12 +135,17 @@ class KSSelection(pl.Callback):
         real: The real validation events (physical units).
         jets: Jet clustering on images.
         seed: Seed of the latent vectors (the same images' noise every epoch).
+        per_mass_point: For a conditional GAN, the mean of the metric within each mass point
+            (:func:`~hepdl.gan.metrics.ks_metric_per_mass_point`) instead of pooled.
     """
 
-    def __init__(self, real: GanImages, jets: ImageJets, seed: int) -> None:
+    def __init__(
+        self, real: GanImages, jets: ImageJets, seed: int, per_mass_point: bool = False
+    ) -> None:
         self.real = real
         self.jets = jets
         self.seed = seed
+        self.per_mass_point = per_mass_point
         self.real_observables = image_observables(
             calorimeter_energy(real.images, real.channels), jets
         )
@@ -153,7 +158,10 @@ class KSSelection(pl.Callback):
         masses = torch.as_tensor(self.real.masses, dtype=torch.float32)
         images = pl_module.generate(len(self.real), masses, generator=generator).numpy()
         observables = image_observables(calorimeter_energy(images, self.real.channels), self.jets)
-        metric = ks_metric(observables, self.real_observables)
+        if self.per_mass_point and pl_module.conditional:
+            metric = ks_metric_per_mass_point(observables, self.real_observables, self.real.masses)
+        else:
+            metric = ks_metric(observables, self.real_observables)
         self.history.append(metric)
         pl_module.log("val_ks", metric, on_epoch=True, prog_bar=True)
 
@@ -244,7 +252,9 @@ def train_gan(
     checkpoint, every_epoch = best_and_last_checkpoints(
         model_dir, "val_ks", save_on_train_epoch_end=True
     )
-    selection = KSSelection(probe, ImageJets.from_config(config), seed)
+    selection = KSSelection(
+        probe, ImageJets.from_config(config), seed, gan["select_per_mass_point"]
+    )
     extra: list[pl.Callback] = [
         selection,
         *callbacks,
