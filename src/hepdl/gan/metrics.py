@@ -114,10 +114,10 @@ def ks_metric_per_mass_point(
         real: Observables of the real events.
         masses: (N, 2) masses of the (real and generated) events.
     """
-    points = np.unique(np.asarray(masses), axis=0, return_inverse=True)[1].ravel()
+    masses = np.asarray(masses)
     values = []
-    for point in np.unique(points):
-        chosen = np.flatnonzero(points == point)
+    for point in np.unique(masses, axis=0):
+        chosen = np.flatnonzero(np.all(masses == point, axis=1))
         values.append(
             ks_metric(
                 {name: _events(generated, chosen, name) for name in names},
