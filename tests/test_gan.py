@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import warnings
 from pathlib import Path
@@ -16,6 +17,7 @@ import yaml
 
 from hepdl.cli import main
 from hepdl.errors import CheckpointError, ConfigError, InputFileError, TrainingError
+from hepdl.gan import train as gan_train
 from hepdl.gan import validate as validation
 from hepdl.gan.data import calorimeter_energy, load_images
 from hepdl.gan.generate import ExtrapolationWarning, check_mass_point, generate_gan
@@ -626,6 +628,85 @@ def test_training_resumes_from_the_last_checkpoint(tmp_path: Path, splits: Path)
     assert len(torch.load(afresh.model_file, weights_only=True)[HEPDL_KEY]["ks_history"]) == 2
     log = (tmp_path / "training_log.csv").read_text()
     assert log.count("\n") >= 3
+
+
+def _epoch_rows(log: Path) -> dict[int, dict[str, str]]:
+    """training_log.csv's epoch-end rows (those with a ``val_ks``), by epoch."""
+    with log.open() as handle:
+        rows = [row for row in csv.DictReader(handle) if row.get("val_ks")]
+    return {int(row["epoch"]): row for row in rows}
+
+
+def test_learning_rates_decay_once_the_selection_metric_stops_improving(
+    tmp_path: Path, splits: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The selection metric scripted: best at epoch 0, then worse and worse.
+    scripted = iter([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    monkeypatch.setattr(gan_train, "ks_metric", lambda *_: next(scripted))
+    images = splits / "images"
+    config = tiny_config(
+        splits,
+        limit_train_batches=1,
+        max_epochs=5,
+        lr_patience_epochs=1,
+        lr_decay_factor=0.5,
+        min_learning_rate=3e-4,
+    )
+    fit = train_gan(
+        config,
+        "gan",
+        train_file=images / "train.h5",
+        val_file=images / "val.h5",
+        output=tmp_path / "model.ckpt",
+        progress=False,
+    )
+    assert fit.best_epoch == 0
+    rows = _epoch_rows(tmp_path / "training_log.csv")
+    rates = [float(rows[epoch]["lr"]) for epoch in range(5)]
+    # patience 1: the second epoch without a new best (epoch 2) decays 1e-3 to 5e-4 for
+    # epoch 3, the fourth (epoch 4) to the floor of 3e-4 for epoch 5
+    assert rates == pytest.approx([1e-3, 1e-3, 1e-3, 5e-4, 5e-4])
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    for state in last["optimizer_states"]:  # the generator's and the discriminator's
+        assert state["param_groups"][0]["lr"] == pytest.approx(3e-4)
+    assert len(last["lr_schedulers"]) == 2  # so that a resumed training keeps its schedule
+    # a constant learning rate by default
+    constant = tiny_config(splits, limit_train_batches=1, max_epochs=3)
+    scripted = iter([1.0, 2.0, 3.0])
+    train_gan(
+        constant,
+        "gan",
+        train_file=images / "train.h5",
+        val_file=images / "val.h5",
+        output=tmp_path / "constant" / "model.ckpt",
+        progress=False,
+    )
+    rows = _epoch_rows(tmp_path / "constant" / "training_log.csv")
+    assert [float(rows[epoch]["lr"]) for epoch in range(3)] == pytest.approx([1e-3] * 3)
+
+
+@pytest.mark.parametrize("per_mass_point", [False, True])
+def test_cgan_logs_both_selection_metrics_and_selects_by_the_configured_one(
+    tmp_path: Path, splits: Path, per_mass_point: bool
+) -> None:
+    images = splits / "images"
+    config = tiny_config(
+        splits, limit_train_batches=1, max_epochs=2, select_per_mass_point=per_mass_point
+    )
+    fit = train_gan(
+        config,
+        "cgan",
+        train_file=images / "train.h5",
+        val_file=images / "val.h5",
+        output=tmp_path / "model.ckpt",
+        progress=False,
+    )
+    rows = _epoch_rows(tmp_path / "training_log.csv")
+    selected = "val_ks_per_mass_point" if per_mass_point else "val_ks_pooled"
+    for row in rows.values():
+        assert float(row["val_ks"]) == pytest.approx(float(row[selected]))
+        assert float(row["val_ks_pooled"]) != pytest.approx(float(row["val_ks_per_mass_point"]))
+    assert fit.best_ks == pytest.approx(min(float(row[selected]) for row in rows.values()))
 
 
 def test_symmetries_rotate_in_phi_and_reflect_in_eta_each_image_on_its_own() -> None:

@@ -73,6 +73,11 @@ class ImageGAN(pl.LightningModule):
         learning_rate: Adam learning rate.
         beta1: Adam beta1.
         beta2: Adam beta2.
+        lr_patience_epochs: Multiply both learning rates by ``lr_decay_factor`` once the
+            selection metric ``val_ks`` has not improved on its best for this many epochs
+            (``ReduceLROnPlateau``); None: a constant learning rate (the authors').
+        lr_decay_factor: That factor.
+        min_learning_rate: The learning rates never fall below this.
     """
 
     #: Hyper-parameters that fix the networks' shapes.
@@ -118,6 +123,9 @@ class ImageGAN(pl.LightningModule):
         learning_rate: float = 2e-4,
         beta1: float = 0.5,
         beta2: float = 0.999,
+        lr_patience_epochs: int | None = None,
+        lr_decay_factor: float = 0.5,
+        min_learning_rate: float = 0.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -131,6 +139,9 @@ class ImageGAN(pl.LightningModule):
         n_conditions = 2 if conditional else 0
         if not 0.0 <= label_flip < 0.5:
             msg = f"label_flip must be in [0, 0.5), got {label_flip}"
+            raise ValueError(msg)
+        if not 0.0 < lr_decay_factor < 1.0:
+            msg = f"lr_decay_factor must be in (0, 1), got {lr_decay_factor}"
             raise ValueError(msg)
         if conditional and centre_masses and not mass_points:
             msg = "centre_masses needs the trained mass_points"
@@ -260,13 +271,44 @@ class ImageGAN(pl.LightningModule):
         self.log_dict(logs, prog_bar=True, on_step=True, on_epoch=True, batch_size=n)
 
     def configure_optimizers(self) -> Any:
-        """Adam for the generator and for the discriminator (lr 2e-4, beta1 0.5 by default)."""
+        """Adam for the generator and for the discriminator (lr 2e-4, beta1 0.5 by default),
+        each with a ``ReduceLROnPlateau`` on ``val_ks`` when ``lr_patience_epochs`` is set."""
         betas = (float(self.hparams["beta1"]), float(self.hparams["beta2"]))
         lr = float(self.hparams["learning_rate"])
-        return [
+        optimizers = [
             torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas),
             torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=betas),
         ]
+        patience = self.hparams.get("lr_patience_epochs")
+        if patience is None:
+            return optimizers
+        schedulers = [
+            torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer,
+                mode="min",
+                factor=float(self.hparams["lr_decay_factor"]),
+                patience=int(patience),
+                threshold=0.0,  # "not improved on its best": any lower metric is better
+                min_lr=float(self.hparams["min_learning_rate"]),
+            )
+            for optimizer in optimizers
+        ]
+        return optimizers, schedulers
+
+    def on_train_epoch_end(self) -> None:
+        """Log the learning rate this epoch trained with, then step the schedules on the
+        epoch's ``val_ks`` (logged by :class:`~hepdl.gan.train.KSSelection`: callbacks run
+        before this hook, checkpoints after it)."""
+        optimizers = self.optimizers()
+        generator_optimizer = optimizers[0] if isinstance(optimizers, list) else optimizers
+        self.log("lr", float(generator_optimizer.param_groups[0]["lr"]), on_epoch=True)
+        schedulers = self.lr_schedulers()
+        metric = self.trainer.callback_metrics.get("val_ks")
+        if schedulers is None or metric is None:
+            return
+        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
+            assert isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+            scheduler.step(float(metric))
 
     @torch.no_grad()
     def generate(

@@ -125,11 +125,15 @@ def gan_hparams(config: Mapping[str, Any], name: str, scales: Sequence[float]) -
         "learning_rate": gan["learning_rate"],
         "beta1": gan["beta1"],
         "beta2": gan["beta2"],
+        "lr_patience_epochs": gan["lr_patience_epochs"],
+        "lr_decay_factor": gan["lr_decay_factor"],
+        "min_learning_rate": gan["min_learning_rate"],
     }
 
 
 class KSSelection(pl.Callback):
-    """After each epoch, log ``val_ks`` (and its parts) of generated vs real validation events.
+    """After each epoch, log ``val_ks`` of generated vs real validation events (for a cgan
+    also ``val_ks_pooled`` and ``val_ks_per_mass_point``, whichever of them ``val_ks`` is).
 
     Args:
         real: The real validation events (physical units).
@@ -158,10 +162,15 @@ class KSSelection(pl.Callback):
         masses = torch.as_tensor(self.real.masses, dtype=torch.float32)
         images = pl_module.generate(len(self.real), masses, generator=generator).numpy()
         observables = image_observables(calorimeter_energy(images, self.real.channels), self.jets)
-        if self.per_mass_point and pl_module.conditional:
-            metric = ks_metric_per_mass_point(observables, self.real_observables, self.real.masses)
-        else:
-            metric = ks_metric(observables, self.real_observables)
+        metric = ks_metric(observables, self.real_observables)
+        if pl_module.conditional:  # both, so that a log shows what the other would have kept
+            per_point = ks_metric_per_mass_point(
+                observables, self.real_observables, self.real.masses
+            )
+            pl_module.log("val_ks_pooled", metric, on_epoch=True)
+            pl_module.log("val_ks_per_mass_point", per_point, on_epoch=True)
+            if self.per_mass_point:
+                metric = per_point
         self.history.append(metric)
         pl_module.log("val_ks", metric, on_epoch=True, prog_bar=True)
 
