@@ -67,6 +67,12 @@ def splits(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return results
 
 
+def split_inputs(splits: Path) -> dict[str, Any]:
+    """train_gan's input files from the synthetic splits, without a progress bar."""
+    images = splits / "images"
+    return {"train_file": images / "train.h5", "val_file": images / "val.h5", "progress": False}
+
+
 def saved_gan(path: Path, **hparams: Any) -> Path:
     """An untrained GAN written as a model file."""
     module = ImageGAN(**{"generator_filters": 4, "discriminator_filters": 4, **hparams})
@@ -417,7 +423,7 @@ def test_training_reduces_the_discriminator_loss_on_real_vs_noise_and_is_reprodu
     # of ~2 TeV would be far from anything the discriminator saw)
     config = tiny_config(splits, pixel_scaling="log")
     images = splits / "images"
-    kwargs = {"train_file": images / "train.h5", "val_file": images / "val.h5", "progress": False}
+    kwargs = split_inputs(splits)
     fit = train_gan(config, "gan", output=tmp_path / "a" / "model.ckpt", **kwargs)
     assert fit.epochs == 1
     assert fit.n_train > 16
@@ -466,17 +472,14 @@ def test_nan_loss_stops_training_naming_the_step_and_keeps_the_last_good_checkpo
     tmp_path: Path, splits: Path
 ) -> None:
     config = tiny_config(splits, max_epochs=3, limit_train_batches=2)
-    images = splits / "images"
     with pytest.raises(
         TrainingError, match=r"loss is nan at global step \d+ \(epoch 1, batch 0\)"
     ) as err:
         train_gan(
             config,
             "gan",
-            train_file=images / "train.h5",
-            val_file=images / "val.h5",
             output=tmp_path / "model.ckpt",
-            progress=False,
+            **split_inputs(splits),
             callbacks=[PoisonAtSecondEpoch()],
         )
     last = tmp_path / "checkpoints" / "last.ckpt"
@@ -607,13 +610,7 @@ class _KilledInEpoch(pl.Callback):
 
 
 def test_training_resumes_from_the_last_checkpoint(tmp_path: Path, splits: Path) -> None:
-    images = splits / "images"
-    kwargs = {
-        "train_file": images / "train.h5",
-        "val_file": images / "val.h5",
-        "output": tmp_path / "model.ckpt",
-        "progress": False,
-    }
+    kwargs = {**split_inputs(splits), "output": tmp_path / "model.ckpt"}
     config = tiny_config(splits, limit_train_batches=1, max_epochs=2)
     with pytest.raises(_Killed):  # the job ends (a Slurm time-out) after the first epoch
         train_gan(config, "cgan", callbacks=[_KilledInEpoch(1)], **kwargs)
@@ -643,7 +640,6 @@ def test_learning_rates_decay_once_the_selection_metric_stops_improving(
     # The selection metric scripted: best at epoch 0, then worse and worse.
     scripted = iter([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
     monkeypatch.setattr(gan_train, "ks_metric", lambda *_: next(scripted))
-    images = splits / "images"
     config = tiny_config(
         splits,
         limit_train_batches=1,
@@ -655,10 +651,8 @@ def test_learning_rates_decay_once_the_selection_metric_stops_improving(
     fit = train_gan(
         config,
         "gan",
-        train_file=images / "train.h5",
-        val_file=images / "val.h5",
         output=tmp_path / "model.ckpt",
-        progress=False,
+        **split_inputs(splits),
     )
     assert fit.best_epoch == 0
     rows = _epoch_rows(tmp_path / "training_log.csv")
@@ -676,10 +670,8 @@ def test_learning_rates_decay_once_the_selection_metric_stops_improving(
     train_gan(
         constant,
         "gan",
-        train_file=images / "train.h5",
-        val_file=images / "val.h5",
         output=tmp_path / "constant" / "model.ckpt",
-        progress=False,
+        **split_inputs(splits),
     )
     rows = _epoch_rows(tmp_path / "constant" / "training_log.csv")
     assert [float(rows[epoch]["lr"]) for epoch in range(3)] == pytest.approx([1e-3] * 3)
@@ -689,17 +681,14 @@ def test_learning_rates_decay_once_the_selection_metric_stops_improving(
 def test_cgan_logs_both_selection_metrics_and_selects_by_the_configured_one(
     tmp_path: Path, splits: Path, per_mass_point: bool
 ) -> None:
-    images = splits / "images"
     config = tiny_config(
         splits, limit_train_batches=1, max_epochs=2, select_per_mass_point=per_mass_point
     )
     fit = train_gan(
         config,
         "cgan",
-        train_file=images / "train.h5",
-        val_file=images / "val.h5",
         output=tmp_path / "model.ckpt",
-        progress=False,
+        **split_inputs(splits),
     )
     rows = _epoch_rows(tmp_path / "training_log.csv")
     selected = "val_ks_per_mass_point" if per_mass_point else "val_ks_pooled"
@@ -760,8 +749,7 @@ def test_a_cgan_with_the_study_options_trains_reproducibly_and_loads(
         generator_conditioning="batch_norm",
         select_per_mass_point=True,
     )
-    images = splits / "images"
-    kwargs = {"train_file": images / "train.h5", "val_file": images / "val.h5", "progress": False}
+    kwargs = split_inputs(splits)
     fit = train_gan(config, "cgan", output=tmp_path / "a" / "model.ckpt", **kwargs)
     again = train_gan(config, "cgan", output=tmp_path / "b" / "model.ckpt", **kwargs)
     first = torch.load(fit.model_file, weights_only=True)["state_dict"]

@@ -279,7 +279,7 @@ class ImageGAN(pl.LightningModule):
             torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas),
             torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=betas),
         ]
-        patience = self.hparams.get("lr_patience_epochs")
+        patience = self.hparams["lr_patience_epochs"]
         if patience is None:
             return optimizers
         schedulers = [
@@ -300,13 +300,14 @@ class ImageGAN(pl.LightningModule):
         epoch's ``val_ks`` (logged by :class:`~hepdl.gan.train.KSSelection`: callbacks run
         before this hook, checkpoints after it)."""
         optimizers = self.optimizers()
-        generator_optimizer = optimizers[0] if isinstance(optimizers, list) else optimizers
-        self.log("lr", float(generator_optimizer.param_groups[0]["lr"]), on_epoch=True)
+        assert isinstance(optimizers, list)  # the generator's and the discriminator's
+        self.log("lr", float(optimizers[0].param_groups[0]["lr"]), on_epoch=True)
         schedulers = self.lr_schedulers()
         metric = self.trainer.callback_metrics.get("val_ks")
         if schedulers is None or metric is None:
             return
-        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
+        assert isinstance(schedulers, list)  # one per optimiser
+        for scheduler in schedulers:
             assert isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
             scheduler.step(float(metric))
 
