@@ -282,6 +282,56 @@ def test_discriminator_with_energy_summary_sees_the_energy_scale_of_a_fixed_shap
         Discriminator(1, 0, 4, energy_scaling=PixelScaling([1.0, 2.0], 1.0))
 
 
+def test_r1_penalty_is_its_term_in_the_discriminator_loss_and_flattens_d_at_real_images() -> None:
+    rng = np.random.default_rng(11)
+    sparse = rng.random((2, 16, 1, 64, 64)) * (rng.random((2, 16, 1, 64, 64)) < 0.05)
+    real, fake = (torch.from_numpy(half).float() for half in sparse)
+
+    def trained(gamma: float, steps: int) -> ImageGAN:
+        torch.manual_seed(3)
+        module = ImageGAN(generator_filters=4, discriminator_filters=4, r1_penalty=gamma)
+        optimiser = torch.optim.Adam(module.discriminator.parameters(), lr=1e-3)
+        for _ in range(steps):
+            loss = module.discriminator_loss(real, fake, None)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+        return module
+
+    def squared_gradient(module: ImageGAN) -> float:
+        at = real.clone().requires_grad_(True)
+        return module.r1(at, module._d(at, None)).item()
+
+    def loss(module: ImageGAN) -> float:
+        return module.discriminator_loss(real, fake, None).item()
+
+    plain, penalised = trained(0.0, 0), trained(10.0, 0)
+    assert squared_gradient(plain) > 0.0
+    assert loss(penalised) - loss(plain) == pytest.approx(5.0 * squared_gradient(plain), rel=1e-4)
+    # lazy: every 4th batch, 4 times the weight
+    torch.manual_seed(3)
+    lazy = ImageGAN(generator_filters=4, discriminator_filters=4, r1_penalty=10.0, r1_interval=4)
+    gaps = [
+        lazy.discriminator_loss(real, fake, None, batch_idx).item() - loss(plain)
+        for batch_idx in range(5)
+    ]
+    lazy_term = 20.0 * squared_gradient(plain)
+    assert gaps == pytest.approx([lazy_term, 0.0, 0.0, 0.0, lazy_term], rel=1e-4, abs=1e-5)
+    # 40 updates: without R1, D sharpens at the real images; with it, its gradient there shrinks
+    free, smooth = trained(0.0, 40), trained(10.0, 40)
+    assert squared_gradient(smooth) < 0.1 * squared_gradient(free)
+    critic = ImageGAN(generator_filters=4, discriminator_filters=4, loss="wgan_gp", r1_penalty=1.0)
+    torch.manual_seed(4)
+    with_r1 = critic.discriminator_loss(real, fake, None).item()
+    critic.hparams["r1_penalty"] = 0.0
+    torch.manual_seed(4)  # the same interpolates for the critic's own penalty
+    assert critic.discriminator_loss(real, fake, None).item() == pytest.approx(with_r1)
+    with pytest.raises(ValueError, match="r1_penalty"):
+        ImageGAN(r1_penalty=-1.0)
+    with pytest.raises(ValueError, match="r1_interval"):
+        ImageGAN(r1_penalty=1.0, r1_interval=0)
+
+
 def test_gan_saved_before_the_energy_summary_still_loads(tmp_path: Path) -> None:
     path = saved_gan(tmp_path / "old.ckpt")
     record = torch.load(path, weights_only=True)

@@ -5,7 +5,12 @@ ones (detached), then, every ``critic_steps`` batches, the generator. Losses:
 
 - ``bce`` (default, as published): D minimises BCE(D(x), 1) + BCE(D(G(z)), 0); G the
   non-saturating BCE(D(G(z)), 1). With ``label_flip`` p, each image's target in the D update is
-  flipped with probability p (the authors' option), which keeps D from saturating early.
+  flipped with probability p (the authors' option), which keeps D from saturating early. With
+  ``r1_penalty`` gamma, D also minimises gamma/2 E|grad_x D(x)|^2 on the real images (R1,
+  Mescheder et al. 2018): it damps the rotation of G and D about their equilibrium, around which
+  the unregularised non-saturating GAN can circle without converging. The penalty costs a second
+  backward pass through D; with ``r1_interval`` k it is added every k-th batch with k times the
+  weight (the lazy regularisation of StyleGAN2), at about 1/k of the cost.
 - ``wgan_gp``: the critic minimises D(G(z)) - D(x) + lambda (|grad D(x_hat)| - 1)^2 on random
   interpolates x_hat; G minimises -D(G(z)). Its loss has a meaning (an estimate of the
   Wasserstein distance) and it does not saturate, at the cost of ``critic_steps`` critic updates.
@@ -59,6 +64,10 @@ class ImageGAN(pl.LightningModule):
         loss: ``bce`` or ``wgan_gp``.
         gradient_penalty: WGAN-GP penalty weight.
         critic_steps: Discriminator updates per generator update.
+        r1_penalty: Weight gamma of the R1 penalty gamma/2 E|grad_x D(x)|^2 on real images (BCE
+            only, as ``label_flip``: the WGAN-GP critic has its own penalty); 0: none (the
+            authors').
+        r1_interval: Add the R1 penalty, times this, every this many batches.
         energy_summary: Give the discriminator each image's total energy, hottest pixel and the
             batch's spread of totals (:class:`~hepdl.gan.models.EnergySummary`).
         discriminator_conditioning: ``dense``, ``planes`` or ``projection``
@@ -114,6 +123,8 @@ class ImageGAN(pl.LightningModule):
         loss: str = "bce",
         gradient_penalty: float = 10.0,
         critic_steps: int = 1,
+        r1_penalty: float = 0.0,
+        r1_interval: int = 1,
         energy_summary: bool = False,
         discriminator_conditioning: str = "dense",
         discriminator_views: Sequence[str] | None = None,
@@ -139,6 +150,12 @@ class ImageGAN(pl.LightningModule):
         n_conditions = 2 if conditional else 0
         if not 0.0 <= label_flip < 0.5:
             msg = f"label_flip must be in [0, 0.5), got {label_flip}"
+            raise ValueError(msg)
+        if r1_penalty < 0.0:
+            msg = f"r1_penalty must be >= 0, got {r1_penalty}"
+            raise ValueError(msg)
+        if r1_interval < 1:
+            msg = f"r1_interval must be at least 1, got {r1_interval}"
             raise ValueError(msg)
         if not 0.0 < lr_decay_factor < 1.0:
             msg = f"lr_decay_factor must be in (0, 1), got {lr_decay_factor}"
@@ -209,16 +226,36 @@ class ImageGAN(pl.LightningModule):
         penalty: Tensor = ((grad.flatten(1).norm(dim=1) - 1.0) ** 2).mean()
         return penalty
 
-    def discriminator_loss(self, real: Tensor, fake: Tensor, conditions: Tensor | None) -> Tensor:
-        """The discriminator's (critic's) loss on real and generated images."""
+    def discriminator_loss(
+        self, real: Tensor, fake: Tensor, conditions: Tensor | None, batch_idx: int = 0
+    ) -> Tensor:
+        """The discriminator's (critic's) loss on real and generated images in training batch
+        ``batch_idx`` (which sets whether a lazy R1 penalty is due)."""
+        interval = int(self.hparams["r1_interval"])
+        gamma = float(self.hparams["r1_penalty"])
+        lazy_skip = batch_idx % interval != 0
+        if self.hparams["loss"] == "wgan_gp" or lazy_skip:  # the critic has its own penalty
+            gamma = 0.0
+        if gamma > 0.0:
+            real = real.detach().requires_grad_(True)
         d_real, d_fake = self._d(real, conditions), self._d(fake, conditions)
         if self.hparams["loss"] == "wgan_gp":
             penalty = self._gradient_penalty(real, fake, conditions)
             weight = float(self.hparams["gradient_penalty"])
             return d_fake.mean() - d_real.mean() + weight * penalty
-        return F.binary_cross_entropy_with_logits(
+        loss = F.binary_cross_entropy_with_logits(
             d_real, self._targets(d_real, 1.0)
         ) + F.binary_cross_entropy_with_logits(d_fake, self._targets(d_fake, 0.0))
+        if gamma > 0.0:
+            loss = loss + 0.5 * gamma * interval * self.r1(real, d_real)
+        return loss
+
+    def r1(self, real: Tensor, d_real: Tensor) -> Tensor:
+        """E|grad_x D(x)|^2 over the real images ``real`` (which require grad), D(x) = ``d_real``,
+        kept in the graph so that D's update minimises it."""
+        (grad,) = torch.autograd.grad(d_real.sum(), real, create_graph=True)
+        penalty: Tensor = grad.flatten(1).square().sum(dim=1).mean()
+        return penalty
 
     def _targets(self, logits: Tensor, label: float) -> Tensor:
         """The D update's targets: ``label``, each flipped with probability ``label_flip``."""
@@ -250,7 +287,7 @@ class ImageGAN(pl.LightningModule):
 
         self.toggle_optimizer(opt_d)
         fake = symmetrise(self(self._noise(n, real), conditions), self.symmetries).detach()
-        d_loss = self.discriminator_loss(real, fake, conditions)
+        d_loss = self.discriminator_loss(real, fake, conditions, batch_idx)
         self._check("discriminator", d_loss, batch_idx)
         opt_d.zero_grad()
         self.manual_backward(d_loss)

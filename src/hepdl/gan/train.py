@@ -121,6 +121,8 @@ def gan_hparams(config: Mapping[str, Any], name: str, scales: Sequence[float]) -
         "loss": gan["loss"],
         "gradient_penalty": gan["gradient_penalty"],
         "critic_steps": gan["critic_steps"],
+        "r1_penalty": gan["r1_penalty"],
+        "r1_interval": gan["r1_interval"],
         "energy_summary": gan["energy_summary"],
         "learning_rate": gan["learning_rate"],
         "beta1": gan["beta1"],
