@@ -292,7 +292,7 @@ def test_r1_penalty_is_its_term_in_the_discriminator_loss_and_flattens_d_at_real
         module = ImageGAN(generator_filters=4, discriminator_filters=4, r1_penalty=gamma)
         optimiser = torch.optim.Adam(module.discriminator.parameters(), lr=1e-3)
         for _ in range(steps):
-            loss = module.discriminator_loss(real, fake, None)
+            loss = module.discriminator_loss(real, fake, None, 0)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -300,10 +300,11 @@ def test_r1_penalty_is_its_term_in_the_discriminator_loss_and_flattens_d_at_real
 
     def squared_gradient(module: ImageGAN) -> float:
         at = real.clone().requires_grad_(True)
-        return module.r1(at, module._d(at, None)).item()
+        (grad,) = torch.autograd.grad(module._d(at, None).sum(), at)
+        return float((grad**2).sum(dim=(1, 2, 3)).mean())
 
     def loss(module: ImageGAN) -> float:
-        return module.discriminator_loss(real, fake, None).item()
+        return module.discriminator_loss(real, fake, None, 0).item()
 
     plain, penalised = trained(0.0, 0), trained(10.0, 0)
     assert squared_gradient(plain) > 0.0
@@ -322,10 +323,10 @@ def test_r1_penalty_is_its_term_in_the_discriminator_loss_and_flattens_d_at_real
     assert squared_gradient(smooth) < 0.1 * squared_gradient(free)
     critic = ImageGAN(generator_filters=4, discriminator_filters=4, loss="wgan_gp", r1_penalty=1.0)
     torch.manual_seed(4)
-    with_r1 = critic.discriminator_loss(real, fake, None).item()
+    with_r1 = critic.discriminator_loss(real, fake, None, 0).item()
     critic.hparams["r1_penalty"] = 0.0
     torch.manual_seed(4)  # the same interpolates for the critic's own penalty
-    assert critic.discriminator_loss(real, fake, None).item() == pytest.approx(with_r1)
+    assert critic.discriminator_loss(real, fake, None, 0).item() == pytest.approx(with_r1)
     with pytest.raises(ValueError, match="r1_penalty"):
         ImageGAN(r1_penalty=-1.0)
     with pytest.raises(ValueError, match="r1_interval"):
@@ -335,9 +336,12 @@ def test_r1_penalty_is_its_term_in_the_discriminator_loss_and_flattens_d_at_real
 def test_gan_saved_before_the_energy_summary_still_loads(tmp_path: Path) -> None:
     path = saved_gan(tmp_path / "old.ckpt")
     record = torch.load(path, weights_only=True)
-    del record["hyper_parameters"]["energy_summary"]
+    for newer in ("energy_summary", "r1_penalty", "r1_interval"):
+        del record["hyper_parameters"][newer]
     torch.save(record, path)
-    assert load_gan(path).discriminator.energy is None
+    module = load_gan(path)
+    assert module.discriminator.energy is None
+    assert module.hparams["r1_penalty"] == 0.0
 
 
 # --- config checks -----------------------------------------------------------------------
@@ -498,8 +502,8 @@ def test_training_reduces_the_discriminator_loss_on_real_vs_noise_and_is_reprodu
     x = torch.from_numpy(trained.scaling.to_network(real.images))
     noise = torch.rand(32, 1, 64, 64, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        before = untrained.discriminator_loss(x, noise, None).item()
-        after = trained.discriminator_loss(x, noise, None).item()
+        before = untrained.discriminator_loss(x, noise, None, 0).item()
+        after = trained.discriminator_loss(x, noise, None, 0).item()
     assert after < before
 
     again = train_gan(config, "gan", output=tmp_path / "b" / "model.ckpt", **kwargs)
@@ -786,8 +790,16 @@ def test_generation_with_symmetries_is_seeded_and_symmetric() -> None:
 
 
 def test_a_cgan_with_the_study_options_trains_reproducibly_and_loads(
-    tmp_path: Path, splits: Path
+    tmp_path: Path, splits: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    penalised_batches = []
+    r1_penalty = ImageGAN._r1_penalty
+
+    def counted(module: ImageGAN, real: torch.Tensor, d_real: torch.Tensor) -> torch.Tensor:
+        penalised_batches.append(module.trainer.fit_loop.epoch_loop.batch_idx)
+        return r1_penalty(module, real, d_real)
+
+    monkeypatch.setattr(ImageGAN, "_r1_penalty", counted)
     config = tiny_config(
         splits,
         discriminator_conditioning="projection",
@@ -798,9 +810,12 @@ def test_a_cgan_with_the_study_options_trains_reproducibly_and_loads(
         mass_scale_gev=200.0,
         generator_conditioning="batch_norm",
         select_per_mass_point=True,
+        r1_penalty=0.5,
+        r1_interval=2,
     )
     kwargs = split_inputs(splits)
     fit = train_gan(config, "cgan", output=tmp_path / "a" / "model.ckpt", **kwargs)
+    assert penalised_batches == [0, 2]  # of the epoch's 3
     again = train_gan(config, "cgan", output=tmp_path / "b" / "model.ckpt", **kwargs)
     first = torch.load(fit.model_file, weights_only=True)["state_dict"]
     second = torch.load(again.model_file, weights_only=True)["state_dict"]

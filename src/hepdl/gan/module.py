@@ -227,15 +227,13 @@ class ImageGAN(pl.LightningModule):
         return penalty
 
     def discriminator_loss(
-        self, real: Tensor, fake: Tensor, conditions: Tensor | None, batch_idx: int = 0
+        self, real: Tensor, fake: Tensor, conditions: Tensor | None, batch_idx: int
     ) -> Tensor:
-        """The discriminator's (critic's) loss on real and generated images in training batch
-        ``batch_idx`` (which sets whether a lazy R1 penalty is due)."""
+        """The discriminator's (critic's) loss on real and generated images in batch
+        ``batch_idx`` of an epoch (a lazy R1 penalty is due in every ``r1_interval``-th)."""
         interval = int(self.hparams["r1_interval"])
-        gamma = float(self.hparams["r1_penalty"])
-        lazy_skip = batch_idx % interval != 0
-        if self.hparams["loss"] == "wgan_gp" or lazy_skip:  # the critic has its own penalty
-            gamma = 0.0
+        due = batch_idx % interval == 0 and self.hparams["loss"] == "bce"  # WGAN-GP has its own
+        gamma = float(self.hparams["r1_penalty"]) if due else 0.0
         if gamma > 0.0:
             real = real.detach().requires_grad_(True)
         d_real, d_fake = self._d(real, conditions), self._d(fake, conditions)
@@ -247,12 +245,14 @@ class ImageGAN(pl.LightningModule):
             d_real, self._targets(d_real, 1.0)
         ) + F.binary_cross_entropy_with_logits(d_fake, self._targets(d_fake, 0.0))
         if gamma > 0.0:
-            loss = loss + 0.5 * gamma * interval * self.r1(real, d_real)
+            loss = loss + 0.5 * gamma * interval * self._r1_penalty(real, d_real)
         return loss
 
-    def r1(self, real: Tensor, d_real: Tensor) -> Tensor:
-        """E|grad_x D(x)|^2 over the real images ``real`` (which require grad), D(x) = ``d_real``,
-        kept in the graph so that D's update minimises it."""
+    def _r1_penalty(self, real: Tensor, d_real: Tensor) -> Tensor:
+        """The batch mean of |grad_x D(x)|^2 (summed over pixels) at the real images ``real``
+        (which require grad), D(x) = ``d_real``, kept in the graph so that D's update minimises
+        it. The gradient is of the batch's summed logit: with batch norm and the energy
+        summary's batch spread, each logit also depends on the batch's other images."""
         (grad,) = torch.autograd.grad(d_real.sum(), real, create_graph=True)
         penalty: Tensor = grad.flatten(1).square().sum(dim=1).mean()
         return penalty
