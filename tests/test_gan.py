@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from torch import nn
 
 from hepdl.cli import main
 from hepdl.errors import CheckpointError, ConfigError, InputFileError, TrainingError
@@ -333,15 +334,89 @@ def test_r1_penalty_is_its_term_in_the_discriminator_loss_and_flattens_d_at_real
         ImageGAN(r1_penalty=1.0, r1_interval=0)
 
 
+def test_spectral_discriminator_has_unit_singular_values_no_batch_norm_and_still_learns(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(12)
+    sparse = rng.random((2, 16, 1, 64, 64)) * (rng.random((2, 16, 1, 64, 64)) < 0.05)
+    real, fake = (torch.from_numpy(half).float() for half in sparse)
+    fake = fake * 0.5  # colder than the real images
+    conditions = torch.zeros(16, 2)
+    torch.manual_seed(5)
+    module = ImageGAN(
+        conditional=True,
+        generator_filters=4,
+        discriminator_filters=4,
+        discriminator_norm="spectral",
+        discriminator_conditioning="planes",
+        energy_summary=True,
+        r1_penalty=0.01,
+    )
+    d = module.discriminator
+    assert not any(isinstance(layer, nn.BatchNorm2d | nn.GroupNorm) for layer in d.modules())
+    weighted = [layer for layer in d.modules() if isinstance(layer, nn.Conv2d | nn.Linear)]
+    assert len(weighted) == 5  # four convolutions and the dense layer
+    optimiser = torch.optim.Adam(d.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(60):  # each training-mode pass is one power iteration
+        loss = module.discriminator_loss(real, fake, conditions, 0)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    with torch.no_grad():
+        d(real, conditions)
+    for layer in weighted:
+        sigma = torch.linalg.matrix_norm(layer.weight.detach().flatten(1), ord=2)
+        assert float(sigma) == pytest.approx(1.0, rel=0.02)
+    assert losses[-1] < 0.5 * losses[0]  # bounded, but it tells hot from cold images
+    # a spectral GAN goes through the model file and back with the same logits
+    d.eval()
+    path = tmp_path / "spectral.pt"
+    checkpoint = path.with_suffix(".lightning")
+    torch.save(
+        {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams)}, checkpoint
+    )
+    loaded = load_gan(export_gan(checkpoint, path, {}))
+    loaded.discriminator.eval()
+    assert torch.equal(loaded.discriminator(real, conditions), d(real, conditions))
+    with pytest.raises(ValueError, match="discriminator_norm"):
+        ImageGAN(discriminator_norm="layer")
+
+
+def test_discriminator_learning_rate_is_its_own_and_defaults_to_the_generators(
+    tmp_path: Path, splits: Path
+) -> None:
+    two_scales = ImageGAN(learning_rate=1e-4, discriminator_learning_rate=4e-4)
+    generator, discriminator = two_scales.configure_optimizers()
+    assert generator.param_groups[0]["lr"] == pytest.approx(1e-4)
+    assert discriminator.param_groups[0]["lr"] == pytest.approx(4e-4)
+    config = tiny_config(splits, limit_train_batches=1, discriminator_learning_rate=3e-3)
+    train_gan(config, "gan", output=tmp_path / "model.ckpt", **split_inputs(splits))
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    rates = [state["param_groups"][0]["lr"] for state in last["optimizer_states"]]
+    assert rates == pytest.approx([1e-3, 3e-3])  # TINY_GAN's learning_rate for the generator
+    same = [group.param_groups[0]["lr"] for group in ImageGAN().configure_optimizers()]
+    assert same == pytest.approx([2e-4, 2e-4])
+
+
 def test_gan_saved_before_the_energy_summary_still_loads(tmp_path: Path) -> None:
     path = saved_gan(tmp_path / "old.ckpt")
     record = torch.load(path, weights_only=True)
-    for newer in ("energy_summary", "r1_penalty", "r1_interval"):
+    for newer in (
+        "energy_summary",
+        "r1_penalty",
+        "r1_interval",
+        "discriminator_norm",
+        "discriminator_learning_rate",
+    ):
         del record["hyper_parameters"][newer]
     torch.save(record, path)
     module = load_gan(path)
     assert module.discriminator.energy is None
     assert module.hparams["r1_penalty"] == 0.0
+    assert module.hparams["discriminator_norm"] == "batch"
+    assert [group.param_groups[0]["lr"] for group in module.configure_optimizers()] == [2e-4] * 2
 
 
 # --- config checks -----------------------------------------------------------------------

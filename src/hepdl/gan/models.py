@@ -15,7 +15,11 @@ masses: joined only at one dense layer, a condition adds a term to the logit tha
 for a real and a generated image of the same masses, so it cannot tell them apart by their
 masses. For WGAN-GP the critic normalises
 with a per-sample layer norm (GroupNorm with one group) instead of batch norm, which would
-couple the samples the gradient penalty treats one at a time.
+couple the samples the gradient penalty treats one at a time. With spectral normalisation
+(Miyato et al. 2018, ``gan.discriminator_norm: spectral``) every convolution's and dense
+layer's weight is divided by its largest singular value (one power iteration per step) and
+there is no batch norm: each layer is 1-Lipschitz, which bounds how steep D can become and
+so how far one of its updates can move the generator's gradient.
 
 Energy summary (``gan.energy_summary``, after CaloGAN): convolutions on log-scaled pixels judge
 shapes well but the energy scale poorly, since an error dt on a hot pixel is an error of
@@ -37,6 +41,7 @@ from hepdl.gan.scaling import PixelScaling
 
 __all__ = [
     "CONDITIONINGS",
+    "DISCRIMINATOR_NORMS",
     "GENERATOR_CONDITIONINGS",
     "Discriminator",
     "EnergySummary",
@@ -47,6 +52,10 @@ __all__ = [
 
 #: Where the conditional discriminator receives the masses (``gan.discriminator_conditioning``).
 CONDITIONINGS = ("dense", "planes", "projection")
+
+#: How the discriminator's layers are normalised: batch norm (DCGAN), a per-sample layer norm
+#: (the WGAN-GP critic) or spectral normalisation of every weight without batch norm.
+DISCRIMINATOR_NORMS = ("batch", "layer", "spectral")
 
 #: Where the conditional generator receives the masses (``gan.generator_conditioning``).
 GENERATOR_CONDITIONINGS = ("input", "batch_norm")
@@ -250,7 +259,8 @@ class Discriminator(nn.Module):
         conditioning: Where the conditions enter: ``dense`` (with the flattened features),
             ``planes`` (constant input planes) or ``projection`` (the inner product of the
             features with an embedding of the conditions, Miyato and Koyama 2018).
-        norm: ``batch`` (BCE loss) or ``layer`` (WGAN-GP critic).
+        norm: ``batch`` (BCE loss), ``layer`` (WGAN-GP critic) or ``spectral`` (spectral
+            normalisation of every weight, no norm layers).
         energy_scaling: The pixel scaling of the images, to give the dense layer the
             :class:`EnergySummary` of each image (None: none).
         views: The pixel scalings the convolutions see (:class:`PixelViews`; None: the images
@@ -269,8 +279,8 @@ class Discriminator(nn.Module):
         views: PixelViews | None = None,
     ) -> None:
         super().__init__()
-        if norm not in ("batch", "layer"):
-            msg = f"norm must be 'batch' or 'layer', got {norm!r}"
+        if norm not in DISCRIMINATOR_NORMS:
+            msg = f"norm must be one of {DISCRIMINATOR_NORMS}, got {norm!r}"
             raise ValueError(msg)
         if conditioning not in CONDITIONINGS:
             msg = f"conditioning must be one of {CONDITIONINGS}, got {conditioning!r}"
@@ -287,6 +297,9 @@ class Discriminator(nn.Module):
             nn.LeakyReLU(0.2, inplace=True),
         ]
         for inputs, outputs in ((f, 2 * f), (2 * f, 4 * f), (4 * f, 8 * f)):  # 16, 8, 4
+            if norm == "spectral":  # no norm layer after it, so the convolution keeps a bias
+                layers += [nn.Conv2d(inputs, outputs, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+                continue
             layers += [
                 nn.Conv2d(inputs, outputs, 4, 2, 1, bias=False),
                 nn.BatchNorm2d(outputs) if norm == "batch" else nn.GroupNorm(1, outputs),
@@ -298,7 +311,7 @@ class Discriminator(nn.Module):
             if len(energy_scaling.scales) != channels:
                 msg = f"{channels} channels but a pixel scaling of {len(energy_scaling.scales)}"
                 raise ValueError(msg)
-            self.energy = EnergySummary(energy_scaling, batch_spread=norm == "batch")
+            self.energy = EnergySummary(energy_scaling, batch_spread=norm != "layer")
         extra = self.energy.n_features if self.energy is not None else 0
         width = 8 * f * 4 * 4 + extra + dense
         self.dense = nn.Linear(width, 1)
@@ -313,6 +326,10 @@ class Discriminator(nn.Module):
             else None
         )
         self.apply(init_weights)
+        if norm == "spectral":
+            for module in list(self.modules()):
+                if isinstance(module, nn.Conv2d | nn.Linear):
+                    nn.utils.parametrizations.spectral_norm(module)
 
     def forward(self, images: Tensor, conditions: Tensor | None = None) -> Tensor:
         """Images and conditions -> one logit per image."""

@@ -68,6 +68,8 @@ class ImageGAN(pl.LightningModule):
             only, as ``label_flip``: the WGAN-GP critic has its own penalty); 0: none (the
             authors').
         r1_interval: Add the R1 penalty, times this, every this many batches.
+        discriminator_norm: ``batch`` (DCGAN; a layer norm for the WGAN-GP critic) or
+            ``spectral`` (:class:`~hepdl.gan.models.Discriminator`).
         energy_summary: Give the discriminator each image's total energy, hottest pixel and the
             batch's spread of totals (:class:`~hepdl.gan.models.EnergySummary`).
         discriminator_conditioning: ``dense``, ``planes`` or ``projection``
@@ -79,7 +81,10 @@ class ImageGAN(pl.LightningModule):
         label_flip: Probability of flipping an image's target in a BCE discriminator update.
         symmetries: Exact symmetries applied at random to the real and generated images in
             training and to every generated image (:mod:`hepdl.gan.symmetries`).
-        learning_rate: Adam learning rate.
+        learning_rate: Adam learning rate of the generator (and of the discriminator unless
+            ``discriminator_learning_rate`` is given).
+        discriminator_learning_rate: Adam learning rate of the discriminator (two time scales,
+            Heusel et al. 2017); None: ``learning_rate``.
         beta1: Adam beta1.
         beta2: Adam beta2.
         lr_patience_epochs: Multiply both learning rates by ``lr_decay_factor`` once the
@@ -103,6 +108,7 @@ class ImageGAN(pl.LightningModule):
         "discriminator_conditioning",
         "discriminator_views",
         "generator_conditioning",
+        "discriminator_norm",
     )
 
     def __init__(
@@ -125,6 +131,7 @@ class ImageGAN(pl.LightningModule):
         critic_steps: int = 1,
         r1_penalty: float = 0.0,
         r1_interval: int = 1,
+        discriminator_norm: str = "batch",
         energy_summary: bool = False,
         discriminator_conditioning: str = "dense",
         discriminator_views: Sequence[str] | None = None,
@@ -132,6 +139,7 @@ class ImageGAN(pl.LightningModule):
         label_flip: float = 0.0,
         symmetries: Sequence[str] = (),
         learning_rate: float = 2e-4,
+        discriminator_learning_rate: float | None = None,
         beta1: float = 0.5,
         beta2: float = 0.999,
         lr_patience_epochs: int | None = None,
@@ -156,6 +164,9 @@ class ImageGAN(pl.LightningModule):
             raise ValueError(msg)
         if r1_interval < 1:
             msg = f"r1_interval must be at least 1, got {r1_interval}"
+            raise ValueError(msg)
+        if discriminator_norm not in ("batch", "spectral"):
+            msg = f"discriminator_norm must be 'batch' or 'spectral', got {discriminator_norm!r}"
             raise ValueError(msg)
         if not 0.0 < lr_decay_factor < 1.0:
             msg = f"lr_decay_factor must be in (0, 1), got {lr_decay_factor}"
@@ -183,7 +194,13 @@ class ImageGAN(pl.LightningModule):
             len(channels),
             n_conditions,
             discriminator_filters,
-            norm="layer" if loss == "wgan_gp" else "batch",
+            norm=(
+                "spectral"
+                if discriminator_norm == "spectral"
+                else "layer"
+                if loss == "wgan_gp"
+                else "batch"
+            ),
             energy_scaling=self.scaling if energy_summary else None,
             conditioning=discriminator_conditioning,
             views=PixelViews(self.scaling, discriminator_views) if discriminator_views else None,
@@ -312,9 +329,14 @@ class ImageGAN(pl.LightningModule):
         each with a ``ReduceLROnPlateau`` on ``val_ks`` when ``lr_patience_epochs`` is set."""
         betas = (float(self.hparams["beta1"]), float(self.hparams["beta2"]))
         lr = float(self.hparams["learning_rate"])
+        d_lr = self.hparams.get("discriminator_learning_rate")  # absent in older checkpoints
         optimizers = [
             torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas),
-            torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=betas),
+            torch.optim.Adam(
+                self.discriminator.parameters(),
+                lr=lr if d_lr is None else float(d_lr),
+                betas=betas,
+            ),
         ]
         patience = self.hparams["lr_patience_epochs"]
         if patience is None:
