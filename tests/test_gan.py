@@ -23,7 +23,13 @@ from hepdl.gan import validate as validation
 from hepdl.gan.data import calorimeter_energy, load_images
 from hepdl.gan.generate import ExtrapolationWarning, check_mass_point, generate_gan
 from hepdl.gan.io import export_gan, load_gan, read_generated
-from hepdl.gan.metrics import ks_metric, ks_metric_per_mass_point, neg_log_pvalue
+from hepdl.gan.metrics import (
+    W1_TARGETS,
+    ks_metric,
+    ks_metric_per_mass_point,
+    neg_log_pvalue,
+    target_fraction,
+)
 from hepdl.gan.models import Discriminator, EnergySummary, PixelViews
 from hepdl.gan.module import ImageGAN
 from hepdl.gan.observables import ImageJets
@@ -31,7 +37,7 @@ from hepdl.gan.scaling import PixelScaling
 from hepdl.gan.settings import gan_models, gan_samples, is_conditional, mass_grid
 from hepdl.gan.symmetries import symmetrise
 from hepdl.gan.train import train_gan
-from hepdl.gan.validate import W1_TARGETS, compare_sets, target_checks, validate_gan
+from hepdl.gan.validate import compare_sets, target_checks, validate_gan
 from hepdl.images.histogram import ImageSpec
 from hepdl.plots.style import save
 from hepdl.seeds import model_seed
@@ -804,6 +810,50 @@ def test_learning_rates_decay_once_the_selection_metric_stops_improving(
     )
     rows = _epoch_rows(tmp_path / "constant" / "training_log.csv")
     assert [float(rows[epoch]["lr"]) for epoch in range(3)] == pytest.approx([1e-3] * 3)
+
+
+def _observables(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """Event observables of a made-up signal-like population."""
+    return {
+        "n_jet": rng.poisson(4.0, n).astype(np.float64),
+        "mj_gev": rng.normal(850.0, 250.0, n),
+        "jet1_pt_gev": rng.normal(700.0, 150.0, n),
+        "jet1_eta": rng.normal(0.0, 1.0, n),
+        "jet1_phi": rng.uniform(-np.pi, np.pi, n),
+        "total_energy_gev": rng.normal(4300.0, 700.0, n),
+    }
+
+
+def test_target_fraction_is_within_one_for_real_events_and_names_the_worst_target() -> None:
+    rng = np.random.default_rng(21)
+    real, other = _observables(rng, 3000), _observables(rng, 3000)
+    masses = np.repeat([[1400.0, 850.0], [1600.0, 850.0], [1800.0, 850.0]], 1000, axis=0)
+    assert target_fraction(other, real) < 1.0  # real vs real: W1 at its floor, 1/3 of 3x
+    # 10% more energy everywhere: the total energy's W1 is far above 5x its floor
+    hotter = {**other, "total_energy_gev": 1.1 * other["total_energy_gev"]}
+    assert target_fraction(hotter, real) > 2.0
+    # the cgan's M_J 3% high at one mass point: 1.5 times the 2% tolerance, the worst target
+    high = {**real, "mj_gev": np.where(masses[:, 0] == 1600.0, 1.03, 1.0) * real["mj_gev"]}
+    assert target_fraction(high, real, masses) == pytest.approx(1.5)
+    assert target_fraction(high, real) < 1.0  # pooled, without masses, 3% of a third is small
+    # no jet at all: no W1, the clip
+    empty = {**other, "jet1_pt_gev": np.full(3000, np.nan)}
+    assert target_fraction(empty, real) == 1000.0
+    assert set(W1_TARGETS) <= set(real)
+
+
+def test_cgan_selected_by_the_targets_logs_them_as_its_metric(tmp_path: Path, splits: Path) -> None:
+    config = tiny_config(splits, limit_train_batches=1, max_epochs=2, select_by_targets=True)
+    fit = train_gan(config, "cgan", output=tmp_path / "model.ckpt", **split_inputs(splits))
+    rows = _epoch_rows(tmp_path / "training_log.csv")
+    for row in rows.values():
+        assert float(row["val_ks"]) == pytest.approx(float(row["val_targets"]))
+        assert float(row["val_targets"]) != pytest.approx(float(row["val_ks_pooled"]))
+    assert fit.best_ks == pytest.approx(min(float(row["val_targets"]) for row in rows.values()))
+    both = tiny_config(splits, select_by_targets=True, select_per_mass_point=True)
+    with pytest.raises(ConfigError, match=r"gan\.select_by_targets.*select_per_mass_point"):
+        train_gan(both, "cgan", output=tmp_path / "both" / "model.ckpt", **split_inputs(splits))
+    assert not (tmp_path / "both").exists()
 
 
 @pytest.mark.parametrize("per_mass_point", [False, True])

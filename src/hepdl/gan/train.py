@@ -31,10 +31,10 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, TensorDataset
 
-from hepdl.errors import InputFileError, NonFiniteLossError, TrainingError
+from hepdl.errors import ConfigError, InputFileError, NonFiniteLossError, TrainingError
 from hepdl.gan.data import GanImages, calorimeter_energy, load_images
 from hepdl.gan.io import export_gan
-from hepdl.gan.metrics import ks_metric, ks_metric_per_mass_point
+from hepdl.gan.metrics import ks_metric, ks_metric_per_mass_point, target_fraction
 from hepdl.gan.module import ImageGAN
 from hepdl.gan.observables import ImageJets, image_observables
 from hepdl.gan.scaling import PixelScaling
@@ -136,28 +136,61 @@ def gan_hparams(config: Mapping[str, Any], name: str, scales: Sequence[float]) -
 
 
 class KSSelection(pl.Callback):
-    """After each epoch, log ``val_ks`` of generated vs real validation events (for a cgan
-    also ``val_ks_pooled`` and ``val_ks_per_mass_point``, whichever of them ``val_ks`` is).
+    """After each epoch, log the selection metric ``val_ks`` of generated vs real validation
+    events, and what each way of selecting would have scored: ``val_targets`` (the worst of the
+    study's targets as a fraction of its limit, :func:`~hepdl.gan.metrics.target_fraction`)
+    and, for a cgan, ``val_ks_pooled`` and ``val_ks_per_mass_point``. ``val_ks`` is one of
+    them: the KS metric pooled (the authors'), per mass point, or the targets.
 
     Args:
         real: The real validation events (physical units).
         jets: Jet clustering on images.
-        seed: Seed of the latent vectors (the same images' noise every epoch).
+        seed: Seed of the latent vectors (the same images' noise every epoch) and of the
+            targets' half splits.
         per_mass_point: For a conditional GAN, the mean of the metric within each mass point
             (:func:`~hepdl.gan.metrics.ks_metric_per_mass_point`) instead of pooled.
+        by_targets: Select by ``val_targets`` instead of a KS metric.
     """
 
     def __init__(
-        self, real: GanImages, jets: ImageJets, seed: int, per_mass_point: bool = False
+        self,
+        real: GanImages,
+        jets: ImageJets,
+        seed: int,
+        per_mass_point: bool = False,
+        by_targets: bool = False,
     ) -> None:
         self.real = real
         self.jets = jets
         self.seed = seed
         self.per_mass_point = per_mass_point
+        self.by_targets = by_targets
         self.real_observables = image_observables(
             calorimeter_energy(real.images, real.channels), jets
         )
         self.history: list[float] = []
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], real: GanImages, seed: int) -> KSSelection:
+        """The selection of ``gan.select_per_mass_point`` and ``gan.select_by_targets``.
+
+        Raises:
+            ConfigError: naming ``gan.select_by_targets`` when both are set.
+        """
+        gan = config["gan"]
+        if gan["select_by_targets"] and gan["select_per_mass_point"]:
+            raise ConfigError(
+                "gan.select_by_targets",
+                "true together with gan.select_per_mass_point, which picks a KS metric; "
+                "the targets already judge the cgan's M_J at each mass point: set one of them",
+            )
+        return cls(
+            real,
+            ImageJets.from_config(config),
+            seed,
+            per_mass_point=gan["select_per_mass_point"],
+            by_targets=gan["select_by_targets"],
+        )
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Generate, cluster, compare, log ``val_ks``."""
@@ -175,6 +208,15 @@ class KSSelection(pl.Callback):
             pl_module.log("val_ks_per_mass_point", per_point, on_epoch=True)
             if self.per_mass_point:
                 metric = per_point
+        targets = target_fraction(
+            observables,
+            self.real_observables,
+            self.real.masses if pl_module.conditional else None,
+            seed=self.seed,
+        )
+        pl_module.log("val_targets", targets, on_epoch=True)
+        if self.by_targets:
+            metric = targets
         self.history.append(metric)
         pl_module.log("val_ks", metric, on_epoch=True, prog_bar=True)
 
@@ -225,7 +267,7 @@ def train_gan(
         callbacks: Extra Lightning callbacks (monitoring, tests).
 
     Raises:
-        ConfigError: for an unknown GAN, channel or sample.
+        ConfigError: for an unknown GAN, channel or sample, or two ways of selecting.
         InputFileError: for a missing split or images that are not 64 x 64.
         TrainingError: when a loss becomes NaN (naming the step; ``last.ckpt`` is kept).
     """
@@ -248,6 +290,7 @@ def train_gan(
     pl.seed_everything(seed, workers=True, verbose=False)
     torch.set_num_threads(config["train"]["threads"])
     probe = load_images(val_path, gan["channels"], samples, max_events=gan["select_events"])
+    selection = KSSelection.from_config(config, probe, seed)
     hparams = gan_hparams(config, name, probe.scales)
     scaling = PixelScaling(hparams["scales"], gan["pixel_offset"], gan["pixel_scaling"])
     train = load_images(
@@ -264,9 +307,6 @@ def train_gan(
             shutil.rmtree(model_dir / stale, ignore_errors=True)
     checkpoint, every_epoch = best_and_last_checkpoints(
         model_dir, "val_ks", save_on_train_epoch_end=True
-    )
-    selection = KSSelection(
-        probe, ImageJets.from_config(config), seed, gan["select_per_mass_point"]
     )
     extra: list[pl.Callback] = [
         selection,
