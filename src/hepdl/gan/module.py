@@ -329,7 +329,7 @@ class ImageGAN(pl.LightningModule):
         each with a ``ReduceLROnPlateau`` on ``val_ks`` when ``lr_patience_epochs`` is set."""
         betas = (float(self.hparams["beta1"]), float(self.hparams["beta2"]))
         lr = float(self.hparams["learning_rate"])
-        d_lr = self.hparams.get("discriminator_learning_rate")  # absent in older checkpoints
+        d_lr = self.hparams["discriminator_learning_rate"]
         optimizers = [
             torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas),
             torch.optim.Adam(
