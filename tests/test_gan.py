@@ -842,9 +842,12 @@ def test_target_fraction_is_within_one_for_real_events_and_names_the_worst_targe
     assert set(W1_TARGETS) <= set(real)
 
 
-def test_cgan_selected_by_the_targets_logs_them_as_its_metric(tmp_path: Path, splits: Path) -> None:
+@pytest.mark.parametrize("model", ["gan", "cgan"])
+def test_selected_by_the_targets_logs_them_as_its_metric_beside_the_ks_metric(
+    tmp_path: Path, splits: Path, model: str
+) -> None:
     config = tiny_config(splits, limit_train_batches=1, max_epochs=2, select_by_targets=True)
-    fit = train_gan(config, "cgan", output=tmp_path / "model.ckpt", **split_inputs(splits))
+    fit = train_gan(config, model, output=tmp_path / "model.ckpt", **split_inputs(splits))
     rows = _epoch_rows(tmp_path / "training_log.csv")
     for row in rows.values():
         assert float(row["val_ks"]) == pytest.approx(float(row["val_targets"]))
@@ -852,7 +855,7 @@ def test_cgan_selected_by_the_targets_logs_them_as_its_metric(tmp_path: Path, sp
     assert fit.best_ks == pytest.approx(min(float(row["val_targets"]) for row in rows.values()))
     both = tiny_config(splits, select_by_targets=True, select_per_mass_point=True)
     with pytest.raises(ConfigError, match=r"gan\.select_by_targets.*select_per_mass_point"):
-        train_gan(both, "cgan", output=tmp_path / "both" / "model.ckpt", **split_inputs(splits))
+        train_gan(both, model, output=tmp_path / "both" / "model.ckpt", **split_inputs(splits))
     assert not (tmp_path / "both").exists()
 
 

@@ -137,10 +137,10 @@ def gan_hparams(config: Mapping[str, Any], name: str, scales: Sequence[float]) -
 
 class KSSelection(pl.Callback):
     """After each epoch, log the selection metric ``val_ks`` of generated vs real validation
-    events, and what each way of selecting would have scored: ``val_targets`` (the worst of the
-    study's targets as a fraction of its limit, :func:`~hepdl.gan.metrics.target_fraction`)
-    and, for a cgan, ``val_ks_pooled`` and ``val_ks_per_mass_point``. ``val_ks`` is one of
-    them: the KS metric pooled (the authors'), per mass point, or the targets.
+    events, and what each way of selecting would have scored: ``val_ks_pooled`` (the KS metric
+    over every event, the authors'), ``val_targets`` (the worst of the study's targets as a
+    fraction of its limit, :func:`~hepdl.gan.metrics.target_fraction`) and, for a cgan,
+    ``val_ks_per_mass_point``. ``val_ks`` is one of them.
 
     Args:
         real: The real validation events (physical units).
@@ -200,11 +200,12 @@ class KSSelection(pl.Callback):
         images = pl_module.generate(len(self.real), masses, generator=generator).numpy()
         observables = image_observables(calorimeter_energy(images, self.real.channels), self.jets)
         metric = ks_metric(observables, self.real_observables)
-        if pl_module.conditional:  # both, so that a log shows what the other would have kept
+        # every candidate, so that a log shows what the other selections would have kept
+        pl_module.log("val_ks_pooled", metric, on_epoch=True)
+        if pl_module.conditional:
             per_point = ks_metric_per_mass_point(
                 observables, self.real_observables, self.real.masses
             )
-            pl_module.log("val_ks_pooled", metric, on_epoch=True)
             pl_module.log("val_ks_per_mass_point", per_point, on_epoch=True)
             if self.per_mass_point:
                 metric = per_point
