@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from numpy.typing import NDArray
 from torch import nn
 
 from hepdl.cli import main
@@ -30,9 +31,9 @@ from hepdl.gan.metrics import (
     neg_log_pvalue,
     target_fraction,
 )
-from hepdl.gan.models import Discriminator, EnergySummary, PixelViews
+from hepdl.gan.models import Discriminator, EnergySummary, JetSummary, PixelViews
 from hepdl.gan.module import ImageGAN
-from hepdl.gan.observables import ImageJets
+from hepdl.gan.observables import ImageJets, image_observables
 from hepdl.gan.scaling import PixelScaling
 from hepdl.gan.settings import gan_models, gan_samples, is_conditional, mass_grid
 from hepdl.gan.symmetries import symmetrise
@@ -406,11 +407,104 @@ def test_discriminator_learning_rate_is_its_own_and_defaults_to_the_generators(
     assert same == pytest.approx([2e-4, 2e-4])
 
 
+def _jet_blobs(
+    rng: np.random.Generator, n_events: int, spec: ImageSpec
+) -> tuple[NDArray[np.float64], list[list[tuple[int, int, float]]]]:
+    """Events of up to 6 compact jets (3 x 3 pixels) far apart, each (row, column, pT), with
+    pT and |eta| away from the cuts, and a soft fog of 1 GeV pixels."""
+    eta = 0.5 * (spec.eta_edges[:-1] + spec.eta_edges[1:])
+    energy = np.where(rng.random((n_events, 64, 64)) < 0.02, 1.0, 0.0)
+    placed: list[list[tuple[int, int, float]]] = []
+    for event in range(n_events):
+        jets: list[tuple[int, int, float]] = []
+        for _ in range(int(rng.integers(0, 7))):
+            for _attempt in range(50):
+                row, column = int(rng.integers(1, 63)), int(rng.integers(0, 64))
+                d_phi = [
+                    min(abs(column - c), 64 - abs(column - c)) * 2 * np.pi / 64 for _, c, _ in jets
+                ]
+                d_eta = [abs(eta[row] - eta[r]) for r, _, _ in jets]
+                far = all(np.hypot(a, b) > 2.2 for a, b in zip(d_eta, d_phi, strict=True))
+                if far and abs(abs(eta[row]) - 2.0) > 0.1:
+                    break
+            else:
+                continue
+            pt = float(rng.choice([rng.uniform(60.0, 170.0), rng.uniform(230.0, 900.0)]))
+            weights = np.outer([0.1, 0.6, 0.1], [0.15, 1.0, 0.15])
+            energy_gev = pt * np.cosh(eta[row]) * weights / weights.sum()
+            columns = np.arange(column - 1, column + 2) % 64
+            energy[event, row - 1 : row + 2, columns] += energy_gev
+            jets.append((row, column, pt))
+        placed.append(jets)
+    return energy, placed
+
+
+def test_jet_summary_counts_the_jets_the_validation_clusters() -> None:
+    spec = ImageSpec()
+    energy, placed = _jet_blobs(np.random.default_rng(11), 60, spec)
+    expected = image_observables(energy, ImageJets(spec))["n_jet"]
+    assert len(set(expected)) >= 4  # several multiplicities, some jets cut by pT or |eta|
+    assert sum(len(jets) for jets in placed) > expected.sum() + 10
+    scaling = PixelScaling([SCALE_GEV], offset=1.0, kind="log")
+    summary = JetSummary(scaling, [0], eta_max=spec.eta_max, softness_gev=5.0)
+    network = torch.from_numpy(scaling.to_network(energy[:, None])).float()
+    count = summary.count(network).numpy()
+    np.testing.assert_allclose(count, expected, atol=0.02)
+    indicators = summary(network).numpy()
+    assert indicators.shape == (60, summary.n_features) == (60, 8)
+    assert np.all(np.diff(indicators, axis=1) <= 0)  # n >= k falls with k
+    np.testing.assert_array_equal((indicators > 0.5).sum(axis=1), expected)
+
+
+def test_jet_summary_is_periodic_in_phi_and_pulls_a_jet_over_the_threshold() -> None:
+    spec = ImageSpec()
+    scaling = PixelScaling([SCALE_GEV], offset=1.0, kind="linear")
+    summary = JetSummary(scaling, [0], eta_max=spec.eta_max)
+    energy = np.zeros((3, 64, 64))
+    energy[0, 32, [63, 0]] = [150.0, 150.0]  # one jet across the phi edge
+    energy[1, 2, 10] = 1000.0  # beyond |eta| < 2
+    energy[2, 32, 20] = 195.0  # just below the threshold
+    expected = image_observables(energy, ImageJets(spec))["n_jet"]
+    assert expected.tolist() == [1.0, 0.0, 0.0]
+    images = torch.from_numpy(energy[:, None] / SCALE_GEV).float().requires_grad_(True)
+    count = summary.count(images)
+    assert count.detach().numpy() == pytest.approx([1.0, 0.0, 0.4], abs=0.05)
+    count[2].backward()
+    assert images.grad is not None
+    grad = images.grad[2, 0]
+    assert grad[32, 20] > 0  # more pT in the jet makes it count
+    near = torch.zeros_like(grad, dtype=torch.bool)
+    near[20:45, 10:31] = True  # the box of Delta R < 1 about the jet
+    assert torch.all(grad[~near] == 0)
+    assert torch.all(images.grad[:2] == 0)  # far from the threshold, nothing to learn
+
+
+def test_discriminator_with_a_jet_summary_sees_the_jet_count() -> None:
+    module = ImageGAN(scales=[SCALE_GEV], jet_summary=True, discriminator_filters=4)
+    jets = module.discriminator.jets
+    assert jets is not None
+    assert ImageGAN(scales=[SCALE_GEV], discriminator_filters=4).discriminator.jets is None
+    weights = module.discriminator.dense.weight
+    with torch.no_grad():
+        weights.zero_()
+        weights[0, -jets.n_features + 1] = 1.0  # at least two jets
+    one, two = torch.zeros(2, 1, 64, 64)
+    one[0, 32, 10] = two[0, 32, 10] = 600.0 / SCALE_GEV
+    two[0, 32, 42] = 600.0 / SCALE_GEV
+    logits = module.discriminator(torch.stack([one, two]))
+    # n >= 2 is sigmoid((n - 1.5) / 0.2): 0.08 for one jet, 0.92 for two
+    expected = float(torch.sigmoid(torch.tensor(2.5)) - torch.sigmoid(torch.tensor(-2.5)))
+    assert float((logits[1] - logits[0]).detach()) == pytest.approx(expected, abs=0.02)
+    with pytest.raises(ValueError, match="no calorimeter energy"):
+        ImageGAN(channels=["tracks"], scales=[50.0], jet_summary=True)
+
+
 def test_gan_saved_before_the_energy_summary_still_loads(tmp_path: Path) -> None:
     path = saved_gan(tmp_path / "old.ckpt")
     record = torch.load(path, weights_only=True)
     for newer in (
         "energy_summary",
+        "jet_summary",
         "r1_penalty",
         "r1_interval",
         "discriminator_norm",
@@ -420,6 +514,7 @@ def test_gan_saved_before_the_energy_summary_still_loads(tmp_path: Path) -> None
     torch.save(record, path)
     module = load_gan(path)
     assert module.discriminator.energy is None
+    assert module.discriminator.jets is None
     assert module.hparams["r1_penalty"] == 0.0
     assert module.hparams["discriminator_norm"] == "batch"
     assert [group.param_groups[0]["lr"] for group in module.configure_optimizers()] == [2e-4] * 2

@@ -82,9 +82,10 @@ def test_a_model_depends_on_its_own_settings_only() -> None:
         assert gan_training_settings(_changed(key, value), "gan") == (
             gan_training_settings(config, "gan")
         )
-    assert gan_training_settings(_changed("gan.latent_dim", 8), "gan") != (
-        gan_training_settings(config, "gan")
-    )
+    for key, value in {"gan.latent_dim": 8, "selection.jet_pt_min_gev": 250.0}.items():
+        assert gan_training_settings(_changed(key, value), "gan") != (
+            gan_training_settings(config, "gan")
+        )
 
 
 #: A new value of every key marked ``x-rerun: false`` except those that choose which jobs

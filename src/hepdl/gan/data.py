@@ -24,6 +24,7 @@ from hepdl.models.channels import CHANNELS, check_channels
 
 __all__ = [
     "GanImages",
+    "calorimeter_channels",
     "calorimeter_energy",
     "gan_channel_scales",
     "load_images",
@@ -58,6 +59,23 @@ def physical_channels(
     return np.stack(planes, axis=1).astype(np.float32, copy=False)
 
 
+def calorimeter_channels(channels: Sequence[str]) -> list[int]:
+    """The positions of the GAN channels whose sum is the calorimeter energy (``energy``, or
+    ``ecal`` and ``hcal``).
+
+    Raises:
+        ValueError: if the channels hold no calorimeter energy (tracks only).
+    """
+    names = list(channels)
+    if "energy" in names:
+        return [names.index("energy")]
+    calo = [names.index(name) for name in ("ecal", "hcal") if name in names]
+    if not calo:
+        msg = f"channels {names} hold no calorimeter energy to cluster jets on"
+        raise ValueError(msg)
+    return calo
+
+
 def calorimeter_energy(
     images: NDArray[np.floating], channels: Sequence[str]
 ) -> NDArray[np.float32]:
@@ -66,14 +84,7 @@ def calorimeter_energy(
     Raises:
         ValueError: if the channels hold no calorimeter energy (tracks only).
     """
-    names = list(channels)
-    if "energy" in names:
-        return np.asarray(images[:, names.index("energy")], dtype=np.float32)
-    calo = [names.index(name) for name in ("ecal", "hcal") if name in names]
-    if not calo:
-        msg = f"channels {names} hold no calorimeter energy to cluster jets on"
-        raise ValueError(msg)
-    return np.asarray(images[:, calo].sum(axis=1), dtype=np.float32)
+    return np.asarray(images[:, calorimeter_channels(channels)].sum(axis=1), dtype=np.float32)
 
 
 @dataclass(frozen=True)

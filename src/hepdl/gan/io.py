@@ -60,6 +60,7 @@ def load_gan(path: str | os.PathLike[str]) -> ImageGAN:
     hparams = dict(checkpoint.get("hyper_parameters") or {})
     if "loss" in hparams:  # a GAN saved before the option existed
         hparams.setdefault("energy_summary", False)
+        hparams.setdefault("jet_summary", False)
         hparams.setdefault("discriminator_views", None)
         hparams.setdefault("generator_conditioning", "input")
         hparams.setdefault("discriminator_norm", "batch")

@@ -33,7 +33,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from hepdl.errors import NonFiniteLossError
-from hepdl.gan.models import Discriminator, Generator, PixelViews
+from hepdl.gan.data import calorimeter_channels
+from hepdl.gan.models import Discriminator, Generator, JetSummary, PixelViews
 from hepdl.gan.scaling import PixelScaling
 from hepdl.gan.symmetries import check_symmetries, symmetrise
 
@@ -72,6 +73,9 @@ class ImageGAN(pl.LightningModule):
             ``spectral`` (:class:`~hepdl.gan.models.Discriminator`).
         energy_summary: Give the discriminator each image's total energy, hottest pixel and the
             batch's spread of totals (:class:`~hepdl.gan.models.EnergySummary`).
+        jet_summary: Give the discriminator each image's soft jet count
+            (:class:`~hepdl.gan.models.JetSummary`) for the jets of ``jet_radius``,
+            ``jet_pt_min_gev`` and ``jet_abs_eta_max``, on images spanning |eta| < ``eta_max``.
         discriminator_conditioning: ``dense``, ``planes`` or ``projection``
             (:class:`~hepdl.gan.models.Discriminator`).
         discriminator_views: Pixel scalings the discriminator's convolutions see
@@ -103,6 +107,7 @@ class ImageGAN(pl.LightningModule):
         "discriminator_filters",
         "loss",
         "energy_summary",
+        "jet_summary",
         "pixel_scaling",
         "pixel_threshold",
         "discriminator_conditioning",
@@ -133,6 +138,11 @@ class ImageGAN(pl.LightningModule):
         r1_interval: int = 1,
         discriminator_norm: str = "batch",
         energy_summary: bool = False,
+        jet_summary: bool = False,
+        eta_max: float = 2.5,
+        jet_radius: float = 1.0,
+        jet_pt_min_gev: float = 200.0,
+        jet_abs_eta_max: float = 2.0,
         discriminator_conditioning: str = "dense",
         discriminator_views: Sequence[str] | None = None,
         generator_conditioning: str = "input",
@@ -204,6 +214,18 @@ class ImageGAN(pl.LightningModule):
             energy_scaling=self.scaling if energy_summary else None,
             conditioning=discriminator_conditioning,
             views=PixelViews(self.scaling, discriminator_views) if discriminator_views else None,
+            jets=(
+                JetSummary(
+                    self.scaling,
+                    calorimeter_channels(channels),
+                    eta_max=eta_max,
+                    radius=jet_radius,
+                    pt_min_gev=jet_pt_min_gev,
+                    abs_eta_max=jet_abs_eta_max,
+                )
+                if jet_summary
+                else None
+            ),
         )
 
     @property

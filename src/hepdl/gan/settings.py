@@ -55,6 +55,16 @@ LATER_STAGE_KEYS = (
     "flag_ratio",
 )
 
+#: Settings outside the ``gan`` block that define the jets the epoch selection and
+#: ``gan.jet_summary`` count on the images (:class:`hepdl.gan.observables.ImageJets`).
+GAN_JET_KEYS = (
+    ("selection", "jet_pt_min_gev"),
+    ("selection", "jet_abs_eta_max"),
+    ("selection", "mj_n_jets"),
+    ("detector", "fatjet", "radius"),
+    ("images", "eta_max"),
+)
+
 #: ``train`` keys the GANs' Trainer reads that change its result (one device: no devices,
 #: num_nodes, strategy nor lr_scaling).
 GAN_TRAINER_KEYS = ("accelerator", "precision", "deterministic")
@@ -175,13 +185,22 @@ def gan_training_settings(config: Mapping[str, Any], name: str) -> dict[str, Any
     """Every setting the training of GAN ``name`` depends on, besides its input files.
 
     The ``gan`` block without the keys of the later stages and without those that change no
-    result (:func:`hepdl.config.result_settings`), the Trainer's ``train`` keys and the GAN's
-    seed, by dotted config name. The ``train_gan`` rule's params and the resume check use it.
+    result (:func:`hepdl.config.result_settings`), the Trainer's ``train`` keys, the jets'
+    definition (:data:`GAN_JET_KEYS`) and the GAN's seed, by dotted config name. The
+    ``train_gan`` rule's params and the resume check use it.
     """
     gan = result_settings(config, "gan")
     train = result_settings(config, "train")
+
+    def lookup(path: Sequence[str]) -> Any:
+        value: Any = config
+        for key in path:
+            value = value[key]
+        return value
+
     return {
         **{f"gan.{key}": value for key, value in gan.items() if key not in LATER_STAGE_KEYS},
         **{f"train.{key}": train[key] for key in GAN_TRAINER_KEYS},
+        **{".".join(path): lookup(path) for path in GAN_JET_KEYS},
         "seed": model_seed(config, name),
     }
