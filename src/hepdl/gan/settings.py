@@ -58,11 +58,11 @@ LATER_STAGE_KEYS = (
 #: Settings outside the ``gan`` block that define the jets the epoch selection and
 #: ``gan.jet_summary`` count on the images (:class:`hepdl.gan.observables.ImageJets`).
 GAN_JET_KEYS = (
-    ("selection", "jet_pt_min_gev"),
-    ("selection", "jet_abs_eta_max"),
-    ("selection", "mj_n_jets"),
-    ("detector", "fatjet", "radius"),
-    ("images", "eta_max"),
+    "selection.jet_pt_min_gev",
+    "selection.jet_abs_eta_max",
+    "selection.mj_n_jets",
+    "detector.fatjet.radius",
+    "images.eta_max",
 )
 
 #: ``train`` keys the GANs' Trainer reads that change its result (one device: no devices,
@@ -191,16 +191,9 @@ def gan_training_settings(config: Mapping[str, Any], name: str) -> dict[str, Any
     """
     gan = result_settings(config, "gan")
     train = result_settings(config, "train")
-
-    def lookup(path: Sequence[str]) -> Any:
-        value: Any = config
-        for key in path:
-            value = value[key]
-        return value
-
     return {
         **{f"gan.{key}": value for key, value in gan.items() if key not in LATER_STAGE_KEYS},
         **{f"train.{key}": train[key] for key in GAN_TRAINER_KEYS},
-        **{".".join(path): lookup(path) for path in GAN_JET_KEYS},
+        **{key: result_settings(config, key) for key in GAN_JET_KEYS},
         "seed": model_seed(config, name),
     }
