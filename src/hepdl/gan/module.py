@@ -246,7 +246,7 @@ class ImageGAN(pl.LightningModule):
             self.generator_ema = AveragedModel(
                 self.generator,
                 multi_avg_fn=get_ema_multi_avg_fn(generator_ema),  # type: ignore[no-untyped-call]
-                use_buffers=True,  # eval-mode batch norm needs statistics of the averaged weights
+                use_buffers=True,  # else its eval-mode batch norm keeps G's initial statistics
             )
             self.generator_ema.requires_grad_(False)
 
