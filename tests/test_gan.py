@@ -509,14 +509,12 @@ def test_gan_saved_before_the_energy_summary_still_loads(tmp_path: Path) -> None
         "r1_interval",
         "discriminator_norm",
         "discriminator_learning_rate",
-        "generator_ema",
     ):
         del record["hyper_parameters"][newer]
     torch.save(record, path)
     module = load_gan(path)
     assert module.discriminator.energy is None
     assert module.discriminator.jets is None
-    assert module.generator_ema is None
     assert module.hparams["r1_penalty"] == 0.0
     assert module.hparams["discriminator_norm"] == "batch"
     assert [group.param_groups[0]["lr"] for group in module.configure_optimizers()] == [2e-4] * 2
@@ -1037,7 +1035,6 @@ def test_a_cgan_with_the_study_options_trains_reproducibly_and_loads(
         select_per_mass_point=True,
         r1_penalty=0.5,
         r1_interval=2,
-        generator_ema=0.9,
     )
     kwargs = split_inputs(splits)
     fit = train_gan(config, "cgan", output=tmp_path / "a" / "model.ckpt", **kwargs)
@@ -1053,46 +1050,6 @@ def test_a_cgan_with_the_study_options_trains_reproducibly_and_loads(
         module.generate(6, masses, generator=torch.Generator().manual_seed(1)),
         load_gan(again.model_file).generate(6, masses, generator=torch.Generator().manual_seed(1)),
     )
-
-
-def test_generator_average_follows_the_generator_and_is_what_generate_samples(
-    tmp_path: Path, splits: Path
-) -> None:
-    torch.manual_seed(0)
-    module = ImageGAN(generator_filters=4, discriminator_filters=4, generator_ema=0.75)
-    averaged = module.generator_ema
-    assert averaged is not None
-    assert not any(p.requires_grad for p in averaged.parameters())
-    weight = next(module.generator.parameters())
-    start = weight.detach().clone()
-    module.generator_ema.update_parameters(module.generator)  # the first update copies
-    with torch.no_grad():
-        weight.add_(1.0)
-    module.generator_ema.update_parameters(module.generator)
-    torch.testing.assert_close(next(averaged.module.parameters()), start + 0.25)
-    # generate samples the average, not the trained generator
-    sampled = module.generate(4, generator=torch.Generator().manual_seed(2))
-
-    def sampled_by(weights: dict[str, torch.Tensor]) -> torch.Tensor:
-        plain = ImageGAN(generator_filters=4, discriminator_filters=4)
-        plain.generator.load_state_dict(weights)
-        return plain.generate(4, generator=torch.Generator().manual_seed(2))
-
-    torch.testing.assert_close(sampled, sampled_by(averaged.module.state_dict()))
-    assert not torch.allclose(sampled, sampled_by(module.generator.state_dict()))
-    # training updates it once per generator update, and the model file keeps it
-    config = tiny_config(splits, generator_ema=0.9, critic_steps=1)
-    fit = train_gan(config, "gan", output=tmp_path / "model.ckpt", **split_inputs(splits))
-    loaded = load_gan(fit.model_file)
-    assert loaded.generator_ema is not None
-    assert int(loaded.generator_ema.n_averaged) == 3  # one epoch of 3 batches
-    trained_weights = dict(loaded.generator.named_parameters())
-    assert any(
-        not torch.equal(value, trained_weights[name])
-        for name, value in loaded.generator_ema.module.named_parameters()
-    )
-    with pytest.raises(ValueError, match="generator_ema"):
-        ImageGAN(generator_ema=1.0)
 
 
 def test_centred_conditions_put_the_trained_grid_at_minus_one_to_one() -> None:

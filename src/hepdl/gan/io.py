@@ -64,7 +64,6 @@ def load_gan(path: str | os.PathLike[str]) -> ImageGAN:
         hparams.setdefault("discriminator_views", None)
         hparams.setdefault("generator_conditioning", "input")
         hparams.setdefault("discriminator_norm", "batch")
-        hparams.setdefault("generator_ema", 0.0)
     missing = [key for key in ImageGAN.ARCHITECTURE if key not in hparams]
     if missing:
         raise CheckpointError(path, f"not a GAN checkpoint (no hyper-parameters {missing})")

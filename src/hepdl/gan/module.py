@@ -15,12 +15,6 @@ ones (detached), then, every ``critic_steps`` batches, the generator. Losses:
   interpolates x_hat; G minimises -D(G(z)). Its loss has a meaning (an estimate of the
   Wasserstein distance) and it does not saturate, at the cost of ``critic_steps`` critic updates.
 
-With ``generator_ema`` beta, a copy of the generator follows an exponential moving average of
-its weights and batch-norm statistics, w <- beta w + (1 - beta) w_G after every generator update
-(Yazici et al. 2019; ProGAN, StyleGAN, BigGAN), and :meth:`ImageGAN.generate` (the epoch
-selection, the generated files) samples from it. The trained generator circles about the
-equilibrium from one epoch to the next; the average sits nearer its centre.
-
 The conditional GAN's batches carry ``c``, (m_gluino, m_neutralino) in GeV, which
 :meth:`ImageGAN.conditions` scales for the networks; generated images of a batch get the real
 images' conditions. A NaN or infinite loss stops training with
@@ -36,8 +30,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch import Tensor
 
 from hepdl.errors import NonFiniteLossError
 from hepdl.gan.data import calorimeter_channels
@@ -98,8 +91,6 @@ class ImageGAN(pl.LightningModule):
             Heusel et al. 2017); None: ``learning_rate``.
         beta1: Adam beta1.
         beta2: Adam beta2.
-        generator_ema: Decay beta of the generator's moving average, from which
-            :meth:`generate` samples; 0: none (the authors', who sample the trained generator).
         lr_patience_epochs: Multiply both learning rates by ``lr_decay_factor`` once the
             selection metric ``val_ks`` has not improved on its best for this many epochs
             (``ReduceLROnPlateau``); None: a constant learning rate (the authors').
@@ -123,7 +114,6 @@ class ImageGAN(pl.LightningModule):
         "discriminator_views",
         "generator_conditioning",
         "discriminator_norm",
-        "generator_ema",
     )
 
     def __init__(
@@ -162,7 +152,6 @@ class ImageGAN(pl.LightningModule):
         discriminator_learning_rate: float | None = None,
         beta1: float = 0.5,
         beta2: float = 0.999,
-        generator_ema: float = 0.0,
         lr_patience_epochs: int | None = None,
         lr_decay_factor: float = 0.5,
         min_learning_rate: float = 0.0,
@@ -188,9 +177,6 @@ class ImageGAN(pl.LightningModule):
             raise ValueError(msg)
         if discriminator_norm not in ("batch", "spectral"):
             msg = f"discriminator_norm must be 'batch' or 'spectral', got {discriminator_norm!r}"
-            raise ValueError(msg)
-        if not 0.0 <= generator_ema < 1.0:
-            msg = f"generator_ema must be in [0, 1), got {generator_ema}"
             raise ValueError(msg)
         if not 0.0 < lr_decay_factor < 1.0:
             msg = f"lr_decay_factor must be in (0, 1), got {lr_decay_factor}"
@@ -241,14 +227,6 @@ class ImageGAN(pl.LightningModule):
                 else None
             ),
         )
-        self.generator_ema: AveragedModel | None = None
-        if generator_ema > 0.0:
-            self.generator_ema = AveragedModel(
-                self.generator,
-                multi_avg_fn=get_ema_multi_avg_fn(generator_ema),  # type: ignore[no-untyped-call]
-                use_buffers=True,  # else its eval-mode batch norm keeps G's initial statistics
-            )
-            self.generator_ema.requires_grad_(False)
 
     @property
     def conditional(self) -> bool:
@@ -269,14 +247,6 @@ class ImageGAN(pl.LightningModule):
         """Latent vectors (and conditions) -> images in network units."""
         images: Tensor = self.generator(latent, conditions if self.conditional else None)
         return images
-
-    def sampling_generator(self) -> nn.Module:
-        """The network :meth:`generate` samples: the generator's moving average, else the
-        generator."""
-        if self.generator_ema is None:
-            return self.generator
-        averaged: nn.Module = self.generator_ema.module
-        return averaged
 
     def _d(self, images: Tensor, conditions: Tensor | None) -> Tensor:
         logits: Tensor = self.discriminator(images, conditions if self.conditional else None)
@@ -373,8 +343,6 @@ class ImageGAN(pl.LightningModule):
             self.manual_backward(g_loss)
             opt_g.step()
             self.untoggle_optimizer(opt_g)
-            if self.generator_ema is not None:
-                self.generator_ema.update_parameters(self.generator)
             logs["g_loss"] = g_loss.detach()
         self.log_dict(logs, prog_bar=True, on_step=True, on_epoch=True, batch_size=n)
 
@@ -433,8 +401,7 @@ class ImageGAN(pl.LightningModule):
         generator: torch.Generator | None = None,
         batch_size: int = 512,
     ) -> Tensor:
-        """``n`` images in physical units (GeV, tracks) on the CPU, in evaluation mode, from
-        the generator's moving average where there is one.
+        """``n`` images in physical units (GeV, tracks) on the CPU, in evaluation mode.
 
         Args:
             n: Number of images.
@@ -444,7 +411,6 @@ class ImageGAN(pl.LightningModule):
         """
         was_training = self.training
         self.eval()
-        sampler = self.sampling_generator()
         out = []
         for low in range(0, n, batch_size):
             size = min(batch_size, n - low)
@@ -455,7 +421,7 @@ class ImageGAN(pl.LightningModule):
                     msg = "a conditional GAN needs masses to generate"
                     raise ValueError(msg)
                 conditions = self.conditions(masses_gev[low : low + size].to(self.device).float())
-            images = symmetrise(sampler(latent, conditions), self.symmetries, generator)
+            images = symmetrise(self(latent, conditions), self.symmetries, generator)
             out.append(self.scaling.to_physical_torch(images).float().cpu())
         self.train(was_training)
         return torch.cat(out) if out else torch.zeros(0)

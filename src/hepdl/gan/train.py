@@ -134,7 +134,6 @@ def gan_hparams(config: Mapping[str, Any], name: str, scales: Sequence[float]) -
         "discriminator_learning_rate": gan["discriminator_learning_rate"],
         "beta1": gan["beta1"],
         "beta2": gan["beta2"],
-        "generator_ema": gan["generator_ema"],
         "lr_patience_epochs": gan["lr_patience_epochs"],
         "lr_decay_factor": gan["lr_decay_factor"],
         "min_learning_rate": gan["min_learning_rate"],
