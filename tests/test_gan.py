@@ -413,15 +413,17 @@ def _jet_blobs(
     """Events of up to 6 compact jets (3 x 3 pixels) far apart, each (row, column, pT), with
     pT and |eta| away from the cuts, and a soft fog of 1 GeV pixels."""
     eta = 0.5 * (spec.eta_edges[:-1] + spec.eta_edges[1:])
-    energy = np.where(rng.random((n_events, 64, 64)) < 0.02, 1.0, 0.0)
+    n_eta, n_phi = spec.n_eta, spec.n_phi
+    energy = np.where(rng.random((n_events, n_eta, n_phi)) < 0.02, 1.0, 0.0)
     placed: list[list[tuple[int, int, float]]] = []
     for event in range(n_events):
         jets: list[tuple[int, int, float]] = []
         for _ in range(int(rng.integers(0, 7))):
             for _attempt in range(50):
-                row, column = int(rng.integers(1, 63)), int(rng.integers(0, 64))
+                row, column = int(rng.integers(1, n_eta - 1)), int(rng.integers(0, n_phi))
                 d_phi = [
-                    min(abs(column - c), 64 - abs(column - c)) * 2 * np.pi / 64 for _, c, _ in jets
+                    min(abs(column - c), n_phi - abs(column - c)) * 2 * np.pi / n_phi
+                    for _, c, _ in jets
                 ]
                 d_eta = [abs(eta[row] - eta[r]) for r, _, _ in jets]
                 far = all(np.hypot(a, b) > 2.2 for a, b in zip(d_eta, d_phi, strict=True))
@@ -432,21 +434,23 @@ def _jet_blobs(
             pt = float(rng.choice([rng.uniform(60.0, 170.0), rng.uniform(230.0, 900.0)]))
             weights = np.outer([0.1, 0.6, 0.1], [0.15, 1.0, 0.15])
             energy_gev = pt * np.cosh(eta[row]) * weights / weights.sum()
-            columns = np.arange(column - 1, column + 2) % 64
+            columns = np.arange(column - 1, column + 2) % n_phi
             energy[event, row - 1 : row + 2, columns] += energy_gev
             jets.append((row, column, pt))
         placed.append(jets)
     return energy, placed
 
 
-def test_jet_summary_counts_the_jets_the_validation_clusters() -> None:
-    spec = ImageSpec()
+@pytest.mark.parametrize(
+    "spec", [ImageSpec(), ImageSpec(n_eta=48, n_phi=80, eta_max=3.0)], ids=["64x64", "48x80"]
+)
+def test_jet_summary_counts_the_jets_the_validation_clusters(spec: ImageSpec) -> None:
     energy, placed = _jet_blobs(np.random.default_rng(11), 60, spec)
     expected = image_observables(energy, ImageJets(spec))["n_jet"]
     assert len(set(expected)) >= 4  # several multiplicities, some jets cut by pT or |eta|
     assert sum(len(jets) for jets in placed) > expected.sum() + 10
     scaling = PixelScaling([SCALE_GEV], offset=1.0, kind="log")
-    summary = JetSummary(scaling, [0], eta_max=spec.eta_max, softness_gev=5.0)
+    summary = JetSummary(scaling, [0], ImageJets(spec), softness_gev=5.0)
     network = torch.from_numpy(scaling.to_network(energy[:, None])).float()
     count = summary.count(network).numpy()
     np.testing.assert_allclose(count, expected, atol=0.02)
@@ -459,7 +463,7 @@ def test_jet_summary_counts_the_jets_the_validation_clusters() -> None:
 def test_jet_summary_is_periodic_in_phi_and_pulls_a_jet_over_the_threshold() -> None:
     spec = ImageSpec()
     scaling = PixelScaling([SCALE_GEV], offset=1.0, kind="linear")
-    summary = JetSummary(scaling, [0], eta_max=spec.eta_max)
+    summary = JetSummary(scaling, [0], ImageJets(spec))
     energy = np.zeros((3, 64, 64))
     energy[0, 32, [63, 0]] = [150.0, 150.0]  # one jet across the phi edge
     energy[1, 2, 10] = 1000.0  # beyond |eta| < 2

@@ -3,6 +3,7 @@ exactly the jobs that depend on them (the ci DAG, then dry runs with changed con
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ import pytest
 import yaml
 
 from hepdl.config import load_config, non_result_keys, result_settings, validate_config
-from hepdl.gan.settings import gan_training_settings
+from hepdl.gan.observables import ImageJets
+from hepdl.gan.settings import IMAGE_JET_FIELDS, IMAGE_JET_KEYS, gan_training_settings
 from hepdl.train.settings import training_settings
 
 from .conftest import REPO
@@ -86,6 +88,28 @@ def test_a_model_depends_on_its_own_settings_only() -> None:
         assert gan_training_settings(_changed(key, value), "gan") != (
             gan_training_settings(config, "gan")
         )
+
+
+def test_the_jets_on_images_are_read_from_the_settings_that_retrain_a_gan() -> None:
+    config = load_config(CI_CONFIG)
+    jets = ImageJets.from_config(config)
+    fields = {field.name for field in dataclasses.fields(ImageJets)}
+    assert fields == {"spec", *IMAGE_JET_FIELDS}  # every field from the config
+    new_values = {
+        "images.n_eta": 32,
+        "images.n_phi": 48,
+        "images.eta_max": 3.0,
+        "detector.fatjet.radius": 0.8,
+        "selection.jet_pt_min_gev": 250.0,
+        "selection.jet_abs_eta_max": 1.5,
+        "selection.mj_n_jets": 3,
+        "gan.pixel_threshold_gev": 1.0,
+    }
+    assert set(new_values) == set(IMAGE_JET_KEYS)
+    for key, value in new_values.items():
+        changed = _changed(key, value)
+        assert ImageJets.from_config(changed) != jets, key
+        assert gan_training_settings(changed, "gan") != gan_training_settings(config, "gan"), key
 
 
 #: A new value of every key marked ``x-rerun: false`` except those that choose which jobs

@@ -50,6 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hepdl.gan.observables import ImageJets
 from hepdl.gan.scaling import PixelScaling
 
 __all__ = [
@@ -234,22 +235,19 @@ class EnergySummary(nn.Module):
 class JetSummary(nn.Module):
     """Images in network units -> soft indicators that the image has at least k jets.
 
-    A jet is a local maximum of the pT within Delta R < ``radius`` of a pixel (pT = E /
-    cosh(eta) at the pixel centres, as :mod:`hepdl.gan.observables` clusters); it counts
-    sigmoid((pT - ``pt_min_gev``) / ``softness_gev``) if its pixel has |eta| <
-    ``abs_eta_max``. The indicators are sigmoid((n - k + 1/2) / ``count_softness``), k = 1 ...
-    ``max_jets``. The maxima are those of the pT smoothed by a Gaussian of width R/2 over the
-    box of half-widths R around each pixel (phi periodic), and they count only where the
-    Delta R < R sum holds a quarter of ``pt_min_gev``: empty regions are flat, not jets.
+    A jet is a local maximum of the pT within Delta R < R of a pixel (pT = E / cosh(eta) at
+    the pixel centres, as :func:`~hepdl.gan.observables.image_observables` clusters); it counts
+    sigmoid((pT - pT_min) / ``softness_gev``) if its pixel is within the jets' |eta| bound. The
+    indicators are sigmoid((n - k + 1/2) / ``count_softness``), k = 1 ... ``max_jets``. The
+    maxima are those of the pT smoothed by a Gaussian of width R/2 over the box of half-widths
+    R around each pixel (phi periodic), and they count only where the Delta R < R sum holds a
+    quarter of pT_min: empty regions are flat, not jets.
 
     Args:
         scaling: The pixel scaling of the images.
         calorimeter: The channels whose energies sum to the calorimeter energy.
-        eta_max: The images span eta in [-eta_max, eta_max] (rows; phi spans the columns).
-        size: Pixels along eta and along phi.
-        radius: The jets' R.
-        pt_min_gev: The jets' pT threshold (GeV).
-        abs_eta_max: The jets' |eta| bound.
+        jets: The jets to count: their geometry, R, pT threshold and |eta| bound (the pixel
+            threshold and M_J's jets are the validation's only).
         max_jets: Indicators of n >= 1 ... n >= max_jets.
         softness_gev: Width of the pT threshold's sigmoid (GeV).
         count_softness: Width of the indicators' sigmoids (jets).
@@ -259,12 +257,8 @@ class JetSummary(nn.Module):
         self,
         scaling: PixelScaling,
         calorimeter: Sequence[int],
+        jets: ImageJets,
         *,
-        eta_max: float,
-        size: int = 64,
-        radius: float = 1.0,
-        pt_min_gev: float = 200.0,
-        abs_eta_max: float = 2.0,
         max_jets: int = 8,
         softness_gev: float = 20.0,
         count_softness: float = 0.2,
@@ -275,14 +269,15 @@ class JetSummary(nn.Module):
             raise ValueError(msg)
         self.scaling = scaling
         self.calorimeter = list(calorimeter)
-        self.pt_min_gev = pt_min_gev
+        self.pt_min_gev = jets.pt_min_gev
         self.softness_gev = softness_gev
         self.count_softness = count_softness
         self.max_jets = max_jets
-        d_eta, d_phi = 2.0 * eta_max / size, 2.0 * math.pi / size
-        centres = -eta_max + d_eta * (torch.arange(size, dtype=torch.float64) + 0.5)
+        spec, radius = jets.spec, jets.radius
+        d_eta, d_phi = 2.0 * spec.eta_max / spec.n_eta, 2.0 * math.pi / spec.n_phi
+        centres = torch.from_numpy(0.5 * (spec.eta_edges[:-1] + spec.eta_edges[1:]))
         self.reach_eta = math.floor(radius / d_eta)
-        self.reach_phi = min(math.floor(radius / d_phi), (size - 1) // 2)
+        self.reach_phi = min(math.floor(radius / d_phi), (spec.n_phi - 1) // 2)
         # Per eta offset, the phi half-width of the Delta R < R disc about a pixel centre.
         offsets = torch.arange(-self.reach_eta, self.reach_eta + 1, dtype=torch.float64)
         half = torch.sqrt((radius**2 - (offsets * d_eta) ** 2).clamp(min=0.0)) / d_phi
@@ -290,13 +285,15 @@ class JetSummary(nn.Module):
         self.inverse_cosh: Tensor
         self.register_buffer("inverse_cosh", (1.0 / torch.cosh(centres)).float().view(1, -1, 1))
         self.central: Tensor
-        self.register_buffer("central", (centres.abs() < abs_eta_max).view(1, -1, 1))
+        self.register_buffer("central", (centres.abs() < jets.abs_eta_max).view(1, -1, 1))
         sigma = 0.5 * radius
         # The Gaussian smoothing as two matrix products (a convolution of one channel is
         # several times slower on a CPU): along phi periodic, along eta within the image.
-        rows = torch.arange(size, dtype=torch.float64)
+        rows = torch.arange(spec.n_eta, dtype=torch.float64)
         d_rows = rows.view(-1, 1) - rows.view(1, -1)
-        d_columns = torch.remainder(d_rows + size // 2, size) - size // 2
+        columns = torch.arange(spec.n_phi, dtype=torch.float64)
+        d_columns = columns.view(-1, 1) - columns.view(1, -1)
+        d_columns = torch.remainder(d_columns + spec.n_phi // 2, spec.n_phi) - spec.n_phi // 2
         self.smooth_eta: Tensor
         smooth_eta = torch.exp(-0.5 * (d_rows * d_eta / sigma) ** 2) * (
             d_rows.abs() <= self.reach_eta
@@ -308,7 +305,8 @@ class JetSummary(nn.Module):
         )
         self.register_buffer("smooth_phi", smooth_phi.float())
         self.tilt: Tensor
-        tilt = 1.0 + 2.4e-7 * torch.arange(size * size, dtype=torch.float64).view(size, size)
+        pixels = torch.arange(spec.n_eta * spec.n_phi, dtype=torch.float64)
+        tilt = 1.0 + 2.4e-7 * pixels.view(spec.n_eta, spec.n_phi)
         self.register_buffer("tilt", tilt.float())
         self.thresholds: Tensor
         self.register_buffer("thresholds", torch.arange(1, max_jets + 1).float() - 0.5)

@@ -35,8 +35,11 @@ from torch import Tensor
 from hepdl.errors import NonFiniteLossError
 from hepdl.gan.data import calorimeter_channels
 from hepdl.gan.models import Discriminator, Generator, JetSummary, PixelViews
+from hepdl.gan.observables import ImageJets
 from hepdl.gan.scaling import PixelScaling
+from hepdl.gan.settings import IMAGE_SIZE
 from hepdl.gan.symmetries import check_symmetries, symmetrise
+from hepdl.images.histogram import ImageSpec
 
 __all__ = ["ImageGAN"]
 
@@ -218,10 +221,12 @@ class ImageGAN(pl.LightningModule):
                 JetSummary(
                     self.scaling,
                     calorimeter_channels(channels),
-                    eta_max=eta_max,
-                    radius=jet_radius,
-                    pt_min_gev=jet_pt_min_gev,
-                    abs_eta_max=jet_abs_eta_max,
+                    ImageJets(
+                        ImageSpec(IMAGE_SIZE, IMAGE_SIZE, eta_max),
+                        radius=jet_radius,
+                        pt_min_gev=jet_pt_min_gev,
+                        abs_eta_max=jet_abs_eta_max,
+                    ),
                 )
                 if jet_summary
                 else None

@@ -20,6 +20,8 @@ import awkward as ak
 import numpy as np
 from numpy.typing import NDArray
 
+from hepdl.config import result_settings
+from hepdl.gan.settings import IMAGE_JET_FIELDS
 from hepdl.images.histogram import ImageSpec
 from hepdl.jets import cluster_jets, jet_record, massless_four_vectors
 
@@ -58,16 +60,9 @@ class ImageJets:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ImageJets:
-        """From a validated config (images, detector.fatjet, selection and gan blocks)."""
-        selection = config["selection"]
-        return cls(
-            spec=ImageSpec.from_config(config),
-            radius=config["detector"]["fatjet"]["radius"],
-            pt_min_gev=selection["jet_pt_min_gev"],
-            abs_eta_max=selection["jet_abs_eta_max"],
-            mj_n_jets=selection["mj_n_jets"],
-            pixel_threshold_gev=config["gan"]["pixel_threshold_gev"],
-        )
+        """From a validated config: the settings of :data:`hepdl.gan.settings.IMAGE_JET_KEYS`."""
+        fields = {field: result_settings(config, key) for field, key in IMAGE_JET_FIELDS.items()}
+        return cls(spec=ImageSpec.from_config(config), **fields)
 
 
 def _centres(edges: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -22,6 +22,8 @@ from hepdl.seeds import model_seed, replica_names
 
 __all__ = [
     "GAN_KINDS",
+    "IMAGE_JET_FIELDS",
+    "IMAGE_JET_KEYS",
     "IMAGE_SIZE",
     "SPEED_KEYS",
     "gan_kind",
@@ -55,15 +57,20 @@ LATER_STAGE_KEYS = (
     "flag_ratio",
 )
 
-#: Settings outside the ``gan`` block that define the jets the epoch selection and
-#: ``gan.jet_summary`` count on the images (:class:`hepdl.gan.observables.ImageJets`).
-GAN_JET_KEYS = (
-    "selection.jet_pt_min_gev",
-    "selection.jet_abs_eta_max",
-    "selection.mj_n_jets",
-    "detector.fatjet.radius",
-    "images.eta_max",
-)
+#: The config settings, by dotted name, of the fields of the jets counted on the images
+#: (:class:`hepdl.gan.observables.ImageJets`), besides their geometry.
+IMAGE_JET_FIELDS = {
+    "radius": "detector.fatjet.radius",
+    "pt_min_gev": "selection.jet_pt_min_gev",
+    "abs_eta_max": "selection.jet_abs_eta_max",
+    "mj_n_jets": "selection.mj_n_jets",
+    "pixel_threshold_gev": "gan.pixel_threshold_gev",
+}
+
+#: Every config setting that defines the jets the epoch selection, the validation and
+#: ``gan.jet_summary`` count on the images, by dotted name: the geometry
+#: (:meth:`hepdl.images.histogram.ImageSpec.from_config`) and :data:`IMAGE_JET_FIELDS`.
+IMAGE_JET_KEYS = ("images.n_eta", "images.n_phi", "images.eta_max", *IMAGE_JET_FIELDS.values())
 
 #: ``train`` keys the GANs' Trainer reads that change its result (one device: no devices,
 #: num_nodes, strategy nor lr_scaling).
@@ -186,7 +193,7 @@ def gan_training_settings(config: Mapping[str, Any], name: str) -> dict[str, Any
 
     The ``gan`` block without the keys of the later stages and without those that change no
     result (:func:`hepdl.config.result_settings`), the Trainer's ``train`` keys, the jets'
-    definition (:data:`GAN_JET_KEYS`) and the GAN's seed, by dotted config name. The
+    definition (:data:`IMAGE_JET_KEYS`) and the GAN's seed, by dotted config name. The
     ``train_gan`` rule's params and the resume check use it.
     """
     gan = result_settings(config, "gan")
@@ -194,6 +201,6 @@ def gan_training_settings(config: Mapping[str, Any], name: str) -> dict[str, Any
     return {
         **{f"gan.{key}": value for key, value in gan.items() if key not in LATER_STAGE_KEYS},
         **{f"train.{key}": train[key] for key in GAN_TRAINER_KEYS},
-        **{key: result_settings(config, key) for key in GAN_JET_KEYS},
+        **{key: result_settings(config, key) for key in IMAGE_JET_KEYS},
         "seed": model_seed(config, name),
     }

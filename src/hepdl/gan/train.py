@@ -97,6 +97,7 @@ def gan_hparams(config: Mapping[str, Any], name: str, scales: Sequence[float]) -
     """
     gan = config["gan"]
     fixed = gan["pixel_scale_gev"]
+    jets = ImageJets.from_config(config)
     return {
         "channels": list(gan["channels"]),
         "scales": [
@@ -126,10 +127,10 @@ def gan_hparams(config: Mapping[str, Any], name: str, scales: Sequence[float]) -
         "discriminator_norm": gan["discriminator_norm"],
         "energy_summary": gan["energy_summary"],
         "jet_summary": gan["jet_summary"],
-        "eta_max": config["images"]["eta_max"],
-        "jet_radius": config["detector"]["fatjet"]["radius"],
-        "jet_pt_min_gev": config["selection"]["jet_pt_min_gev"],
-        "jet_abs_eta_max": config["selection"]["jet_abs_eta_max"],
+        "eta_max": jets.spec.eta_max,
+        "jet_radius": jets.radius,
+        "jet_pt_min_gev": jets.pt_min_gev,
+        "jet_abs_eta_max": jets.abs_eta_max,
         "learning_rate": gan["learning_rate"],
         "discriminator_learning_rate": gan["discriminator_learning_rate"],
         "beta1": gan["beta1"],
