@@ -3,7 +3,7 @@
 # then the generated images, and their validation against the real test split (validation.json,
 # plots in the report); and the generator's speed against Pythia + detector simulation
 # (speed.json, the report's table).
-from hepdl.gan.settings import IMAGE_JET_KEYS, SPEED_KEYS, gan_models, gan_training_settings
+from hepdl.gan.settings import SPEED_KEYS, gan_models, gan_training_settings
 
 # Checked here, before any job starts: 64 x 64 images, known channels, signal samples.
 GAN_MODELS = gan_models(config)
@@ -93,13 +93,9 @@ rule validate_gan:
         runtime=60,
     params:
         config=pinned_config,
-        # The validation's sample sizes and the jets it clusters on the images.
         validation={
-            **{
-                f"gan.{key}": config["gan"][key]
-                for key in ("validation_events", "floor_splits", "flag_ratio")
-            },
-            **{key: result_settings(config, key) for key in IMAGE_JET_KEYS},
+            key: config["gan"][key]
+            for key in ("validation_events", "floor_splits", "flag_ratio", "pixel_threshold_gev")
         },
         output_dir=lambda wildcards, output: Path(output.plots).parent,
     shell:

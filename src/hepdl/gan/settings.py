@@ -60,17 +60,17 @@ LATER_STAGE_KEYS = (
 #: The config settings, by dotted name, of the fields of the jets counted on the images
 #: (:class:`hepdl.gan.observables.ImageJets`), besides their geometry.
 IMAGE_JET_FIELDS = {
-    "radius": "detector.fatjet.radius",
     "pt_min_gev": "selection.jet_pt_min_gev",
     "abs_eta_max": "selection.jet_abs_eta_max",
     "mj_n_jets": "selection.mj_n_jets",
+    "radius": "detector.fatjet.radius",
     "pixel_threshold_gev": "gan.pixel_threshold_gev",
 }
 
 #: Every config setting that defines the jets the epoch selection, the validation and
-#: ``gan.jet_summary`` count on the images, by dotted name: the geometry
-#: (:meth:`hepdl.images.histogram.ImageSpec.from_config`) and :data:`IMAGE_JET_FIELDS`.
-IMAGE_JET_KEYS = ("images.n_eta", "images.n_phi", "images.eta_max", *IMAGE_JET_FIELDS.values())
+#: ``gan.jet_summary`` count on a GAN's images, by dotted name: :data:`IMAGE_JET_FIELDS` and
+#: the images' eta range (their pixels are :data:`IMAGE_SIZE` for every GAN).
+IMAGE_JET_KEYS = (*IMAGE_JET_FIELDS.values(), "images.eta_max")
 
 #: ``train`` keys the GANs' Trainer reads that change its result (one device: no devices,
 #: num_nodes, strategy nor lr_scaling).
