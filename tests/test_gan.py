@@ -194,6 +194,7 @@ def test_only_planes_and_projection_let_the_masses_weigh_what_the_discriminator_
 
 
 def test_conditional_batch_norm_starts_as_the_plain_generator_and_learns_per_layer() -> None:
+    torch.manual_seed(0)
     grid = [[1400.0, 850.0], [1800.0, 850.0]]
     networks = {"conditional": True, "mass_points": grid, "generator_filters": 4}
     modulated = ImageGAN(generator_conditioning="batch_norm", **networks)
@@ -209,9 +210,12 @@ def test_conditional_batch_norm_starts_as_the_plain_generator_and_learns_per_lay
     for modulation in modulated.generator.modulations:
         assert modulation.weight.grad is not None
         assert modulation.weight.grad.abs().sum() > 0
-    # and with a modulation learnt, the masses move the image beyond their input path
+    # and with the modulations learnt, the masses move the image beyond their input path (with
+    # one layer's alone, the shift over the input path's was 1.26-4.0 over 20 initialisations;
+    # with all four, 1.8-8.9)
     with torch.no_grad():
-        modulated.generator.modulations[2].weight.normal_(0.0, 0.5)
+        for modulation in modulated.generator.modulations:
+            modulation.weight.normal_(0.0, 0.5)
     low, high = (modulated.conditions(torch.tensor([grid[k]] * 8)) for k in (0, 1))
     shift = (modulated(latent, high) - modulated(latent, low)).abs().sum()
     plain_shift = (plain(latent, high) - plain(latent, low)).abs().sum()
