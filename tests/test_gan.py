@@ -416,7 +416,7 @@ def _jet_blobs(
 ) -> tuple[NDArray[np.float64], list[list[tuple[int, int, float]]]]:
     """Events of up to 6 compact jets (3 x 3 pixels) far apart, each (row, column, pT), with
     pT and |eta| away from the cuts, and a soft fog of 1 GeV pixels."""
-    eta = 0.5 * (spec.eta_edges[:-1] + spec.eta_edges[1:])
+    eta = spec.eta_centres
     n_eta, n_phi = spec.n_eta, spec.n_phi
     energy = np.where(rng.random((n_events, n_eta, n_phi)) < 0.02, 1.0, 0.0)
     placed: list[list[tuple[int, int, float]]] = []

@@ -94,10 +94,16 @@ def test_the_jets_on_images_are_read_from_the_settings_that_retrain_a_gan() -> N
     config = load_config(CI_CONFIG)
     fields = {field.name for field in dataclasses.fields(ImageJets)}
     assert fields == {"spec", *IMAGE_JET_FIELDS}  # every field from the config
+    new_values = {
+        "pt_min_gev": 250.0,
+        "abs_eta_max": 1.5,
+        "mj_n_jets": 3,
+        "radius": 0.8,
+        "pixel_threshold_gev": 1.0,
+    }
+    assert set(new_values) == set(IMAGE_JET_FIELDS)
     for field, key in IMAGE_JET_FIELDS.items():
-        value = {"mj_n_jets": 3, "radius": 0.8, "pixel_threshold_gev": 1.0}.get(field, 1.5)
-        if key == "selection.jet_pt_min_gev":
-            value = 250.0
+        value = new_values[field]
         changed = _changed(key, value)
         assert getattr(ImageJets.from_config(changed), field) == value, key
         assert gan_training_settings(changed, "gan") != gan_training_settings(config, "gan"), key

@@ -275,7 +275,7 @@ class JetSummary(nn.Module):
         self.max_jets = max_jets
         spec, radius = jets.spec, jets.radius
         d_eta, d_phi = 2.0 * spec.eta_max / spec.n_eta, 2.0 * math.pi / spec.n_phi
-        centres = torch.from_numpy(0.5 * (spec.eta_edges[:-1] + spec.eta_edges[1:]))
+        centres = torch.from_numpy(spec.eta_centres)
         self.reach_eta = math.floor(radius / d_eta)
         self.reach_phi = min(math.floor(radius / d_phi), (spec.n_phi - 1) // 2)
         # Per eta offset, the phi half-width of the Delta R < R disc about a pixel centre.

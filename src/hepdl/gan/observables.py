@@ -60,13 +60,10 @@ class ImageJets:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ImageJets:
-        """From a validated config: the settings of :data:`hepdl.gan.settings.IMAGE_JET_KEYS`."""
+        """From a validated config: the images' geometry and the settings of
+        :data:`hepdl.gan.settings.IMAGE_JET_FIELDS`."""
         fields = {field: result_settings(config, key) for field, key in IMAGE_JET_FIELDS.items()}
         return cls(spec=ImageSpec.from_config(config), **fields)
-
-
-def _centres(edges: NDArray[np.float64]) -> NDArray[np.float64]:
-    return 0.5 * (edges[:-1] + edges[1:])
 
 
 def image_observables(
@@ -87,8 +84,8 @@ def image_observables(
     if (n_eta, n_phi) != (jets.spec.n_eta, jets.spec.n_phi):
         msg = f"images are {n_eta} x {n_phi}, the geometry is {jets.spec.n_eta} x {jets.spec.n_phi}"
         raise ValueError(msg)
-    eta = np.broadcast_to(_centres(jets.spec.eta_edges)[:, None], (n_eta, n_phi))
-    phi = np.broadcast_to(_centres(jets.spec.phi_edges)[None, :], (n_eta, n_phi))
+    eta = np.broadcast_to(jets.spec.eta_centres[:, None], (n_eta, n_phi))
+    phi = np.broadcast_to(jets.spec.phi_centres[None, :], (n_eta, n_phi))
     filled = energy_gev > jets.pixel_threshold_gev
     event, row, column = np.nonzero(filled)
     values = energy_gev[event, row, column]

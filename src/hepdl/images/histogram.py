@@ -69,6 +69,18 @@ class ImageSpec:
         return np.linspace(-math.pi, math.pi, self.n_phi + 1)
 
     @property
+    def eta_centres(self) -> NDArray[np.float64]:
+        """Pixel centres in eta (n_eta)."""
+        edges = self.eta_edges
+        return 0.5 * (edges[:-1] + edges[1:])
+
+    @property
+    def phi_centres(self) -> NDArray[np.float64]:
+        """Pixel centres in phi (n_phi), radians."""
+        edges = self.phi_edges
+        return 0.5 * (edges[:-1] + edges[1:])
+
+    @property
     def shape(self) -> tuple[int, int, int]:
         """(channels, n_eta, n_phi) of one event's image."""
         return (len(CHANNELS), self.n_eta, self.n_phi)
