@@ -30,6 +30,7 @@ from hepdl.gan.metrics import (
     ks_metric_per_mass_point,
     neg_log_pvalue,
     target_fraction,
+    target_fractions,
 )
 from hepdl.gan.models import Discriminator, EnergySummary, JetSummary, PixelViews
 from hepdl.gan.module import ImageGAN
@@ -939,6 +940,22 @@ def test_target_fraction_is_within_one_for_real_events_and_names_the_worst_targe
     high = {**real, "mj_gev": np.where(masses[:, 0] == 1600.0, 1.03, 1.0) * real["mj_gev"]}
     assert target_fraction(high, real, masses) == pytest.approx(1.5)
     assert target_fraction(high, real) < 1.0  # pooled, without masses, 3% of a third is small
+    # each target on its own, under its name: the worst one is where the 3% is
+    each = target_fractions(high, real, masses)
+    assert list(each) == [*W1_TARGETS, "mj_at_1400", "mj_at_1600", "mj_at_1800"]
+    assert each["mj_at_1600"] == pytest.approx(1.5)
+    assert each["mj_at_1400"] == each["mj_at_1800"] == 0.0
+    assert max(each.values()) == target_fraction(high, real, masses)
+    assert max(target_fractions(hotter, real), key=target_fractions(hotter, real).get) == (
+        "total_energy_gev"
+    )
+    # two neutralino masses at one gluino mass: both in the key
+    two = np.repeat([[1400.0, 850.0], [1400.0, 600.0], [1800.0, 850.0]], 1000, axis=0)
+    assert list(target_fractions(high, real, two))[-3:] == [
+        "mj_at_1400_600",
+        "mj_at_1400_850",
+        "mj_at_1800_850",
+    ]
     # no jet at all: no W1, the clip
     empty = {**other, "jet1_pt_gev": np.full(3000, np.nan)}
     assert target_fraction(empty, real) == 1000.0
@@ -952,9 +969,14 @@ def test_selected_by_the_targets_logs_them_as_its_metric_beside_the_ks_metric(
     config = tiny_config(splits, limit_train_batches=1, max_epochs=2, select_by_targets=True)
     fit = train_gan(config, model, output=tmp_path / "model.ckpt", **split_inputs(splits))
     rows = _epoch_rows(tmp_path / "training_log.csv")
+    targets = [f"val_target_{name}" for name in W1_TARGETS]
+    if model == "cgan":  # the tiny splits' mass points
+        targets += ["val_target_mj_at_1400", "val_target_mj_at_1600"]
     for row in rows.values():
         assert float(row["val_ks"]) == pytest.approx(float(row["val_targets"]))
         assert float(row["val_targets"]) != pytest.approx(float(row["val_ks_pooled"]))
+        assert sorted(k for k in row if k.startswith("val_target_")) == sorted(targets)
+        assert float(row["val_targets"]) == pytest.approx(max(float(row[k]) for k in targets))
     assert fit.best_ks == pytest.approx(min(float(row["val_targets"]) for row in rows.values()))
     both = tiny_config(splits, select_by_targets=True, select_per_mass_point=True)
     with pytest.raises(ConfigError, match=r"gan\.select_by_targets.*select_per_mass_point"):

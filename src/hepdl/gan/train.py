@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from hepdl.errors import ConfigError, InputFileError, NonFiniteLossError, TrainingError
 from hepdl.gan.data import GanImages, calorimeter_energy, load_images
 from hepdl.gan.io import export_gan
-from hepdl.gan.metrics import ks_metric, ks_metric_per_mass_point, target_fraction
+from hepdl.gan.metrics import ks_metric, ks_metric_per_mass_point, target_fractions
 from hepdl.gan.module import ImageGAN
 from hepdl.gan.observables import ImageJets, image_observables
 from hepdl.gan.scaling import PixelScaling
@@ -145,8 +145,9 @@ class KSSelection(pl.Callback):
     """After each epoch, log the selection metric ``val_ks`` of generated vs real validation
     events, and what each way of selecting would have scored: ``val_ks_pooled`` (the KS metric
     over every event, the authors'), ``val_targets`` (the worst of the study's targets as a
-    fraction of its limit, :func:`~hepdl.gan.metrics.target_fraction`) and, for a cgan,
-    ``val_ks_per_mass_point``. ``val_ks`` is one of them.
+    fraction of its limit, :func:`~hepdl.gan.metrics.target_fraction`; each target's own
+    fraction as ``val_target_{name}``, :func:`~hepdl.gan.metrics.target_fractions`) and, for a
+    cgan, ``val_ks_per_mass_point``. ``val_ks`` is one of them.
 
     Args:
         real: The real validation events (physical units).
@@ -215,12 +216,16 @@ class KSSelection(pl.Callback):
             pl_module.log("val_ks_per_mass_point", per_point, on_epoch=True)
             if self.per_mass_point:
                 metric = per_point
-        targets = target_fraction(
+        fractions = target_fractions(
             observables,
             self.real_observables,
             self.real.masses if pl_module.conditional else None,
             seed=self.seed,
         )
+        # each target beside the worst, so that a log says which one held an epoch back
+        for target, fraction in fractions.items():
+            pl_module.log(f"val_target_{target}", fraction, on_epoch=True)
+        targets = max(fractions.values())
         pl_module.log("val_targets", targets, on_epoch=True)
         if self.by_targets:
             metric = targets
