@@ -946,9 +946,8 @@ def test_target_fraction_is_within_one_for_real_events_and_names_the_worst_targe
     assert each["mj_at_1600"] == pytest.approx(1.5)
     assert each["mj_at_1400"] == each["mj_at_1800"] == 0.0
     assert max(each.values()) == target_fraction(high, real, masses)
-    assert max(target_fractions(hotter, real), key=target_fractions(hotter, real).get) == (
-        "total_energy_gev"
-    )
+    hot = target_fractions(hotter, real)
+    assert max(hot, key=hot.__getitem__) == "total_energy_gev"
     # two neutralino masses at one gluino mass: both in the key
     two = np.repeat([[1400.0, 850.0], [1400.0, 600.0], [1800.0, 850.0]], 1000, axis=0)
     assert list(target_fractions(high, real, two))[-3:] == [
@@ -959,6 +958,12 @@ def test_target_fraction_is_within_one_for_real_events_and_names_the_worst_targe
     # no jet at all: no W1, the clip
     empty = {**other, "jet1_pt_gev": np.full(3000, np.nan)}
     assert target_fraction(empty, real) == 1000.0
+    no_jet = target_fractions(empty, real)
+    assert no_jet["jet1_pt_gev"] == 1000.0
+    assert max(v for k, v in no_jet.items() if k != "jet1_pt_gev") < 1.0
+    rounded = np.repeat([[1400.0, 850.0], [1400.0 + 1e-9, 850.0], [1800.0, 850.0]], 1000, axis=0)
+    with pytest.raises(ValueError, match="two mass points print as mj_at_1400"):
+        target_fractions(high, real, rounded)
     assert set(W1_TARGETS) <= set(real)
 
 

@@ -16,6 +16,7 @@ from hepdl.errors import InputFileError
 from hepdl.evaluate.benchmarks import read_benchmarks, write_benchmark_summary
 from hepdl.evaluate.metrics import WorkingPoint, roc_curve
 from hepdl.evaluate.plots import plot_roc
+from hepdl.gan.metrics import W1_TARGETS
 from hepdl.plots.style import PlotLabel, add_label, new_figure, save
 from hepdl.plots.training import plot_training_curves, read_training_curves
 
@@ -120,15 +121,30 @@ def test_training_curves_of_gbdt_and_gan_logs(tmp_path: Path) -> None:
     assert curves.x_name == "round"
     np.testing.assert_allclose(curves.curves["val_loss"][1], [0.67, 0.64, 0.63])
     gan = tmp_path / "gan.csv"
+    # a cgan's columns: the losses, the learning rate, the selection metric and beside it the
+    # other candidates and each target (six observables, three mass points)
+    targets = [f"val_target_{name}" for name in W1_TARGETS] + [
+        f"val_target_mj_at_{m}" for m in (1400, 1600, 1800)
+    ]
+    extra = ["lr", "val_ks_pooled", "val_ks_per_mass_point", "val_targets", *targets]
     gan.write_text(
-        "d_loss_epoch,d_loss_step,epoch,g_loss_epoch,g_loss_step,step,val_ks\n"
-        ",1.47,0,,0.59,0,\n1.47,,0,0.59,,0,\n,,0,,,0,0.9\n"
-        ",1.2,1,,0.8,1,\n1.2,,1,0.8,,1,\n,,1,,,1,0.6\n"
+        ",".join(["d_loss_epoch,d_loss_step,epoch,g_loss_epoch,g_loss_step,step,val_ks", *extra])
+        + "\n"
+        + "".join(
+            f",{d},{epoch},,{g},{epoch},{',' * len(extra)}\n"
+            f"{d},,{epoch},{g},,{epoch},{',' * len(extra)}\n"
+            f",,{epoch},,,{epoch},{ks},{','.join(['2.5'] * len(extra))}\n"
+            for epoch, d, g, ks in ((0, 1.47, 0.59, 0.9), (1, 1.2, 0.8, 0.6))
+        )
     )
     curves = read_training_curves(gan)
-    assert set(curves.curves) == {"d_loss", "g_loss", "val_ks"}
+    assert set(curves.curves) == {"d_loss", "g_loss", "val_ks", *extra}
     np.testing.assert_allclose(curves.curves["val_ks"][1], [0.9, 0.6])
-    assert "KS metric (validation)" in texts(plot_training_curves(curves, "gan"))
+    np.testing.assert_allclose(curves.curves["val_target_mj_at_1800"][1], [2.5, 2.5])
+    figure = plot_training_curves(curves, "cgan")
+    assert "KS metric (validation)" in texts(figure)
+    drawn = {line.get_label() for axis in figure.axes for line in axis.get_lines()}
+    assert drawn == {"d_loss", "g_loss", "val_ks"}
 
 
 def test_bad_training_log_names_the_file(tmp_path: Path) -> None:

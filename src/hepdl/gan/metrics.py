@@ -17,10 +17,10 @@ size for a fixed difference, so values compare only at equal sizes. A hyper-para
 calls it with the observables of :func:`hepdl.gan.observables.image_observables`.
 
 The study's targets (:data:`W1_TARGETS`, :data:`MJ_TOLERANCE`) can select instead
-(:func:`target_fraction`): the worst of them, as a fraction of its limit, on the validation
-events, so that the kept epoch is the one nearest to meeting all of them rather than the one
-with the smallest mean -ln p, which weighs every observable alike and ignores the cgan's mass
-points.
+(:func:`target_fraction`; each on its own: :func:`target_fractions`): the worst of them, as a
+fraction of its limit, on the validation events, so that the kept epoch is the one nearest to
+meeting all of them rather than the one with the smallest mean -ln p, which weighs every
+observable alike and ignores the cgan's mass points.
 """
 
 from __future__ import annotations
@@ -282,7 +282,7 @@ def target_fractions(
     in GeV, ``_{m_neutralino}`` added where several neutralino masses share it), |<M_J>
     generated / <M_J> real - 1| over :data:`MJ_TOLERANCE`. Each is clipped at
     :data:`MAX_TARGET_FRACTION` (NaN: the clip). The interpolation targets need points
-    between the trained ones, which are not among the real events, so they are not among them.
+    between the trained ones, which are not among the real events, so they are not included.
 
     Args:
         generated: Observables of generated events, event k at the masses of real event k.
@@ -312,6 +312,9 @@ def target_fractions(
             chosen = np.all(masses == point, axis=1)
             shift = np.mean(generated["mj_gev"][chosen]) / np.mean(real["mj_gev"][chosen]) - 1.0
             key = f"mj_at_{point[0]:g}" + ("" if one_neutralino_each else f"_{point[1]:g}")
+            if key in fractions:  # masses a rounding apart: one key would hide a point
+                msg = f"two mass points print as {key}: {points.tolist()}"
+                raise ValueError(msg)
             fractions[key] = abs(shift) / MJ_TOLERANCE
     return {
         name: float(min(np.nan_to_num(value, nan=MAX_TARGET_FRACTION), MAX_TARGET_FRACTION))

@@ -6,10 +6,14 @@ The three writers of ``training_log.csv`` share no schema, and this reads all of
 - the Lightning networks (``hepdl.train.trainer``): ``epoch, step, train_loss_step,
   train_loss_epoch, val_loss``, one row per logged step or epoch end;
 - the GBDT (``hepdl.train.gbdt``): ``round, train_loss, val_loss``, one row per boosting round;
-- the GANs (``hepdl.gan.train``): ``epoch, step, d_loss_*, g_loss_*, val_ks``.
+- the GANs (``hepdl.gan.train``): ``epoch, step, d_loss_*, g_loss_*, lr, val_ks``, and beside
+  the selection metric ``val_ks`` what the other selections would have scored and each of the
+  study's targets (``val_ks_pooled``, ``val_targets``, ``val_target_<name>``, ...).
 
-Per-epoch values are plotted where the log has them (``*_epoch`` columns and ``val_*``); a log
-with per-step values only is plotted against the step.
+Per-epoch values are read where the log has them (``*_epoch`` columns and ``val_*``); a log
+with per-step values only is read against the step. The figure draws the losses and the
+selection metric; the rest (a learning rate, the other candidates, the targets) is in the
+curves and the CSV, on scales of their own.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ __all__ = ["TrainingCurves", "plot_training_curves", "read_training_curves", "tr
 _POSITIONS = ("epoch", "step", "round")
 #: Curves drawn on the right-hand axis: a metric, not a loss.
 _METRICS = ("val_ks",)
+#: Curves drawn on the left-hand axis.
+_LOSS_SUFFIX = "loss"
 
 
 @dataclass(frozen=True)
@@ -97,18 +103,23 @@ def training_curves(log: pd.DataFrame, source: object) -> TrainingCurves:
 def plot_training_curves(
     curves: TrainingCurves, title: str, label: PlotLabel | None = None
 ) -> Figure:
-    """Losses against the epoch (left axis) and the KS metric (right axis, GANs)."""
+    """Losses against the epoch (left axis) and the KS metric (right axis, GANs); the other
+    curves are not drawn (see the module docstring)."""
     fig, ax = new_figure()
     metric_ax = None
-    colours = iter(f"C{index}" for index in range(10))
-    for name, (x, y) in curves.curves.items():
+    drawn = {
+        name: xy
+        for name, xy in curves.curves.items()
+        if name in _METRICS or name.endswith(_LOSS_SUFFIX)
+    }
+    for index, (name, (x, y)) in enumerate(drawn.items()):
         target = ax
         if name in _METRICS:
             metric_ax = metric_ax or ax.twinx()
             target = metric_ax
         style = "--" if name.startswith("val") else "-"
         target.plot(
-            x, y, style, marker="o" if len(x) < 30 else None, color=next(colours), label=name
+            x, y, style, marker="o" if len(x) < 30 else None, color=f"C{index % 10}", label=name
         )
     ax.set_xlabel({"epoch": "Epoch", "round": "Boosting round", "step": "Step"}[curves.x_name])
     ax.set_ylabel("Loss")
