@@ -17,8 +17,8 @@ size for a fixed difference, so values compare only at equal sizes. A hyper-para
 calls it with the observables of :func:`hepdl.gan.observables.image_observables`.
 
 The study's targets (:data:`W1_TARGETS`, :data:`MJ_TOLERANCE`) can select instead
-(:func:`target_fraction`; each on its own: :func:`target_fractions`): the worst of them, as a
-fraction of its limit, on the validation events, so that the kept epoch is the one nearest to
+(:func:`target_fractions`, each as a fraction of its limit): the worst of them on the
+validation events, so that the kept epoch is the one nearest to
 meeting all of them rather than the one with the smallest mean -ln p, which weighs every
 observable alike and ignores the cgan's mass points.
 """
@@ -41,7 +41,6 @@ __all__ = [
     "ks_metric_per_mass_point",
     "mean_image_distance",
     "neg_log_pvalue",
-    "target_fraction",
     "target_fractions",
     "two_sample",
 ]
@@ -320,16 +319,3 @@ def target_fractions(
         name: float(min(np.nan_to_num(value, nan=MAX_TARGET_FRACTION), MAX_TARGET_FRACTION))
         for name, value in fractions.items()
     }
-
-
-def target_fraction(
-    generated: Observables,
-    real: Observables,
-    masses: NDArray[np.floating] | None = None,
-    *,
-    splits: int = 5,
-    seed: int = 0,
-) -> float:
-    """The worst of the study's targets (:func:`target_fractions`), as a fraction of its
-    limit: at most 1 when all are met."""
-    return max(target_fractions(generated, real, masses, splits=splits, seed=seed).values())

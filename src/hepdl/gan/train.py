@@ -145,9 +145,9 @@ class KSSelection(pl.Callback):
     """After each epoch, log the selection metric ``val_ks`` of generated vs real validation
     events, and what each way of selecting would have scored: ``val_ks_pooled`` (the KS metric
     over every event, the authors'), ``val_targets`` (the worst of the study's targets as a
-    fraction of its limit, :func:`~hepdl.gan.metrics.target_fraction`; each target's own
-    fraction as ``val_target_{name}``, :func:`~hepdl.gan.metrics.target_fractions`) and, for a
-    cgan, ``val_ks_per_mass_point``. ``val_ks`` is one of them.
+    fraction of its limit, :func:`~hepdl.gan.metrics.target_fractions`, each of which is logged
+    as ``val_target_{name}``) and, for a cgan, ``val_ks_per_mass_point``. ``val_ks`` is one of
+    them.
 
     Args:
         real: The real validation events (physical units).
