@@ -411,6 +411,63 @@ def test_discriminator_learning_rate_is_its_own_and_defaults_to_the_generators(
     assert same == pytest.approx([2e-4, 2e-4])
 
 
+def test_a_kind_trains_with_its_own_settings_and_its_seed_replicas_too(
+    tmp_path: Path, splits: Path
+) -> None:
+    own = {"jet_summary": True, "discriminator_learning_rate": 3e-3, "limit_train_batches": 3}
+    config = tiny_config(splits, limit_train_batches=1, max_epochs=1, per_kind={"gan": own})
+    assert config["gan"]["jet_summary"] is False  # the block keeps its own value
+    assert gan_train.gan_hparams(config, "gan_seed1", [1.0])["jet_summary"] is True
+    assert gan_train.gan_hparams(config, "cgan", [1.0])["jet_summary"] is False
+    steps = {}
+    for name in ("gan", "cgan"):
+        output = tmp_path / name / "model.ckpt"
+        train_gan(config, name, output=output, **split_inputs(splits))
+        last = torch.load(output.parent / "checkpoints" / "last.ckpt", weights_only=False)
+        steps[name] = last["global_step"]
+    assert steps["gan"] == 3 * steps["cgan"]  # the gan's own batches per epoch: 3, not 1
+    trained = {name: load_gan(tmp_path / name / "model.ckpt").hparams for name in ("gan", "cgan")}
+    assert trained["gan"]["jet_summary"]
+    assert not trained["cgan"]["jet_summary"]
+    assert trained["gan"]["discriminator_learning_rate"] == pytest.approx(3e-3)
+    assert trained["cgan"]["discriminator_learning_rate"] is None
+
+
+@pytest.mark.parametrize(
+    ("per_kind", "message"),
+    [
+        ({"gan": {"seeds": 3}}, r"gan\.per_kind\.gan\.seeds': seeds is shared by every GAN"),
+        (
+            {"cgan": {"validation_events": 9}},
+            r"per_kind\.cgan\.validation_events': validation_events is shared",
+        ),
+        ({"cgan": {"jet_sumary": True}}, r"per_kind\.cgan\.jet_sumary': 'jet_sumary' is not a key"),
+        ({"gan": {"jet_summary": "yes"}}, r"per_kind\.gan\.jet_summary': 'yes' is not of type"),
+        ({"gan": {"learning_rate": 0.0}}, r"per_kind\.gan\.learning_rate': 0\.0 is less than"),
+        ({"dcgan": {}}, r"gan\.per_kind\.dcgan"),
+    ],
+)
+def test_a_kinds_own_settings_are_checked_when_the_config_is_read(
+    tmp_path: Path, per_kind: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        make_config(tmp_path, gan={"per_kind": per_kind})
+
+
+def test_a_kind_cannot_set_what_its_hyper_parameter_search_varies(tmp_path: Path) -> None:
+    searched = {
+        "studies": ["gan"],
+        "gan": {"model": "cgan", "space": {"learning_rate": {"low": 1e-4, "high": 1e-3}}},
+    }
+    own = {"cgan": {"learning_rate": 1e-3}}
+    with pytest.raises(ConfigError, match=r"per_kind\.cgan\.learning_rate': hpo\.gan\.space"):
+        make_config(tmp_path, gan={"per_kind": own}, hpo=searched)
+    # the other kind is not searched, nor a key whose space is null
+    make_config(tmp_path, gan={"per_kind": {"gan": {"learning_rate": 1e-3}}}, hpo=searched)
+    searched["gan"]["space"]["pixel_offset"] = None
+    make_config(tmp_path, gan={"per_kind": {"cgan": {"pixel_offset": 2.0}}}, hpo=searched)
+
+
 def _jet_blobs(
     rng: np.random.Generator, n_events: int, spec: ImageSpec
 ) -> tuple[NDArray[np.float64], list[list[tuple[int, int, float]]]]:

@@ -21,6 +21,7 @@ from hepdl.cli import main
 from hepdl.config import validate_config
 from hepdl.errors import ConfigError, InputFileError
 from hepdl.evaluate.metrics import benchmark_point, roc_curve, tpr_at_fpr
+from hepdl.gan.settings import kind_config
 from hepdl.hpo import settings as hpo_settings
 from hepdl.hpo.best import export_best, with_best
 from hepdl.hpo.callbacks import ValidationEfficiency
@@ -422,6 +423,17 @@ def test_a_trial_trains_its_values_on_one_device(tmp_path: Path) -> None:
         3,
     )
     assert config["train"]["cnn"]["conv_filters"] == [4, 8]  # the config itself is untouched
+    # a GAN trial starts from the searched kind's own settings, its values and max_epochs on top
+    own = {"gan": {"jet_summary": True, "max_epochs": 7, "generator_filters": 6}}
+    config = make_config(
+        tmp_path,
+        gan={"per_kind": own},
+        hpo={"studies": ["gan"], "gan": {"max_epochs": 3, "space": {"generator_filters": None}}},
+    )
+    gan = kind_config(trial_config(config, "gan", {"discriminator_filters": 12}, number=1), "gan")
+    assert gan["gan"]["jet_summary"]
+    assert (gan["gan"]["max_epochs"], gan["gan"]["generator_filters"]) == (3, 6)
+    assert gan["gan"]["discriminator_filters"] == 12
 
 
 def test_the_validation_efficiency_is_the_evaluations_on_the_validation_split(

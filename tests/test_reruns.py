@@ -88,6 +88,13 @@ def test_a_model_depends_on_its_own_settings_only() -> None:
         assert gan_training_settings(_changed(key, value), "gan") != (
             gan_training_settings(config, "gan")
         )
+    # a kind's own setting retrains that kind only, as the block's setting would
+    own = _changed("gan.per_kind", {"cgan": {"latent_dim": 8}})
+    assert gan_training_settings(own, "gan") == gan_training_settings(config, "gan")
+    assert gan_training_settings(own, "cgan") != gan_training_settings(config, "cgan")
+    assert gan_training_settings(own, "cgan") == (
+        gan_training_settings(_changed("gan.latent_dim", 8), "cgan")
+    )
 
 
 def test_the_jets_on_images_are_read_from_the_settings_that_retrain_a_gan() -> None:
@@ -188,6 +195,10 @@ def test_non_result_keys_rerun_nothing_and_physics_keys_what_depends_on_them(
     fewer = _jobs(ci_run, {"train": {"models": ["cnn", "cnn_energy", "cnn_jets", "gnn", "mlp"]}})
     assert set(fewer) <= {"evaluate", "summarize_benchmarks", "all"}
     assert set(_jobs(ci_run, {"gan": {"models": ["gan"]}})) <= {"summarize_benchmarks", "all"}
+    # One kind's own setting retrains that kind, not the other nor the GAN search (of the gan).
+    own = _jobs(ci_run, {"gan": {"per_kind": {"cgan": {"latent_dim": 8}}}})
+    assert own["train_gan"] == 1
+    assert not {"hpo_worker", "train_cnn", "images"} & set(own)
     # A CNN's learning rate: both CNNs, the combination that reads the nominal one, their
     # scores, training curves and the evaluation, and the cost table; no other model.
     assert _jobs(ci_run, {"train": {"cnn": {"learning_rate": 0.002}}}) == {

@@ -293,7 +293,8 @@ def _check_physics(config: Config, source: str) -> None:
 
 def validate_config(config: Mapping[str, Any], source: str = "config") -> Config:
     """Validate ``config`` against the schema, the physics checks and the hyper-parameter
-    search spaces (:func:`hepdl.hpo.space.check_spaces`); fill in defaults.
+    search spaces (:func:`hepdl.hpo.space.check_spaces`) and each GAN kind's own settings
+    (:func:`hepdl.gan.settings.check_per_kind`); fill in defaults.
 
     Args:
         config: The parsed configuration (not modified).
@@ -317,6 +318,10 @@ def validate_config(config: Mapping[str, Any], source: str = "config") -> Config
     _check_extra_settings(validated, source)
     _check_physics(validated, source)
     check_spaces(validated, schema, source)
+    # the GAN settings import this module (result_settings)
+    from hepdl.gan.settings import check_per_kind  # noqa: PLC0415
+
+    check_per_kind(validated, source)
     return validated
 
 

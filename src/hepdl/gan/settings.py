@@ -5,7 +5,8 @@ Two kinds: ``gan`` (unconditional, every training sample as one population) and 
 (conditional on the sample's (m_gluino, m_neutralino)). With ``gan.seeds`` = n each is trained n
 times, as ``{kind}``, ``{kind}_seed1`` ... ``{kind}_seed{n-1}`` (the classifiers' replica names,
 :func:`hepdl.seeds.replica_names`): the same settings, another seed, each with its own
-files; GAN results moved by up to 2.5x between seeds. Both train on signal samples; their mass
+files; GAN results moved by up to 2.5x between seeds. ``gan.per_kind`` gives one kind training
+settings of its own (:func:`kind_config`). Both train on signal samples; their mass
 points form the cgan's trained grid. The networks are the 64 x 64 DCGAN of the paper, so the
 images must be 64 x 64. No torch import: Snakemake and the config checks use this module.
 """
@@ -15,8 +16,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hepdl.config import result_settings
+import jsonschema
+
+from hepdl.config import load_schema, result_settings
 from hepdl.errors import ConfigError
+from hepdl.hpo.space import search_space
 from hepdl.models.channels import check_channels
 from hepdl.seeds import model_seed, replica_names
 
@@ -31,6 +35,7 @@ __all__ = [
     "gan_samples",
     "gan_training_settings",
     "is_conditional",
+    "kind_config",
     "mass_grid",
     "plot_names",
 ]
@@ -55,6 +60,18 @@ LATER_STAGE_KEYS = (
     "validation_events",
     "floor_splits",
     "flag_ratio",
+)
+
+#: ``gan`` keys every GAN of a config shares, so that ``gan.per_kind`` cannot set them: which
+#: GANs are trained and on what, and the jets the validation counts on every GAN's images.
+SHARED_KEYS = (
+    "models",
+    "seeds",
+    "per_kind",
+    "samples",
+    "channels",
+    "pixel_threshold_gev",
+    *LATER_STAGE_KEYS,
 )
 
 #: The config settings, by dotted name, of the fields of the jets counted on the images
@@ -100,6 +117,62 @@ def is_conditional(name: str) -> bool:
         ConfigError: naming ``gan.models`` for an unknown name.
     """
     return GAN_KINDS[gan_kind(name)]
+
+
+def kind_config(config: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """``config`` as GAN ``name`` (a kind or a seed replica) trains with it: its ``gan`` block
+    with the kind's ``gan.per_kind`` settings in place of the block's. Every reader of a GAN's
+    training settings goes through this, so a setting means the same in the training, its
+    rerun check and its hyper-parameters; applying it twice changes nothing.
+
+    Raises:
+        ConfigError: naming ``gan.models`` for an unknown name.
+    """
+    gan = config["gan"]
+    own = gan.get("per_kind", {}).get(gan_kind(name), {})
+    return {**config, "gan": {**gan, **own}}
+
+
+def check_per_kind(config: Mapping[str, Any], source: str = "config") -> None:
+    """Check ``gan.per_kind``: only the keys a kind may set (not :data:`SHARED_KEYS`), each
+    kind's whole block valid against the schema, and no key the GAN search varies.
+
+    Raises:
+        ConfigError: naming ``gan.per_kind.{kind}.{key}``, the value and what was expected.
+    """
+    schema = load_schema()
+    gan_schema = schema["properties"]["gan"]
+    searched = (
+        {parameter.name for parameter in search_space(config, "gan", schema, source)}
+        if "gan" in config["hpo"]["studies"]
+        else set()
+    )
+    for kind, own in config["gan"]["per_kind"].items():
+        for key in own:
+            prefix = f"gan.per_kind.{kind}.{key}"
+            if key not in gan_schema["properties"]:
+                raise ConfigError(prefix, f"{key!r} is not a key of the gan block", source)
+            if key in SHARED_KEYS:
+                raise ConfigError(
+                    prefix,
+                    f"{key} is shared by every GAN (set gan.{key} instead); a kind may set "
+                    "only its own training settings",
+                    source,
+                )
+            if key in searched and config["hpo"]["gan"]["model"] == kind:
+                raise ConfigError(
+                    prefix,
+                    f"hpo.gan.space searches gan.{key} for the {kind}, and the kind's own value "
+                    "would replace every trial's: remove it from one of them",
+                    source,
+                )
+        block = kind_config(config, kind)["gan"]
+        error = jsonschema.exceptions.best_match(
+            jsonschema.Draft202012Validator(gan_schema).iter_errors(block)
+        )
+        if error is not None:
+            path = ".".join(str(part) for part in error.absolute_path)
+            raise ConfigError(f"gan.per_kind.{kind}.{path}", error.message, source)
 
 
 def gan_samples(config: Mapping[str, Any]) -> list[str]:
@@ -191,15 +264,21 @@ def plot_names(name: str) -> list[str]:
 def gan_training_settings(config: Mapping[str, Any], name: str) -> dict[str, Any]:
     """Every setting the training of GAN ``name`` depends on, besides its input files.
 
-    The ``gan`` block without the keys of the later stages and without those that change no
-    result (:func:`hepdl.config.result_settings`), the Trainer's ``train`` keys, the jets'
-    definition (:data:`IMAGE_JET_KEYS`) and the GAN's seed, by dotted config name. The
-    ``train_gan`` rule's params and the resume check use it.
+    The ``gan`` block as the GAN's kind sets it (:func:`kind_config`), without the keys of the
+    later stages and without those that change no result
+    (:func:`hepdl.config.result_settings`), the Trainer's ``train`` keys, the jets' definition
+    (:data:`IMAGE_JET_KEYS`) and the GAN's seed, by dotted config name. The ``train_gan``
+    rule's params and the resume check use it.
     """
-    gan = result_settings(config, "gan")
+    gan = result_settings(kind_config(config, name), "gan")
     train = result_settings(config, "train")
     return {
-        **{f"gan.{key}": value for key, value in gan.items() if key not in LATER_STAGE_KEYS},
+        # per_kind is merged in: another kind's settings do not retrain this one
+        **{
+            f"gan.{key}": value
+            for key, value in gan.items()
+            if key not in (*LATER_STAGE_KEYS, "per_kind")
+        },
         **{f"train.{key}": train[key] for key in GAN_TRAINER_KEYS},
         **{key: result_settings(config, key) for key in IMAGE_JET_KEYS},
         "seed": model_seed(config, name),

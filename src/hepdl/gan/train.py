@@ -38,7 +38,13 @@ from hepdl.gan.metrics import ks_metric, ks_metric_per_mass_point, target_fracti
 from hepdl.gan.module import ImageGAN
 from hepdl.gan.observables import ImageJets, image_observables
 from hepdl.gan.scaling import PixelScaling
-from hepdl.gan.settings import gan_samples, gan_training_settings, is_conditional, mass_grid
+from hepdl.gan.settings import (
+    gan_samples,
+    gan_training_settings,
+    is_conditional,
+    kind_config,
+    mass_grid,
+)
 from hepdl.io.atomic import write_text_atomic
 from hepdl.io.layout import Layout
 from hepdl.io.splits import ImageSplit
@@ -91,11 +97,11 @@ def gan_hparams(config: Mapping[str, Any], name: str, scales: Sequence[float]) -
 
     Args:
         config: A validated config.
-        name: ``gan`` or ``cgan``.
+        name: ``gan``, ``cgan`` or a seed replica; its kind's ``gan.per_kind`` settings apply.
         scales: The training split's E_max per GAN channel; an energy channel's pixel scale is
             ``gan.pixel_scale_gev`` instead, unless that is null.
     """
-    gan = config["gan"]
+    gan = kind_config(config, name)["gan"]
     fixed = gan["pixel_scale_gev"]
     jets = ImageJets.from_config(config)
     return {
@@ -269,7 +275,8 @@ def train_gan(
 
     Args:
         config: A validated config.
-        name: ``gan`` (unconditional) or ``cgan`` (conditional on the masses).
+        name: ``gan`` (unconditional) or ``cgan`` (conditional on the masses), or a seed
+            replica; its kind's ``gan.per_kind`` settings apply (:func:`kind_config`).
         train_file: Images training split (default ``{results}/images/train.h5``).
         val_file: Images validation split (default ``{results}/images/val.h5``).
         output: Model file (default ``{results}/gan/{name}/model.ckpt``).
@@ -285,6 +292,7 @@ def train_gan(
     """
     start = time.perf_counter()
     conditional = is_conditional(name)
+    config = kind_config(config, name)
     gan = config["gan"]
     layout = Layout.of(config)
     train_path = Path(train_file or layout.images_split("train"))

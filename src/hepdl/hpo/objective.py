@@ -20,6 +20,7 @@ from typing import Any
 import optuna
 
 from hepdl.config import validate_config
+from hepdl.gan.settings import kind_config
 from hepdl.hpo.settings import VAL_EFFICIENCY, study_metric
 from hepdl.hpo.space import apply_parameters, search_space
 
@@ -36,7 +37,12 @@ def trial_config(
 ) -> dict[str, Any]:
     """The validated config trial ``number`` trains with: the trial's ``values`` in its study's
     block, the study's ``max_epochs``, one device, and (CNN) the trial's model name with the
-    searched CNN's channels."""
+    searched CNN's channels. A GAN trial starts from the searched kind's own settings
+    (``gan.per_kind``), which its values and ``max_epochs`` then replace."""
+    if study == "gan":
+        model = config["hpo"]["gan"]["model"]
+        config = kind_config(config, model)
+        config["gan"]["per_kind"] = {**config["gan"]["per_kind"], model: {}}
     updated = apply_parameters(config, study, values)
     max_epochs = config["hpo"][study]["max_epochs"]
     train = updated["train"]
