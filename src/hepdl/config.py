@@ -321,7 +321,7 @@ def validate_config(config: Mapping[str, Any], source: str = "config") -> Config
     # the GAN settings import this module (result_settings)
     from hepdl.gan.settings import check_per_kind  # noqa: PLC0415
 
-    check_per_kind(validated, source)
+    check_per_kind(validated, schema, source)
     return validated
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import jsonschema
 
-from hepdl.config import load_schema, result_settings
+from hepdl.config import result_settings
 from hepdl.errors import ConfigError
 from hepdl.hpo.space import search_space
 from hepdl.models.channels import check_channels
@@ -133,14 +133,16 @@ def kind_config(config: Mapping[str, Any], name: str) -> dict[str, Any]:
     return {**config, "gan": {**gan, **own}}
 
 
-def check_per_kind(config: Mapping[str, Any], source: str = "config") -> None:
+def check_per_kind(
+    config: Mapping[str, Any], schema: Mapping[str, Any], source: str = "config"
+) -> None:
     """Check ``gan.per_kind``: only the keys a kind may set (not :data:`SHARED_KEYS`), each
-    kind's whole block valid against the schema, and no key the GAN search varies.
+    kind's whole block valid against ``schema`` (the config schema the caller validated the
+    rest with), and no key the GAN search varies.
 
     Raises:
         ConfigError: naming ``gan.per_kind.{kind}.{key}``, the value and what was expected.
     """
-    schema = load_schema()
     gan_schema = schema["properties"]["gan"]
     searched = (
         {parameter.name for parameter in search_space(config, "gan", schema, source)}
